@@ -1,0 +1,723 @@
+"""Reading a verbalized distribution out of any model reply.
+
+Three formats are auto-detected (whichever structure starts first is tried first): JSON
+(strict, fenced, after a preamble, or broken: trailing commas, single quotes, cut off), XML-ish
+``<response>`` tags, and bullet / numbered lists whose items end in ``(Prob: x)``. Every scanner
+here is iterative and linear in the length of its input, so no reply can raise
+``RecursionError`` or stall the parser.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from .config import VSConfig
+from .distribution import Candidate, Distribution
+
+TEXT_KEYS = ("text", "response", "answer", "content")
+PROBABILITY_KEYS = ("probability", "prob", "p", "confidence", "weight")
+LIST_KEYS = ("responses", "candidates", "answers", "samples", "outputs", "items")
+_TEXT_KEY_SET = frozenset(TEXT_KEYS)
+
+
+class ParseError(ValueError):
+    """Nothing usable was found in a model reply.
+
+    Attributes:
+        raw: The full text that failed to parse.
+        distribution: The best partial distribution, when one was read but judged too small
+            (set by the engine), else None.
+
+    Example:
+        >>> from vs_integrations import parse
+        >>> try:
+        ...     parse("no candidates here")
+        ... except ParseError as err:
+        ...     err.raw
+        'no candidates here'
+
+    """
+
+    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.distribution = distribution
+
+
+class Item(NamedTuple):
+    """A candidate as found in the text, before its probability is interpreted."""
+
+    text: str
+    probability: object
+    position: int
+
+
+class Extraction(NamedTuple):
+    """What one reply holds: the complete items, in order, and how the reply ended."""
+
+    items: list[Item]
+    reasoning: str | None
+    truncated: bool
+    format: str | None
+
+
+# ----------------------------------------------------------------------------- JSON
+_MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, not built
+_TOKEN = re.compile(
+    r"""(?P<open>[\[{]+)|(?P<close>[\]}])|(?P<dq>")|(?P<sq>')|(?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)"""
+    r"""|(?P<word>[A-Za-z_][A-Za-z_0-9]*)|[\s:,]+|."""
+)
+_DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SQ_STRING = re.compile(r"'[^'\\]*(?:\\.[^'\\]*)*'", re.DOTALL)
+_WORDS: dict[str, object] = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
+_START = re.compile(r"[\[{]")
+
+
+def _decode_dq(token: str) -> str:
+    try:
+        value: str = json.loads(token, strict=False)
+        return value
+    except ValueError:
+        return token[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _decode_sq(token: str) -> str:
+    inner = token[1:-1].replace("\\'", "'")
+    try:
+        value: str = json.loads('"' + inner.replace('"', '\\"') + '"', strict=False)
+        return value
+    except ValueError:
+        return inner
+
+
+def _lenient_json(text: str) -> tuple[list[Any], set[int], bool]:
+    """Parse JSON-ish text without recursion.
+
+    Colons and commas are ignored (so trailing or missing commas do not matter), strings may be
+    single-quoted, and text between top-level values is skipped.
+
+    Returns:
+        The top-level values, the ids of containers left open at the end, and whether the text
+        ended inside a value.
+
+    """
+    roots: list[Any] = []
+    stack: list[list[Any]] = []  # frames: [container, pending_key]; pending_key only for dicts
+    overflow = 0  # depth beyond _MAX_DEPTH, tracked as a count
+    pos = 0
+    end = len(text)
+    token_match = _TOKEN.match
+
+    def add(value: Any) -> None:
+        if not stack:
+            roots.append(value)
+            return
+        frame = stack[-1]
+        container = frame[0]
+        if isinstance(container, list):
+            container.append(value)
+        elif frame[1] is None:
+            # A container cannot be a key; it is dropped.
+            frame[1] = value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+            if frame[1] is not None:
+                frame[1] = str(frame[1])
+        else:
+            container[frame[1]] = value
+            frame[1] = None
+
+    while pos < end:
+        if not stack and not overflow:
+            found = _START.search(text, pos)
+            if found is None:
+                break
+            pos = found.start()
+        match = token_match(text, pos)
+        assert match is not None  # the pattern ends in "." (any char), so it always matches
+        kind = match.lastgroup
+        if kind == "open":
+            for bracket in match.group():
+                if overflow or len(stack) >= _MAX_DEPTH:
+                    overflow += 1
+                    continue
+                container: Any = [] if bracket == "[" else {}
+                add(container)
+                stack.append([container, None])
+            pos = match.end()
+        elif kind == "close":
+            if overflow:
+                overflow -= 1
+            elif stack:
+                stack.pop()
+            pos = match.end()
+        elif kind == "dq" or kind == "sq":
+            string = (_DQ_STRING if kind == "dq" else _SQ_STRING).match(text, pos)
+            if string is None:
+                return roots, {id(frame[0]) for frame in stack}, True
+            if not overflow:
+                add(_decode_dq(string.group()) if kind == "dq" else _decode_sq(string.group()))
+            pos = string.end()
+        elif kind == "num":
+            if not overflow:
+                token = match.group()
+                add(_json_number(token))
+            pos = match.end()
+        elif kind == "word":
+            if not overflow:
+                word = match.group()
+                add(_WORDS.get(word, word))
+            pos = match.end()
+        else:
+            pos = match.end()
+    return roots, {id(frame[0]) for frame in stack}, bool(stack or overflow)
+
+
+def _json_number(token: str) -> object:
+    if "/" in token:
+        return token  # a fraction such as 1/6, read by read_probability
+    try:
+        return float(token) if any(c in token for c in ".eE") else int(token)
+    except (ValueError, OverflowError):
+        return token
+
+
+def _item_from_json(value: Any, position: int) -> Item | None:
+    if isinstance(value, dict):
+        lowered = {str(k).strip().lower(): v for k, v in value.items()}
+        text: Any = None
+        for key in TEXT_KEYS:
+            if key in lowered:
+                text = lowered[key]
+                break
+        probability: Any = None
+        for key in PROBABILITY_KEYS:
+            if key in lowered:
+                probability = lowered[key]
+                break
+        if text is None:
+            # One unnamed string field (e.g. {"joke": ..., "probability": ...}) is the text.
+            others = [v for k, v in lowered.items() if k not in PROBABILITY_KEYS]
+            if len(others) != 1:
+                return None
+            text = others[0]
+        return Item(_as_text(text), probability, position)
+    if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], (list, dict)):
+        return Item(_as_text(value[0]), value[1], position)
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return Item(_as_text(value), None, position)
+    return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
+    """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
+    queue: list[Any] = list(roots)
+    first_list_of_records: list[Any] | None = None
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        if isinstance(node, dict):
+            lowered = {str(k).strip().lower(): v for k, v in node.items()}
+            for key in LIST_KEYS:
+                if isinstance(lowered.get(key), list):
+                    reasoning = lowered.get("reasoning")
+                    return lowered[key], reasoning if isinstance(reasoning, str) else None
+            queue.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            if first_list_of_records is None and any(
+                isinstance(v, dict) and _TEXT_KEY_SET.intersection(str(k).lower() for k in v) for v in node
+            ):
+                first_list_of_records = node
+            queue.extend(v for v in node if isinstance(v, (dict, list)))
+    if first_list_of_records is not None:
+        return first_list_of_records, None
+    records = [r for r in roots if isinstance(r, dict) and _TEXT_KEY_SET.intersection(str(k).lower() for k in r)]
+    if records:
+        return records, None
+    if len(roots) == 1 and isinstance(roots[0], list):
+        return roots[0], None
+    return None, None
+
+
+def _json_items(found: list[Any], open_ids: set[int]) -> list[Item]:
+    items = []
+    for position, entry in enumerate(found):
+        if id(entry) in open_ids:
+            continue  # cut off mid-candidate
+        item = _item_from_json(entry, position)
+        if item is not None:
+            items.append(item)
+    return items
+
+
+def _extract_json(text: str, start: int) -> Extraction | None:
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            value = json.loads(stripped)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            found, reasoning = _candidate_list([value])
+            if found:
+                items = _json_items(found, set())
+                if items:
+                    return Extraction(items, reasoning, False, "json")
+    # Fenced, preceded by prose, broken or cut off: the lenient scanner. An unterminated string
+    # ends the scan, so every item it returns is complete.
+    roots, open_ids, truncated = _lenient_json(text[start:] if start > 0 else text)
+    found, reasoning = _candidate_list(roots)
+    if found is None:
+        return None
+    return Extraction(_json_items(found, open_ids), reasoning, truncated, "json")
+
+
+# ----------------------------------------------------------------------------- XML
+_XML_OPEN = re.compile(r"<response(?=[\s>/])", re.IGNORECASE)
+_XML_CLOSE = "</response>"
+_ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
+
+
+def _find_outside_cdata(text: str, needle: str, start: int, stop: int) -> int:
+    """Index of ``needle`` (case-insensitive) in text[start:stop], skipping CDATA; -1 if absent.
+
+    Each stretch of text is searched once, so the cost is linear in ``stop - start``.
+    """
+    hit = _ifind(text, needle, start, stop)
+    cdata = text.find("<![CDATA[", start, stop)
+    while hit != -1 and cdata != -1 and cdata < hit:
+        cdata_end = text.find("]]>", cdata + 9, stop)
+        if cdata_end == -1:
+            return -1
+        pos = cdata_end + 3
+        if hit < pos:
+            hit = _ifind(text, needle, pos, stop)
+        cdata = text.find("<![CDATA[", pos, stop)
+    return hit
+
+
+def _ifind(text: str, needle: str, start: int, stop: int) -> int:
+    hit = text.find(needle, start, stop)
+    if hit != -1:
+        return hit
+    # Rare case: tags written in upper or mixed case.
+    match = re.compile(re.escape(needle), re.IGNORECASE).search(text, start, stop)
+    return match.start() if match else -1
+
+
+def _xml_content(fragment: str) -> str:
+    """Decode entities outside CDATA and keep CDATA sections verbatim."""
+    if "<![CDATA[" not in fragment:
+        return html.unescape(fragment).strip()
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = fragment.find("<![CDATA[", pos)
+        if start == -1:
+            out.append(html.unescape(fragment[pos:]))
+            break
+        out.append(html.unescape(fragment[pos:start]))
+        end = fragment.find("]]>", start + 9)
+        if end == -1:
+            out.append(fragment[start + 9 :])
+            break
+        out.append(fragment[start + 9 : end])
+        pos = end + 3
+    return "".join(out).strip()
+
+
+def _xml_element(block: str, name: str) -> tuple[str | None, int, int]:
+    """Content of the first ``<name>`` element in ``block`` and its span (CDATA-aware)."""
+    open_tag = f"<{name}>"
+    start = _find_outside_cdata(block, open_tag, 0, len(block))
+    if start == -1:
+        return None, -1, -1
+    content_start = start + len(open_tag)
+    end = _find_outside_cdata(block, f"</{name}>", content_start, len(block))
+    if end == -1:
+        return _xml_content(block[content_start:]), start, len(block)
+    return _xml_content(block[content_start:end]), start, end + len(name) + 3
+
+
+def _extract_xml(text: str, start: int) -> Extraction | None:
+    items: list[Item] = []
+    truncated = False
+    pos = start
+    position = 0
+    while True:
+        opened = _XML_OPEN.search(text, pos)
+        if opened is None:
+            break
+        tag_end = text.find(">", opened.end())
+        if tag_end == -1:
+            truncated = True
+            break
+        attributes = text[opened.end() : tag_end]
+        body_start = tag_end + 1
+        if attributes.rstrip().endswith("/"):
+            pos = body_start
+            continue
+        close = _find_outside_cdata(text, _XML_CLOSE, body_start, len(text))
+        if close == -1:
+            truncated = True
+            break
+        block = text[body_start:close]
+        body, _, _ = _xml_element(block, "text")
+        probability: object = None
+        prob_text, prob_start, prob_end = _xml_element(block, "probability")
+        if prob_text is not None:
+            probability = prob_text
+        else:
+            attribute = _ATTR_PROBABILITY.search(attributes)
+            if attribute:
+                probability = attribute.group(1)
+        if body is None:
+            if prob_start != -1:
+                block = block[:prob_start] + block[prob_end:]
+            body = _xml_content(block)
+        items.append(Item(body, probability, position))
+        position += 1
+        pos = close + len(_XML_CLOSE)
+    if not items and not truncated:
+        return None
+    reasoning, _, _ = _xml_element(text[: _first_index(text, start)], "reasoning")
+    return Extraction(items, reasoning, truncated, "xml")
+
+
+def _first_index(text: str, start: int) -> int:
+    opened = _XML_OPEN.search(text, start)
+    return opened.start() if opened else len(text)
+
+
+# ----------------------------------------------------------------------------- lists
+_LIST_MARKER = re.compile(
+    r"\(\s*(?:prob(?:ability)?|p|confidence|weight)\s*[:=]\s*([^()\n]{0,40}?)\s*\)", re.IGNORECASE
+)
+_BULLET = re.compile(r"^[ \t]*(?:[•\-*+–]|\(?\d{1,3}[.):])[ \t]*", re.MULTILINE)
+_LEADING_PUNCT = re.compile(r"^[\s,;.]+")
+_REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
+
+
+def _extract_list(text: str, start: int) -> Extraction | None:
+    items: list[Item] = []
+    previous_end = start
+    for position, marker in enumerate(_LIST_MARKER.finditer(text, start)):
+        segment = text[previous_end : marker.start()]
+        previous_end = marker.end()
+        if position == 0:
+            first = _BULLET.search(segment)
+            if first is not None:
+                segment = segment[first.start() :]
+        else:
+            segment = _LEADING_PUNCT.sub("", segment)
+        segment = _BULLET.sub("", segment, count=1).strip().rstrip("-–:").strip()
+        items.append(Item(segment, marker.group(1), position))
+    if not items:
+        return None
+    # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
+    preamble = text[:start].strip()
+    reasoning = _REASONING_LINE.sub("", preamble).strip() or None if _REASONING_LINE.match(preamble) else None
+    # An item started after the last complete one: the reply was cut off inside it.
+    truncated = _BULLET.search(text, previous_end) is not None
+    return Extraction(items, reasoning, truncated, "list")
+
+
+# ----------------------------------------------------------------------------- detection
+_PROBE_JSON = re.compile(r"[\[{]")
+
+
+def _format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
+    positions: list[tuple[int, int, str]] = []
+    json_at = _PROBE_JSON.search(text)
+    if json_at is not None:
+        positions.append((json_at.start(), 0 if hint == "json" else 1, "json"))
+    xml_at = _XML_OPEN.search(text)
+    if xml_at is not None:
+        positions.append((xml_at.start(), 0 if hint == "xml" else 1, "xml"))
+    list_at = _LIST_MARKER.search(text)
+    if list_at is not None:
+        line_start = text.rfind("\n", 0, list_at.start()) + 1
+        bullet = _BULLET.search(text, 0, list_at.start())
+        positions.append((bullet.start() if bullet else line_start, 0 if hint == "list" else 1, "list"))
+    positions.sort()
+    return [(name, at) for at, _, name in positions]
+
+
+_EXTRACTORS = {"json": _extract_json, "xml": _extract_xml, "list": _extract_list}
+
+
+def extract(text: str, config: VSConfig | None = None) -> Extraction:
+    """Find the complete candidates in ``text`` without interpreting their probabilities.
+
+    Formats are tried in the order their structure starts in the text. An empty extraction
+    (no items) means nothing usable was found.
+    """
+    hint = config.format if config is not None else None
+    for name, at in _format_order(text, hint):
+        extraction = _EXTRACTORS[name](text, at)
+        if extraction is not None and extraction.items:
+            return extraction
+    truncated = bool(_PROBE_JSON.search(text) or _XML_OPEN.search(text))
+    return Extraction([], None, truncated, None)
+
+
+# ----------------------------------------------------------------------------- probabilities
+_NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
+_NON_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
+
+
+def read_probability(value: object) -> float | None:
+    """The number a model stated, as a fraction where it says so.
+
+    ``0.2`` and ``"0.2"`` -> 0.2, ``"20%"`` -> 0.2, ``"1/6"`` -> 0.1667, ``20`` -> 20.0.
+    NaN, infinities, negative numbers and unreadable values -> None.
+    """
+    number: float
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        if _NON_FINITE.match(value):
+            return None
+        match = _NUMBER.search(value)
+        if match is None:
+            return None
+        try:
+            number = float(match.group(1))
+            if match.group(2) is not None:
+                denominator = float(match.group(2))
+                if denominator == 0:
+                    return None
+                number /= denominator
+            elif match.group(3):
+                number /= 100.0
+        except (ValueError, OverflowError):
+            return None
+    else:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    return number
+
+
+def _weights(stated: list[float | None], definition: str, warnings: list[str]) -> list[float]:
+    present = [v for v in stated if v is not None]
+    if definition == "perplexity":
+        converted: list[float | None] = [1.0 / v if v is not None and v > 0 else None for v in stated]
+        warnings.append("converted perplexities to weights (1 / perplexity)")
+    elif definition == "nll":
+        converted = [math.exp(-min(v, 700.0)) if v is not None else None for v in stated]
+        warnings.append("converted negative log-likelihoods to weights (exp(-nll))")
+    else:
+        converted = list(stated)
+        if present and max(present) > 1 and max(present) <= 100:
+            converted = [v / 100.0 if v is not None else None for v in stated]
+            warnings.append("read the probabilities as percentages (a value was above 1, none above 100)")
+    known = [v for v in converted if v is not None]
+    missing = len(converted) - len(known)
+    if missing:
+        if known and sum(known) > 0:
+            fill = sum(known) / len(known)
+            warnings.append(f"{missing} candidate(s) had no readable probability; gave them the mean {fill:.4g}")
+        else:
+            fill = 1.0
+        converted = [fill if v is None else v for v in converted]
+    weights: list[float] = [v for v in converted if v is not None]
+    if sum(weights) <= 0:
+        warnings.append("no candidate had a positive probability; used a uniform distribution")
+        return [1.0] * len(weights)
+    return weights
+
+
+def build_distribution(
+    items: Sequence[Item],
+    config: VSConfig | None = None,
+    *,
+    raw: str = "",
+    reasoning: str | None = None,
+    truncated: bool = False,
+    warnings: Sequence[str] = (),
+) -> Distribution:
+    """Interpret the stated probabilities, merge duplicates and normalise.
+
+    Raises:
+        ParseError: If no item has a non-empty text.
+
+    """
+    notes = list(warnings)
+    kept = [item for item in items if item.text]
+    if len(kept) < len(items):
+        notes.append(f"dropped {len(items) - len(kept)} candidate(s) with empty text")
+    if not kept:
+        raise ParseError(_no_candidates_message(raw), raw)
+    stated = [read_probability(item.probability) for item in kept]
+    unreadable = sum(1 for item, v in zip(kept, stated, strict=True) if v is None and item.probability is not None)
+    if unreadable:
+        notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
+    weights = _weights(stated, config.probability if config is not None else "explicit", notes)
+
+    merged: dict[str, int] = {}
+    texts: list[str] = []
+    merged_weights: list[float] = []
+    raws: list[float | None] = []
+    indices: list[int] = []
+    for item, weight, value in zip(kept, weights, stated, strict=True):
+        key = item.text.casefold()
+        slot = merged.get(key)
+        if slot is None:
+            merged[key] = len(texts)
+            texts.append(item.text)
+            merged_weights.append(weight)
+            raws.append(value)
+            indices.append(item.position)
+        else:
+            merged_weights[slot] += weight
+    if len(texts) < len(kept):
+        notes.append(f"merged {len(kept) - len(texts)} duplicate candidate(s), adding their probabilities")
+    total = sum(merged_weights)
+    if abs(total - 1.0) > 1e-6:
+        notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
+    candidates = [
+        Candidate(text, weight / total, stated_value, index)
+        for text, weight, stated_value, index in zip(texts, merged_weights, raws, indices, strict=True)
+    ]
+    return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
+
+
+def _no_candidates_message(text: str) -> str:
+    preview = text.strip().replace("\n", " ")
+    if len(preview) > 200:
+        preview = preview[:200] + "..."
+    return f"no candidates found in the model reply (looked for JSON, XML and list formats): {preview!r}"
+
+
+def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) -> Distribution:
+    """Read a verbalized distribution from a model reply.
+
+    Args:
+        text: The model's reply.
+        config: The settings the reply was asked with (format hint, probability definition).
+        k: If given, a warning is added when the number of candidates differs from ``k``.
+
+    Returns:
+        A normalised :class:`Distribution` that keeps ``text`` as ``raw``.
+
+    Raises:
+        ParseError: If the reply holds no candidate. ``err.raw`` is ``text``.
+
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
+    extraction = extract(text, config)
+    if not extraction.items:
+        raise ParseError(_no_candidates_message(text), text)
+    notes: list[str] = []
+    if extraction.truncated:
+        notes.append("the reply was cut off; kept the complete candidates")
+    distribution = build_distribution(
+        extraction.items,
+        config,
+        raw=text,
+        reasoning=extraction.reasoning,
+        truncated=extraction.truncated,
+        warnings=notes,
+    )
+    expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
+    if expected is not None and len(distribution) != expected:
+        distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
+    return distribution
+
+
+class StreamParser:
+    """Incremental parser: feed the reply as it streams, get each candidate once it is complete.
+
+    Candidates returned by :meth:`feed` carry the probability the model stated, read as a
+    fraction (``raw_probability``, and ``probability`` clipped to [0, 1], 0.0 when none was
+    stated); the normalised distribution comes from :meth:`close`.
+
+    Args:
+        config: The settings the reply was asked with.
+
+    Example:
+        >>> parser = StreamParser()
+        >>> parser.feed('{"responses": [{"text": "a", "probability": 0.6}')
+        [Candidate(text='a', probability=0.6, raw_probability=0.6, index=0)]
+        >>> parser.feed(', {"text": "b", "probability": 0.4}]}')[0].text
+        'b'
+        >>> len(parser.close())
+        2
+
+    """
+
+    # Characters that can complete a candidate in one of the formats.
+    _CLOSERS = frozenset("}]>)")
+
+    def __init__(self, config: VSConfig | None = None) -> None:
+        self.config = config
+        self._chunks: list[str] = []
+        self._emitted = 0
+        self._seen: set[str] = set()
+        self._closed = False
+
+    @property
+    def text(self) -> str:
+        """Everything fed so far."""
+        if len(self._chunks) > 1:
+            self._chunks = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    def feed(self, chunk: str) -> list[Candidate]:
+        """Add a chunk; return the candidates it completed, in reply order."""
+        if self._closed:
+            raise ValueError("StreamParser.feed() called after close()")
+        if not isinstance(chunk, str):
+            raise TypeError(f"StreamParser.feed() needs a str chunk; got {type(chunk).__name__}")
+        self._chunks.append(chunk)
+        if not self._CLOSERS.intersection(chunk):
+            return []
+        items = extract(self.text, self.config).items
+        fresh: list[Candidate] = []
+        for item in items[self._emitted :]:
+            key = item.text.casefold()
+            if not item.text or key in self._seen:
+                continue
+            self._seen.add(key)
+            stated = read_probability(item.probability)
+            provisional = 0.0 if stated is None else min(stated, 1.0)
+            fresh.append(Candidate(item.text, provisional, stated, item.position))
+        self._emitted = max(self._emitted, len(items))
+        return fresh
+
+    def close(self) -> Distribution:
+        """End of reply: the normalised distribution over everything fed.
+
+        Raises:
+            ParseError: If the reply holds no candidate.
+
+        """
+        self._closed = True
+        return parse(self.text, self.config)

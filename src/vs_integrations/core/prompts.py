@@ -1,0 +1,175 @@
+"""The VS prompt text and the JSON Schema of a reply.
+
+The wording is ours; it follows the structure of the paper's prompts (k responses, each with a
+probability, sampled from the full distribution) and never shows an example probability, since
+small models copy it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .config import VSConfig
+
+Message = dict[str, str]
+
+_PROBABILITY_PHRASES: dict[str, str] = {
+    "implicit": "a number saying how likely it is",
+    "explicit": "its probability (from 0.0 to 1.0) relative to the full distribution of possible responses",
+    "relative": "its likelihood (from 0.0 to 1.0) relative to the other responses you list",
+    "percentage": "its probability as a percentage (from 0 to 100) of the full distribution of possible responses",
+    "confidence": "your confidence (from 0.0 to 1.0) that it is a response you would give",
+    "perplexity": "its perplexity under your own distribution (lower means more likely)",
+    "nll": "its negative log-likelihood under your own distribution (lower means more likely)",
+}
+
+
+def _probability_key_hint(config: VSConfig) -> str:
+    return "a number" if config.probability != "percentage" else "a number from 0 to 100"
+
+
+def format_instructions(config: VSConfig, count: int | None = None) -> str:
+    """The part of the prompt that fixes the reply format.
+
+    Args:
+        config: The VS settings (``format`` and ``variant`` matter here).
+        count: Number of responses the reply holds; defaults to ``config.turn_size``.
+
+    Returns:
+        Plain text; JSON braces are literal (escape them for templating engines).
+
+    """
+    n = config.turn_size if count is None else count
+    cot = config.variant == "cot"
+    number = _probability_key_hint(config)
+    if config.format == "json":
+        reasoning = '"reasoning" (a string: your step-by-step thinking, written first) and ' if cot else ""
+        return (
+            f'Reply with a JSON object only, with the keys {reasoning}"responses": a list of exactly {n} '
+            f'objects, each with "text" (the response, a string) and "probability" ({number}).'
+        )
+    if config.format == "xml":
+        lead = "First write your step-by-step thinking inside <reasoning></reasoning>. Then write" if cot else "Write"
+        return (
+            f"{lead} exactly {n} responses, each as "
+            f"<response><text>the response</text><probability>{number}</probability></response>."
+        )
+    reasoning = "First write your step-by-step thinking in a paragraph starting with 'Reasoning:'. " if cot else ""
+    return (
+        f"{reasoning}Write exactly {n} responses as a numbered list (1., 2., ...); end each item with "
+        f"(Probability: {number})."
+    )
+
+
+def system_prompt(config: VSConfig, count: int | None = None) -> str:
+    """The VS instruction given to the model before the user's request.
+
+    Args:
+        config: The VS settings.
+        count: Responses asked for in this call; defaults to ``config.turn_size``.
+
+    """
+    n = config.turn_size if count is None else count
+    parts = [
+        f"For the user's request, generate {n} different responses, each with "
+        f"{_PROBABILITY_PHRASES[config.probability]}."
+    ]
+    if config.variant == "multi" and n < config.k:
+        parts[0] = (
+            f"For the user's request, generate the first {n} of {config.k} different responses, each with "
+            f"{_PROBABILITY_PHRASES[config.probability]}."
+        )
+    parts.append("Sample the responses at random from the full distribution of possible responses.")
+    if config.tail is not None:
+        parts.append(f"Each response's probability must be below {config.tail:g}.")
+    if config.variant == "cot":
+        parts.append("Before the responses, think step by step about the space of possible responses.")
+    parts.append(format_instructions(config, n))
+    return " ".join(parts)
+
+
+def followup_message(config: VSConfig, count: int | None = None) -> Message:
+    """The user turn of the ``multi`` variant that asks for more, different responses."""
+    n = config.turn_size if count is None else count
+    return {
+        "role": "user",
+        "content": (
+            f"Generate {n} alternative responses to the original request, different from all the "
+            f"responses above, each with {_PROBABILITY_PHRASES[config.probability]}. " + format_instructions(config, n)
+        ),
+    }
+
+
+def build_messages(instruction: str | Sequence[Message], config: VSConfig | None = None) -> list[Message]:
+    """Chat messages that ask for a verbalized distribution.
+
+    Args:
+        instruction: The user's request, or a list of ``{"role", "content"}`` messages (kept; a
+            leading system message gets the VS instruction appended to it).
+        config: The VS settings (default ``VSConfig()``).
+
+    Returns:
+        A new list of ``{"role": ..., "content": ...}`` dicts.
+
+    Raises:
+        ValueError: If the instruction is empty or a message is malformed.
+
+    """
+    cfg = config or VSConfig()
+    vs = system_prompt(cfg)
+    if isinstance(instruction, str):
+        if not instruction.strip():
+            raise ValueError("instruction must be a non-empty string or a non-empty list of messages")
+        return [{"role": "system", "content": vs}, {"role": "user", "content": instruction}]
+    messages: list[Message] = []
+    for position, message in enumerate(instruction):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
+        ):
+            raise ValueError(
+                f"instruction message {position} must be a dict with string 'role' and 'content'; got {message!r}"
+            )
+        messages.append({"role": message["role"], "content": message["content"]})
+    if not messages:
+        raise ValueError("instruction must be a non-empty string or a non-empty list of messages")
+    if messages[0]["role"] == "system":
+        messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{vs}"}
+    else:
+        messages.insert(0, {"role": "system", "content": vs})
+    return messages
+
+
+def json_schema(config: VSConfig | None = None, count: int | None = None) -> dict[str, Any]:
+    """JSON Schema of a reply, for constrained decoding and structured-output APIs.
+
+    Args:
+        config: The VS settings (default ``VSConfig()``).
+        count: Items the list must hold (``minItems == maxItems``); defaults to ``config.turn_size``.
+
+    """
+    cfg = config or VSConfig()
+    n = cfg.turn_size if count is None else count
+    properties: dict[str, Any] = {}
+    if cfg.variant == "cot":
+        properties["reasoning"] = {"type": "string"}
+    properties["responses"] = {
+        "type": "array",
+        "minItems": n,
+        "maxItems": n,
+        "items": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "probability": {"type": "number"}},
+            "required": ["text", "probability"],
+            "additionalProperties": False,
+        },
+    }
+    return {
+        "title": "VerbalizedResponses",
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }

@@ -1,0 +1,87 @@
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from vs_integrations import Candidate, Distribution, parse
+
+
+@pytest.fixture
+def dist() -> Distribution:
+    return parse(
+        '[{"text": "a", "probability": 0.6}, {"text": "b", "probability": 0.3}, {"text": "c", "probability": 0.1}]'
+    )
+
+
+def test_sequence_protocol(dist):
+    assert len(dist) == 3
+    assert dist[0] == Candidate("a", dist[0].probability, 0.6, 0)
+    assert dist[0].probability == pytest.approx(0.6)
+    assert [c.text for c in dist] == ["a", "b", "c"]
+    assert dist[1:] == dist.candidates[1:]
+
+
+def test_candidate_is_immutable(dist):
+    with pytest.raises(AttributeError):
+        dist[0].text = "x"  # type: ignore[misc]
+
+
+def test_sample_same_seed_same_pick_and_follows_probabilities(dist):
+    assert all(dist.sample(seed=s) == dist.sample(seed=s) for s in range(50))
+    rng = random.Random(0)
+    counts = Counter(dist.sample(rng).text for _ in range(10_000))
+    assert abs(counts["a"] / 10_000 - 0.6) < 0.03
+    assert abs(counts["c"] / 10_000 - 0.1) < 0.02
+
+
+def test_sample_empty_raises():
+    with pytest.raises(ValueError, match="empty"):
+        Distribution([]).sample()
+
+
+def test_argmax_top_filter(dist):
+    assert dist.argmax().text == "a"
+    assert [c.text for c in dist.top(2)] == ["a", "b"]
+    kept = dist.filter(lambda c: c.text != "a")
+    assert kept.texts == ["b", "c"]
+    assert [round(p, 4) for p in kept.probabilities] == [0.75, 0.25]
+    assert kept.raw == dist.raw
+    with pytest.raises(ValueError, match="no candidate"):
+        dist.filter(lambda c: False)
+
+
+def test_with_temperature(dist):
+    sharp = dist.with_temperature(0.5)
+    assert [round(p, 4) for p in sharp.probabilities] == [round(x / 0.46, 4) for x in (0.36, 0.09, 0.01)]
+    flat = dist.with_temperature(1000)
+    assert max(flat.probabilities) - min(flat.probabilities) < 0.01
+    assert dist.with_temperature(0.001).argmax().probability == pytest.approx(1.0)
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            dist.with_temperature(bad)
+
+
+def test_entropy(dist):
+    uniform = parse('["a", "b", "c", "d"]')
+    assert uniform.entropy == pytest.approx(1.3862943611198906)
+    assert 0 < dist.entropy < uniform.entropy
+
+
+def test_dict_round_trip_is_json_serialisable(dist):
+    data = dist.to_dict()
+    assert set(data) == {"candidates", "raw", "warnings", "truncated", "reasoning"}
+    assert set(data["candidates"][0]) == {"text", "probability", "raw_probability", "index"}
+    again = Distribution.from_dict(json.loads(json.dumps(data)))
+    assert again == dist and again.raw == dist.raw
+
+
+def test_from_dict_rejects_malformed():
+    with pytest.raises(ValueError, match="not a Distribution dict"):
+        Distribution.from_dict({"candidates": [{"text": "a"}]})
+
+
+def test_markdown(dist):
+    md = parse('[{"text": "x|y\\nz", "probability": 1}]').to_markdown()
+    assert "x\\|y<br>z" in md
+    assert dist.to_markdown().count("\n") == 4
