@@ -366,6 +366,15 @@ def done_ids(path: Path) -> set[str]:
     return ids
 
 
+def drop_torn_line(path: Path) -> None:
+    """Cut a last line left without its newline (a hard kill mid-write) so appends stay valid."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 def generate_one(engine: VSEngine, backend: Backend, prompt_id: str, prompt: str, seed: int | None) -> dict[str, Any]:
     """One output record: the distribution and the drawn text, or the error and the raw reply."""
     try:
@@ -391,6 +400,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     backend = make_backend(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    drop_torn_line(args.output)
     from rich.progress import Progress
 
     failed = 0

@@ -6,6 +6,7 @@ which this backend applies whenever the engine passes a schema.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -24,6 +25,15 @@ _INSTALL_HINT = "install the 'local' extra: pip install 'vs-integrations[local]'
 _models: dict[tuple[str, int, int], Any] = {}
 _model_locks: dict[tuple[str, int, int], threading.Lock] = {}
 _load_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Close while the interpreter is intact; llama.cpp's finaliser fails during shutdown.
+    with _load_lock:
+        for llama in _models.values():
+            llama.close()
+        _models.clear()
 
 
 class LocalModelError(RuntimeError):

@@ -105,8 +105,11 @@ class OpenAICompatibleModel(Backend):
                     result = self._client.chat.completions.create(**request)
                 else:
                     result = self._client.chat.completions.create(response_format=response_format, **request)
-            except (self._openai.BadRequestError, self._openai.UnprocessableEntityError):
-                if style == styles[-1]:
+            except self._openai.APIStatusError as exc:
+                # Servers refuse an unknown response_format with 400 or 422; llama.cpp's
+                # server answers 500 with a validation message naming the field.
+                refused = exc.status_code in (400, 422) or "response_format" in str(exc)
+                if not refused or style == styles[-1]:
                     raise
                 continue
             self.schema_style = style
