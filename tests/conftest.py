@@ -36,8 +36,23 @@ def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-             "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "smollm2"],
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_threads",
+                "2",
+                "--n_ctx",
+                "2048",
+                "--model_alias",
+                "smollm2",
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -74,6 +74,7 @@ class Backend(ABC):
         return completion
 
     def __call__(self, messages: list[Message], schema: Schema | None = None) -> str:
+        """The reply text: the engine's model-function shape."""
         return self.complete(messages, schema).text
 
     async def acall(self, messages: list[Message], schema: Schema | None = None) -> str:

@@ -20,7 +20,10 @@ _SCHEMA_STYLES = ("json_schema", "json_object", "none")
 
 def _response_format(style: str, schema: Schema) -> dict[str, Any] | None:
     if style == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": "verbalized_responses", "schema": schema, "strict": True}}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "verbalized_responses", "schema": schema, "strict": True},
+        }
     if style == "json_object":
         return {"type": "json_object", "schema": schema}
     return None
@@ -95,16 +98,17 @@ class OpenAICompatibleModel(Backend):
             "max_tokens": self.max_tokens,
             **extra,
         }
+        create: Any = self._client.chat.completions.create  # the request is built as a plain dict
         if schema is None:
-            return self._client.chat.completions.create(**request)
+            return create(**request)
         styles = [self.schema_style] if self.schema_style else list(_SCHEMA_STYLES)
         for style in styles:
             response_format = _response_format(style, schema)
             try:
                 if response_format is None:
-                    result = self._client.chat.completions.create(**request)
+                    result = create(**request)
                 else:
-                    result = self._client.chat.completions.create(response_format=response_format, **request)
+                    result = create(response_format=response_format, **request)
             except self._openai.APIStatusError as exc:
                 # Servers refuse an unknown response_format with 400 or 422; llama.cpp's
                 # server answers 500 with a validation message naming the field.

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from vs_integrations import StreamParser, VSConfig, VSEngine, json_schema, build_messages, parse
+from vs_integrations import StreamParser, VSConfig, VSEngine, build_messages, json_schema, parse
 from vs_integrations.local import LocalModel, LocalModelError
 
 pytestmark = pytest.mark.integration
@@ -84,7 +84,9 @@ def test_model_path_from_environment(monkeypatch, model_path):
 def test_cli_sample_on_the_embedded_model():
     result = subprocess.run(
         [sys.executable, "-m", "vs_integrations.cli", "sample", "Name a US state.", "-k", "5", "--seed", "3", "--json"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -95,9 +97,22 @@ def test_cli_sample_on_the_embedded_model():
 def test_cli_compare_on_the_embedded_model(tmp_path):
     plot = tmp_path / "states.png"
     result = subprocess.run(
-        [sys.executable, "-m", "vs_integrations.cli", "compare", "Name a US state.", "-n", "3", "--seed", "1",
-         "--plot", str(plot)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.cli",
+            "compare",
+            "Name a US state.",
+            "-n",
+            "3",
+            "--seed",
+            "1",
+            "--plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "direct" in result.stdout and "vs" in result.stdout

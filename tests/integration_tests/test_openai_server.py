@@ -30,9 +30,23 @@ def test_stream_from_the_server(llama_server):
 
 def test_cli_against_the_server(llama_server):
     result = subprocess.run(
-        [sys.executable, "-m", "vs_integrations.cli", "sample", "Tell a joke about coffee.", "--base-url", llama_server,
-         "--model", "smollm2", "--json", "--seed", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.cli",
+            "sample",
+            "Tell a joke about coffee.",
+            "--base-url",
+            llama_server,
+            "--model",
+            "smollm2",
+            "--json",
+            "--seed",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["candidates"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import html
 import json
+import json.scanner
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .config import VSConfig
@@ -194,6 +195,8 @@ def _json_number(token: str) -> object:
 
 def _item_from_json(value: Any, position: int) -> Item | None:
     if isinstance(value, dict):
+        if "text" in value and "probability" in value:  # the format we ask for
+            return Item(_as_text(value["text"]), value["probability"], position)
         lowered = {str(k).strip().lower(): v for k, v in value.items()}
         text: Any = None
         for key in TEXT_KEYS:
@@ -233,6 +236,9 @@ def _as_text(value: Any) -> str:
 
 def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
+    if len(roots) == 1 and isinstance(roots[0], dict) and isinstance(roots[0].get("responses"), list):
+        reasoning = roots[0].get("reasoning")
+        return roots[0]["responses"], reasoning if isinstance(reasoning, str) else None
     queue: list[Any] = list(roots)
     first_list_of_records: list[Any] | None = None
     head = 0
@@ -262,7 +268,10 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     return None, None
 
 
-def _json_items(found: list[Any], open_ids: set[int]) -> list[Item]:
+_NO_IDS: frozenset[int] = frozenset()
+
+
+def _json_items(found: list[Any], open_ids: set[int] | frozenset[int]) -> list[Item]:
     items = []
     for position, entry in enumerate(found):
         if id(entry) in open_ids:
@@ -273,19 +282,24 @@ def _json_items(found: list[Any], open_ids: set[int]) -> list[Item]:
     return items
 
 
+_DECODER = json.JSONDecoder()
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+
+
 def _extract_json(text: str, start: int) -> Extraction | None:
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            value = json.loads(stripped)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            found, reasoning = _candidate_list([value])
-            if found:
-                items = _json_items(found, set())
-                if items:
-                    return Extraction(items, reasoning, False, "json")
+    # Fast path: one well-formed value from ``start`` (prose or a fence may follow it).
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        if _START.search(text, end) is not None:
+            value = None  # more values follow (JSON lines): the lenient scanner reads them all
+        found, reasoning = _candidate_list([value])
+        if found:
+            items = _json_items(found, _NO_IDS)
+            if items:
+                return Extraction(items, reasoning, False, "json")
     # Fenced, preceded by prose, broken or cut off: the lenient scanner. An unterminated string
     # ends the scan, so every item it returns is complete.
     roots, open_ids, truncated = _lenient_json(text[start:] if start > 0 else text)
@@ -296,7 +310,10 @@ def _extract_json(text: str, start: int) -> Extraction | None:
 
 
 # ----------------------------------------------------------------------------- XML
-_XML_OPEN = re.compile(r"<response(?=[\s>/])", re.IGNORECASE)
+_XML_OPEN = re.compile(r"<(?i:response)(?=[\s>/])")
+# The shape asked for, with no markup inside: read in one regex pass (linear: no nested
+# quantifier can backtrack past a "<").
+_XML_PLAIN_ITEM = re.compile(r"<response>\s*<text>([^<]*)</text>\s*<probability>([^<]*)</probability>\s*</response>")
 _XML_CLOSE = "</response>"
 _ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 
@@ -307,16 +324,23 @@ def _find_outside_cdata(text: str, needle: str, start: int, stop: int) -> int:
     Each stretch of text is searched once, so the cost is linear in ``stop - start``.
     """
     hit = _ifind(text, needle, start, stop)
-    cdata = text.find("<![CDATA[", start, stop)
-    while hit != -1 and cdata != -1 and cdata < hit:
+    if hit == -1:
+        return -1
+    cdata = text.find("<![CDATA[", start, hit)
+    while cdata != -1:
         cdata_end = text.find("]]>", cdata + 9, stop)
         if cdata_end == -1:
             return -1
         pos = cdata_end + 3
         if hit < pos:
             hit = _ifind(text, needle, pos, stop)
-        cdata = text.find("<![CDATA[", pos, stop)
+            if hit == -1:
+                return -1
+        cdata = text.find("<![CDATA[", pos, hit)
     return hit
+
+
+_CASELESS: dict[str, re.Pattern[str]] = {}
 
 
 def _ifind(text: str, needle: str, start: int, stop: int) -> int:
@@ -324,7 +348,10 @@ def _ifind(text: str, needle: str, start: int, stop: int) -> int:
     if hit != -1:
         return hit
     # Rare case: tags written in upper or mixed case.
-    match = re.compile(re.escape(needle), re.IGNORECASE).search(text, start, stop)
+    pattern = _CASELESS.get(needle)
+    if pattern is None:
+        pattern = _CASELESS[needle] = re.compile(re.escape(needle), re.IGNORECASE)
+    match = pattern.search(text, start, stop)
     return match.start() if match else -1
 
 
@@ -362,7 +389,23 @@ def _xml_element(block: str, name: str) -> tuple[str | None, int, int]:
     return _xml_content(block[content_start:end]), start, end + len(name) + 3
 
 
+def _extract_plain_xml(text: str, start: int) -> Extraction | None:
+    """Every ``<response>`` in the plain shape asked for; None if any is not (the scanner reads it)."""
+    matches = _XML_PLAIN_ITEM.findall(text, start)
+    if not matches or len(matches) != text.count("<response", start):
+        return None
+    items = [
+        Item((html.unescape(body) if "&" in body else body).strip(), probability, position)
+        for position, (body, probability) in enumerate(matches)
+    ]
+    reasoning = _xml_element(text[:start], "reasoning")[0] if "<reasoning>" in text[:start] else None
+    return Extraction(items, reasoning, False, "xml")
+
+
 def _extract_xml(text: str, start: int) -> Extraction | None:
+    plain = _extract_plain_xml(text, start)
+    if plain is not None:
+        return plain
     items: list[Item] = []
     truncated = False
     pos = start
@@ -413,17 +456,17 @@ def _first_index(text: str, start: int) -> int:
 
 
 # ----------------------------------------------------------------------------- lists
-_LIST_MARKER = re.compile(
-    r"\(\s*(?:prob(?:ability)?|p|confidence|weight)\s*[:=]\s*([^()\n]{0,40}?)\s*\)", re.IGNORECASE
-)
+# Case-insensitive only after the literal "(" so the regex engine can scan for it quickly.
+_LIST_MARKER = re.compile(r"\((?i:\s*(?:prob(?:ability)?|p|confidence|weight)\s*[:=]\s*([^()\n]{0,40}?)\s*)\)")
 _BULLET = re.compile(r"^[ \t]*(?:[•\-*+–]|\(?\d{1,3}[.):])[ \t]*", re.MULTILINE)
-_LEADING_PUNCT = re.compile(r"^[\s,;.]+")
+_ITEM_SEPARATORS = " \t\r\n,;."
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 
 
 def _extract_list(text: str, start: int) -> Extraction | None:
     items: list[Item] = []
     previous_end = start
+    new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
     for position, marker in enumerate(_LIST_MARKER.finditer(text, start)):
         segment = text[previous_end : marker.start()]
         previous_end = marker.end()
@@ -432,9 +475,11 @@ def _extract_list(text: str, start: int) -> Extraction | None:
             if first is not None:
                 segment = segment[first.start() :]
         else:
-            segment = _LEADING_PUNCT.sub("", segment)
-        segment = _BULLET.sub("", segment, count=1).strip().rstrip("-–:").strip()
-        items.append(Item(segment, marker.group(1), position))
+            segment = segment.lstrip(_ITEM_SEPARATORS)  # what trailed the previous "(Prob: x)"
+        bullet = _BULLET.match(segment)
+        if bullet is not None:
+            segment = segment[bullet.end() :]
+        items.append(new_item(Item, (segment.strip().rstrip("-–:").strip(), marker.group(1), position)))
     if not items:
         return None
     # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
@@ -447,6 +492,7 @@ def _extract_list(text: str, start: int) -> Extraction | None:
 
 # ----------------------------------------------------------------------------- detection
 _PROBE_JSON = re.compile(r"[\[{]")
+_FIRST_CHAR = re.compile(r"\s*(\S)")
 
 
 def _format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
@@ -454,10 +500,10 @@ def _format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
     json_at = _PROBE_JSON.search(text)
     if json_at is not None:
         positions.append((json_at.start(), 0 if hint == "json" else 1, "json"))
-    xml_at = _XML_OPEN.search(text)
+    xml_at = _XML_OPEN.search(text) if "<" in text else None
     if xml_at is not None:
         positions.append((xml_at.start(), 0 if hint == "xml" else 1, "xml"))
-    list_at = _LIST_MARKER.search(text)
+    list_at = _LIST_MARKER.search(text) if "(" in text else None
     if list_at is not None:
         line_start = text.rfind("\n", 0, list_at.start()) + 1
         bullet = _BULLET.search(text, 0, list_at.start())
@@ -476,6 +522,23 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
     (no items) means nothing usable was found.
     """
     hint = config.format if config is not None else None
+    first = _FIRST_CHAR.match(text)
+    if first is not None:
+        # A reply that opens with a format's structure would be tried in that format first
+        # anyway: skip measuring where the other formats start.
+        at = first.start(1)
+        line_start = text.rfind("\n", 0, at) + 1
+        opening: str | None = None
+        if first.group(1) in "{[":
+            opening = "json"
+        elif _XML_OPEN.match(text, at):
+            opening = "xml"
+        elif _BULLET.match(text, line_start):
+            opening, at = "list", line_start
+        if opening is not None:
+            extraction = _EXTRACTORS[opening](text, at)
+            if extraction is not None and extraction.items:
+                return extraction
     for name, at in _format_order(text, hint):
         extraction = _EXTRACTORS[name](text, at)
         if extraction is not None and extraction.items:
@@ -496,27 +559,18 @@ def read_probability(value: object) -> float | None:
     NaN, infinities, negative numbers and unreadable values -> None.
     """
     number: float
-    if isinstance(value, bool) or value is None:
+    kind = type(value)
+    if kind is float or kind is int:
+        number = float(value)  # type: ignore[arg-type]
+    elif value is None or kind is bool:
         return None
-    if isinstance(value, (int, float)):
+    elif isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        if _NON_FINITE.match(value):
-            return None
-        match = _NUMBER.search(value)
-        if match is None:
-            return None
         try:
-            number = float(match.group(1))
-            if match.group(2) is not None:
-                denominator = float(match.group(2))
-                if denominator == 0:
-                    return None
-                number /= denominator
-            elif match.group(3):
-                number /= 100.0
-        except (ValueError, OverflowError):
-            return None
+            number = float(value)  # the usual "0.25"; NaN and infinities are refused below
+        except ValueError:
+            return _read_probability_text(value)
     else:
         return None
     if not math.isfinite(number) or number < 0:
@@ -524,7 +578,34 @@ def read_probability(value: object) -> float | None:
     return number
 
 
+def _read_probability_text(value: str) -> float | None:
+    """The slow path of :func:`read_probability`: percentages, fractions, numbers inside text."""
+    if _NON_FINITE.match(value):
+        return None
+    match = _NUMBER.search(value)
+    if match is None:
+        return None
+    try:
+        number = float(match.group(1))
+        if match.group(2) is not None:
+            denominator = float(match.group(2))
+            if denominator == 0:
+                return None
+            number /= denominator
+        elif match.group(3):
+            number /= 100.0
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    return number
+
+
 def _weights(stated: list[float | None], definition: str, warnings: list[str]) -> list[float]:
+    if definition not in ("perplexity", "nll") and None not in stated:
+        ready: list[float] = stated  # type: ignore[assignment]  # no None, checked above
+        if max(ready) <= 1 and sum(ready) > 0:
+            return ready  # the usual case: nothing to convert or fill
     present = [v for v in stated if v is not None]
     if definition == "perplexity":
         converted: list[float | None] = [1.0 / v if v is not None and v > 0 else None for v in stated]
@@ -569,13 +650,19 @@ def build_distribution(
 
     """
     notes = list(warnings)
-    kept = [item for item in items if item.text]
+    kept: list[Item] = []
+    stated: list[float | None] = []
+    unreadable = 0
+    for item in items:
+        if item.text:
+            value = read_probability(item.probability)
+            unreadable += value is None and item.probability is not None
+            kept.append(item)
+            stated.append(value)
     if len(kept) < len(items):
         notes.append(f"dropped {len(items) - len(kept)} candidate(s) with empty text")
     if not kept:
         raise ParseError(_no_candidates_message(raw), raw)
-    stated = [read_probability(item.probability) for item in kept]
-    unreadable = sum(1 for item, v in zip(kept, stated, strict=True) if v is None and item.probability is not None)
     if unreadable:
         notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
     weights = _weights(stated, config.probability if config is not None else "explicit", notes)
@@ -601,8 +688,9 @@ def build_distribution(
     total = sum(merged_weights)
     if abs(total - 1.0) > 1e-6:
         notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
+    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
     candidates = [
-        Candidate(text, weight / total, stated_value, index)
+        new_candidate(Candidate, (text, weight / total, stated_value, index))
         for text, weight, stated_value, index in zip(texts, merged_weights, raws, indices, strict=True)
     ]
     return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
@@ -613,6 +701,57 @@ def _no_candidates_message(text: str) -> str:
     if len(preview) > 200:
         preview = preview[:200] + "..."
     return f"no candidates found in the model reply (looked for JSON, XML and list formats): {preview!r}"
+
+
+def _parse_exact_format(text: str, config: VSConfig | None) -> Distribution | None:
+    """The reply exactly as asked for (what constrained decoding produces), read in one pass.
+
+    Returns None for anything that needs a repair (non-strict JSON, other keys, values outside
+    [0, 1], empty or repeated texts, perplexity or NLL values); the general path reads those,
+    and gives the same result for every reply this accepts.
+    """
+    if config is not None and config.probability in ("perplexity", "nll"):
+        return None
+    start = 0 if text[:1] == "{" else len(text) - len(text.lstrip())
+    try:
+        # The C scanner json.loads uses, without its wrapper's checks (about 0.5 µs a reply).
+        value, end = _SCAN_ONCE(text, start)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if type(value) is not dict or (end != len(text) and not text[end:].isspace()):
+        return None
+    responses = value.get("responses")
+    if type(responses) is not list or not responses:
+        return None
+    rows = []
+    seen = set()
+    total = 0.0
+    for position, entry in enumerate(responses):
+        if type(entry) is not dict:
+            return None
+        body = entry.get("text")
+        stated = entry.get("probability")
+        # NaN fails the range check, so it goes to the general path too.
+        if type(body) is not str or (type(stated) is not float and type(stated) is not int):
+            return None
+        if not 0.0 <= stated <= 1.0:
+            return None
+        body = body.strip()
+        key = body.casefold()
+        if not body or key in seen:
+            return None
+        seen.add(key)
+        total += stated
+        rows.append((body, stated if type(stated) is float else float(stated), position))
+    if total <= 0:
+        return None
+    notes = [] if abs(total - 1.0) <= 1e-6 else [f"probabilities summed to {total:.4g}; normalised to 1"]
+    reasoning = value.get("reasoning")
+    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
+    candidates = tuple(
+        [new_candidate(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
+    )
+    return Distribution(candidates, raw=text, warnings=notes, reasoning=reasoning if type(reasoning) is str else None)
 
 
 def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) -> Distribution:
@@ -632,13 +771,21 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
+    distribution = _parse_exact_format(text, config)
+    if distribution is None:
+        distribution = _parse_general(text, config)
+    expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
+    if expected is not None and len(distribution) != expected:
+        distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
+    return distribution
+
+
+def _parse_general(text: str, config: VSConfig | None) -> Distribution:
     extraction = extract(text, config)
     if not extraction.items:
         raise ParseError(_no_candidates_message(text), text)
-    notes: list[str] = []
-    if extraction.truncated:
-        notes.append("the reply was cut off; kept the complete candidates")
-    distribution = build_distribution(
+    notes = ["the reply was cut off; kept the complete candidates"] if extraction.truncated else []
+    return build_distribution(
         extraction.items,
         config,
         raw=text,
@@ -646,10 +793,6 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         truncated=extraction.truncated,
         warnings=notes,
     )
-    expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
-    if expected is not None and len(distribution) != expected:
-        distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
-    return distribution
 
 
 class StreamParser:

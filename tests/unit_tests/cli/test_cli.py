@@ -68,15 +68,20 @@ def test_unparseable_reply_exits_4_and_shows_raw(use_backend, capsys):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["sample", "x", "--tail", "2"], "VSConfig.tail"), (["sample", "x", "-k", "3", "--per-turn", "5", "--variant", "multi"], "per_turn"),
-     (["sample", "x", "--retries", "-1"], "--retries")],
+    [
+        (["sample", "x", "--tail", "2"], "VSConfig.tail"),
+        (["sample", "x", "-k", "3", "--per-turn", "5", "--variant", "multi"], "per_turn"),
+        (["sample", "x", "--retries", "-1"], "--retries"),
+    ],
 )
 def test_bad_settings_exit_2(argv, message, capsys):
     assert cli.main(argv) == cli.EXIT_USAGE
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["sample"], ["sample", "x", "-k", "0"], ["sample", "x", "--variant", "fancy"], ["nope"]])
+@pytest.mark.parametrize(
+    "argv", [["sample"], ["sample", "x", "-k", "0"], ["sample", "x", "--variant", "fancy"], ["nope"]]
+)
 def test_argparse_errors_exit_2(argv):
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
@@ -100,7 +105,9 @@ def write_prompts(path: Path, prompts) -> Path:
 
 
 def test_generate_records_failures_and_resumes(use_backend, tmp_path):
-    prompts = write_prompts(tmp_path / "p.jsonl", [{"id": "a", "prompt": "good one"}, "bad one", {"prompt": "good two"}])
+    prompts = write_prompts(
+        tmp_path / "p.jsonl", [{"id": "a", "prompt": "good one"}, "bad one", {"prompt": "good two"}]
+    )
     out = tmp_path / "out.jsonl"
     backend = use_backend(ScriptedBackend(lambda p: "no list here" if p == "bad one" else vs_reply(p + " 1", p + " 2")))
     assert cli.main(["generate", str(prompts), "-o", str(out), "-k", "2", "--retries", "0", "--seed", "3"]) == 0

@@ -99,3 +99,30 @@ def test_json_round_trip_of_any_texts(pairs):
         if text.strip() and text.strip().casefold() not in {e.casefold() for e in expected}:
             expected.append(text.strip())
     assert dist.texts == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.text(max_size=8), st.integers(), st.none()),
+            st.one_of(st.floats(allow_nan=True), st.integers(-5, 150), st.booleans(), st.text(max_size=4)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_exact_format_fast_path_agrees_with_the_general_path(pairs, with_reasoning):
+    import json
+
+    from vs_integrations.core.parser import _parse_exact_format, _parse_general
+
+    body = {"responses": [{"text": t, "probability": p} for t, p in pairs]}
+    if with_reasoning:
+        body = {"reasoning": "r", **body}
+    reply = json.dumps(body)
+    fast = _parse_exact_format(reply, None)
+    if fast is None:
+        return
+    assert fast == _parse_general(reply, None)

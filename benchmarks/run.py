@@ -1,0 +1,144 @@
+"""Print every speed figure the project tracks, measured side by side in one run.
+
+Usage: python benchmarks/run.py [--quick]   (--quick skips the embedded-model figures)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from vs_integrations import VSConfig, VSEngine, parse
+
+TEXTS = [
+    "Why did the coffee file a police report? It got mugged, and frankly it never saw the espresso coming.",
+    "I told my barista a joke about decaf. It had no punchline, much like the drink, but she laughed anyway.",
+    "Coffee: the reason I am able to pretend I like mornings, people, and the sound of my own alarm clock.",
+    "My coffee and I have an understanding: it keeps me awake, and I never ask what it does all night long.",
+    "How does a latte say goodbye? It doesn't; it just slowly goes cold on your desk until you forget it.",
+]
+PROBABILITIES = [0.3, 0.25, 0.2, 0.15, 0.1]
+REPLIES = {
+    "json": json.dumps(
+        {"responses": [{"text": t, "probability": p} for t, p in zip(TEXTS, PROBABILITIES, strict=True)]}
+    ),
+    "xml": "\n".join(
+        f"<response><text>{t}</text><probability>{p}</probability></response>"
+        for t, p in zip(TEXTS, PROBABILITIES, strict=True)
+    ),
+    "list": "\n".join(
+        f"{i}. {t} (Probability: {p})" for i, (t, p) in enumerate(zip(TEXTS, PROBABILITIES, strict=True), 1)
+    ),
+}
+ADVERSARIAL = {
+    "10^5 nested '['": "[" * 100_000,
+    "1 MB of unclosed <response>": ("<response>" * 104_858)[: 1 << 20],
+    "1 MB of '{'": "{" * (1 << 20),
+}
+
+
+def per_call(functions: dict[str, Callable[[], object]], min_seconds: float) -> dict[str, float]:
+    """Seconds per call of each function: rounds interleave them, the best round counts."""
+    runs = {}
+    for name, fn in functions.items():
+        count = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(count):
+                fn()
+            if time.perf_counter() - start >= min_seconds / 10:
+                break
+            count *= 2
+        runs[name] = count
+    best = dict.fromkeys(functions, float("inf"))
+    for _ in range(7):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            for _ in range(runs[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / runs[name])
+    return best
+
+
+def parse_figures(min_seconds: float) -> None:
+    print("## Parsing 5-candidate replies")
+    reply = REPLIES["json"]
+    functions: dict[str, Callable[[], object]] = {"json.loads": lambda: json.loads(reply)}
+    functions.update({name: (lambda text=text: parse(text)) for name, text in REPLIES.items()})
+    seconds = per_call(functions, min_seconds)
+    baseline = seconds["json.loads"]
+    mb = len(reply.encode()) / 1e6
+    print(f"json.loads (baseline)            {mb / baseline:8.1f} MB/s  {baseline * 1e6:7.2f} µs/reply")
+    for name, text in REPLIES.items():
+        size = len(text.encode()) / 1e6
+        took = seconds[name]
+        goal = f"  {baseline / took:5.0%} of json.loads (goal >= 50%)" if name == "json" else "  (goal >= 20 MB/s)"
+        print(f"parse + normalise, {name:5}         {size / took:8.1f} MB/s  {took * 1e6:7.2f} µs/reply{goal}")
+    print()
+    print("## Adversarial inputs (goal < 1 s each)")
+    for name, text in ADVERSARIAL.items():
+        start = time.perf_counter()
+        try:
+            parse(text)
+        except ValueError:
+            pass
+        print(f"{name:32} {time.perf_counter() - start:8.3f} s")
+    print()
+
+
+def import_figures() -> None:
+    print("## Import time (goal < 0.1 s, no framework imported)")
+    code = (
+        "import sys, time; t = time.perf_counter(); import vs_integrations; t = time.perf_counter() - t; "
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'langchain_core', 'dspy', 'llama_index', 'litellm'}); "
+        "print(f'{t:.4f}', ','.join(bad) or 'none')"
+    )
+    times = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        times.append(float(out[0]))
+    print(f"import vs_integrations            {min(times):8.4f} s (best of 5)  frameworks imported: {out[1]}")
+    print()
+
+
+def model_figures() -> None:
+    from vs_integrations.local import LocalModel
+
+    print("## Embedded model (SmolLM2-135M, 2 threads)")
+    code = "from vs_integrations.cli import main; raise SystemExit(main(['sample', 'Name a US state.', '--json']))"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    cold = time.perf_counter() - start
+    model = LocalModel(seed=1)
+    engine = VSEngine(VSConfig(k=5), on_failure="partial")
+    engine.run(model, "Name a US state.")  # load
+    calls_before, tokens_before = model.usage.calls, model.usage.completion_tokens
+    start = time.perf_counter()
+    for _ in range(3):
+        engine.run(model, "Name a US state.")
+    warm = (time.perf_counter() - start) / 3
+    tokens = model.usage.completion_tokens - tokens_before
+    calls = model.usage.calls - calls_before
+    print(f"vs sample, cold (new process)    {cold:8.2f} s")
+    print(f"VS k=5 run, warm (in process)    {warm:8.2f} s   ({calls / 3:.1f} calls per run)")
+    print(f"generation speed                 {tokens / (warm * 3):8.1f} tokens/s")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the embedded-model figures")
+    args = parser.parse_args()
+    min_seconds = 0.5 if args.quick else 2.0
+    import_figures()
+    parse_figures(min_seconds)
+    if not args.quick:
+        model_figures()
+
+
+if __name__ == "__main__":
+    main()
