@@ -105,6 +105,41 @@ def import_figures() -> None:
     print()
 
 
+def adapter_figures(min_seconds: float) -> None:
+    import itertools
+
+    from langchain_core.language_models import GenericFakeChatModel
+
+    from vs_integrations.langchain import VerbalizedChatModel, VerbalizedSampler
+    from vs_integrations.langchain._common import from_core_messages
+
+    print("## Adapter overhead over the core engine (zero-latency fake model, goal < 0.5 ms per call)")
+    reply = REPLIES["json"]
+    config = VSConfig(k=5)
+    engine = VSEngine(config)
+    fake = GenericFakeChatModel(messages=itertools.cycle([reply]))
+    sampler = VerbalizedSampler(llm=fake, k=5)
+    chat = VerbalizedChatModel(llm=fake, k=5)
+
+    def engine_alone() -> object:
+        # The same fake chat model, called directly: what is left is the adapter's own cost.
+        return engine.run(lambda messages, schema: fake.invoke(from_core_messages(messages)).text, "Tell a joke.")
+
+    seconds = per_call(
+        {
+            "engine": engine_alone,
+            "sampler": lambda: sampler.invoke("Tell a joke."),
+            "chat": lambda: chat.invoke("Tell a joke."),
+        },
+        min_seconds,
+    )
+    base = seconds["engine"]
+    print(f"core engine + fake.invoke        {base * 1e3:8.3f} ms/call")
+    for name, label in (("sampler", "VerbalizedSampler.invoke"), ("chat", "VerbalizedChatModel.invoke")):
+        print(f"{label:32} {seconds[name] * 1e3:8.3f} ms/call  overhead {(seconds[name] - base) * 1e3:6.3f} ms")
+    print()
+
+
 def model_figures() -> None:
     from vs_integrations.local import LocalModel
 
@@ -136,6 +171,7 @@ def main() -> None:
     min_seconds = 0.5 if args.quick else 2.0
     import_figures()
     parse_figures(min_seconds)
+    adapter_figures(min_seconds)
     if not args.quick:
         model_figures()
 
