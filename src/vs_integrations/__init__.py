@@ -8,7 +8,14 @@ from .core.config import VSConfig
 from .core.distribution import Candidate, Distribution
 from .core.engine import AsyncModelFn, ModelFn, VSEngine
 from .core.parser import ParseError, StreamParser, parse
-from .core.prompts import build_messages, followup_message, format_instructions, json_schema, system_prompt
+from .core.prompts import (
+    build_messages,
+    followup_message,
+    format_instructions,
+    json_schema,
+    signature_instructions,
+    system_prompt,
+)
 
 __all__ = [
     "AsyncModelFn",
@@ -24,5 +31,6 @@ __all__ = [
     "format_instructions",
     "json_schema",
     "parse",
+    "signature_instructions",
     "system_prompt",
 ]

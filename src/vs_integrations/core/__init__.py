@@ -4,7 +4,14 @@ from .config import VSConfig
 from .distribution import Candidate, Distribution
 from .engine import AsyncModelFn, ModelFn, VSEngine
 from .parser import ParseError, StreamParser, parse
-from .prompts import build_messages, followup_message, format_instructions, json_schema, system_prompt
+from .prompts import (
+    build_messages,
+    followup_message,
+    format_instructions,
+    json_schema,
+    signature_instructions,
+    system_prompt,
+)
 
 __all__ = [
     "AsyncModelFn",
@@ -20,5 +27,6 @@ __all__ = [
     "format_instructions",
     "json_schema",
     "parse",
+    "signature_instructions",
     "system_prompt",
 ]

@@ -209,11 +209,12 @@ def _item_from_json(value: Any, position: int) -> Item | None:
                 probability = lowered[key]
                 break
         if text is None:
-            # One unnamed string field (e.g. {"joke": ..., "probability": ...}) is the text.
-            others = [v for k, v in lowered.items() if k not in PROBABILITY_KEYS]
-            if len(others) != 1:
+            # One unnamed field (e.g. {"joke": ..., "probability": ...}) is the text; several
+            # (a multi-field record) are kept together as a JSON object.
+            others = {k: v for k, v in value.items() if str(k).strip().lower() not in PROBABILITY_KEYS}
+            if not others:
                 return None
-            text = others[0]
+            text = next(iter(others.values())) if len(others) == 1 else others
         return Item(_as_text(text), probability, position)
     if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], (list, dict)):
         return Item(_as_text(value[0]), value[1], position)
@@ -307,6 +308,23 @@ def _extract_json(text: str, start: int) -> Extraction | None:
     if found is None:
         return None
     return Extraction(_json_items(found, open_ids), reasoning, truncated, "json")
+
+
+def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
+    """The complete candidate records of a JSON-ish reply, whole (every field kept).
+
+    For callers whose candidates carry several named fields (e.g. a DSPy signature's outputs).
+
+    Returns:
+        The records in reply order, and whether the reply was cut off.
+    """
+    start = _START.search(text)
+    if start is None:
+        return [], False
+    roots, open_ids, truncated = _lenient_json(text[start.start() :])
+    found, _ = _candidate_list(roots)
+    records = [r for r in found or [] if isinstance(r, dict) and id(r) not in open_ids]
+    return records, truncated
 
 
 # ----------------------------------------------------------------------------- XML

@@ -101,6 +101,42 @@ def followup_message(config: VSConfig, count: int | None = None) -> Message:
     }
 
 
+SIGNATURE_FIELD_DESCRIPTIONS: dict[str, str] = {
+    "count": "how many different candidates to generate",
+    "ceiling": "every candidate's probability must be below this value",
+    "candidates": "the candidates, each with its output fields and its probability",
+    "reasoning": "step-by-step thinking about the space of possible responses",
+}
+"""Descriptions of the fields a VS signature adds (count, ceiling, candidates, reasoning)."""
+
+
+def signature_instructions(
+    config: VSConfig, outputs: Sequence[str], *, count_field: str = "k", ceiling_field: str | None = None
+) -> str:
+    """The VS instruction for a declarative signature (DSPy), with settings given as input fields.
+
+    The count (and the probability ceiling, for tail sampling) are named input fields rather
+    than numbers, so an optimizer may rewrite this text while the settings stay data.
+
+    Args:
+        config: The VS settings (``probability`` and ``variant`` shape the text).
+        outputs: The output field names each candidate carries.
+        count_field: The input field holding the number of candidates.
+        ceiling_field: The input field holding the tail threshold, if tail sampling is on.
+    """
+    named = ", ".join(f"`{name}`" for name in outputs)
+    parts = [
+        f"Generate `{count_field}` different candidates. Each candidate gives {named} and `probability`: "
+        f"{_PROBABILITY_PHRASES[config.probability]}.",
+        "Sample the candidates at random from the full distribution of possible responses.",
+    ]
+    if ceiling_field is not None:
+        parts.append(f"Each candidate's probability must be below `{ceiling_field}`.")
+    if config.variant == "cot":
+        parts.append("First reason step by step about the space of possible responses.")
+    return " ".join(parts)
+
+
 def build_messages(instruction: str | Sequence[Message], config: VSConfig | None = None) -> list[Message]:
     """Chat messages that ask for a verbalized distribution.
 

@@ -12,19 +12,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from ..local import LocalModel
+from ..local import LocalModel, schema_from_response_format
 from ._common import to_core_messages
-
-
-def _schema_of(response_format: Any) -> dict[str, Any] | None:
-    """The JSON Schema inside an OpenAI- or llama.cpp-style ``response_format``."""
-    if not isinstance(response_format, dict):
-        return None
-    if response_format.get("type") == "json_schema":
-        schema = response_format.get("json_schema", {}).get("schema")
-    else:
-        schema = response_format.get("schema")
-    return schema if isinstance(schema, dict) else None
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> UsageMetadata:
@@ -85,7 +74,9 @@ class ChatLocalModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         backend = self._backend()
-        completion = backend.complete(to_core_messages(messages), _schema_of(kwargs.get("response_format")))
+        completion = backend.complete(
+            to_core_messages(messages), schema_from_response_format(kwargs.get("response_format"))
+        )
         message = AIMessage(
             content=completion.text,
             usage_metadata=_usage(completion.prompt_tokens, completion.completion_tokens),
@@ -102,7 +93,9 @@ class ChatLocalModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         backend = self._backend()
         pieces = 0
-        for piece in backend.stream(to_core_messages(messages), _schema_of(kwargs.get("response_format"))):
+        for piece in backend.stream(
+            to_core_messages(messages), schema_from_response_format(kwargs.get("response_format"))
+        ):
             pieces += 1
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece)

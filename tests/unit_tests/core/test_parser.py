@@ -336,3 +336,21 @@ def test_stream_parser_close_without_candidates_raises():
     parser.feed("no structure")
     with pytest.raises(ParseError):
         parser.close()
+
+
+def test_multi_field_records_are_kept_as_json_text():
+    import json
+
+    dist = parse(
+        '{"responses": [{"final": "30", "steps": "8 cakes", "probability": 0.5}, {"final": "25", "steps": "x", "probability": 0.5}]}'
+    )
+    assert [json.loads(t) for t in dist.texts] == [{"final": "30", "steps": "8 cakes"}, {"final": "25", "steps": "x"}]
+
+
+def test_extract_records_keeps_whole_records():
+    from vs_integrations.core.parser import extract_records
+
+    text = '[[ ## candidates ## ]]\n[{"answer": "30", "steps": "a", "probability": 0.5}, {"answer": "2'
+    records, truncated = extract_records(text)
+    assert records == [{"answer": "30", "steps": "a", "probability": 0.5}] and truncated
+    assert extract_records("no json") == ([], False)
