@@ -140,6 +140,38 @@ def adapter_figures(min_seconds: float) -> None:
     print()
 
 
+def dspy_figures(min_seconds: float) -> None:
+    import dspy
+    from dspy.utils import DummyLM
+
+    from vs_integrations.dspy import VerbalizedSampling
+
+    print("## DSPy module overhead (zero-latency DummyLM, goal < 0.5 ms per call)")
+    records = json.loads(REPLIES["json"])["responses"]
+    reply = {"candidates": json.dumps([{"answer": r["text"], "probability": r["probability"]} for r in records])}
+    module = VerbalizedSampling("question -> answer", k=5, seed=0)
+    predict = dspy.Predict(module.predict.signature)
+    engine = VSEngine(VSConfig(k=5))
+    with dspy.context(lm=DummyLM(iter(lambda: reply, None)), adapter=dspy.ChatAdapter()):
+        seconds = per_call(
+            {
+                "engine": lambda: engine.run(lambda messages, schema: REPLIES["json"], "Tell a joke."),
+                "predict": lambda: predict(question="Tell a joke.", k=5),
+                "module": lambda: module(question="Tell a joke."),
+            },
+            min_seconds,
+        )
+    print(f"core engine alone                {seconds['engine'] * 1e3:8.3f} ms/call")
+    print(
+        f"dspy.Predict, same signature     {seconds['predict'] * 1e3:8.3f} ms/call  (DSPy's own formatting and parsing)"
+    )
+    own = seconds["module"] - seconds["predict"]
+    print(
+        f"VerbalizedSampling               {seconds['module'] * 1e3:8.3f} ms/call  overhead over Predict {own * 1e3:6.3f} ms"
+    )
+    print()
+
+
 def model_figures() -> None:
     from vs_integrations.local import LocalModel
 
@@ -172,6 +204,7 @@ def main() -> None:
     import_figures()
     parse_figures(min_seconds)
     adapter_figures(min_seconds)
+    dspy_figures(min_seconds)
     if not args.quick:
         model_figures()
 
