@@ -167,7 +167,8 @@ def dspy_figures(min_seconds: float) -> None:
     )
     own = seconds["module"] - seconds["predict"]
     print(
-        f"VerbalizedSampling               {seconds['module'] * 1e3:8.3f} ms/call  overhead over Predict {own * 1e3:6.3f} ms"
+        f"VerbalizedSampling               {seconds['module'] * 1e3:8.3f} ms/call  "
+        f"overhead over Predict {own * 1e3:6.3f} ms"
     )
     print()
 
