@@ -75,16 +75,6 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
         return _models[key], _model_locks[key]
 
 
-def schema_from_response_format(response_format: Any) -> Schema | None:
-    """The JSON Schema inside a ``response_format``; None when it carries none."""
-    if not isinstance(response_format, dict):
-        return None
-    # OpenAI nests it under "json_schema"; llama.cpp and DSPy's lm15 requests put it under "schema".
-    spec = response_format.get("json_schema")
-    schema = spec.get("schema") if isinstance(spec, dict) else response_format.get("schema")
-    return schema if isinstance(schema, dict) else None
-
-
 class LocalModel(Backend):
     """A GGUF chat model run in-process; loaded lazily, once per process and file.
 

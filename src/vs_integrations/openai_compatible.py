@@ -13,20 +13,9 @@ from typing import Any
 
 from .backend import Backend, Completion, Schema
 from .core.prompts import Message
+from .response_format import SCHEMA_STYLES, refused_response_format, response_format
 
 _INSTALL_HINT = "install the 'cli' extra: pip install 'vs-integrations[cli]'"
-_SCHEMA_STYLES = ("json_schema", "json_object", "none")
-
-
-def _response_format(style: str, schema: Schema) -> dict[str, Any] | None:
-    if style == "json_schema":
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "verbalized_responses", "schema": schema, "strict": True},
-        }
-    if style == "json_object":
-        return {"type": "json_object", "schema": schema}
-    return None
 
 
 class OpenAICompatibleModel(Backend):
@@ -101,18 +90,16 @@ class OpenAICompatibleModel(Backend):
         create: Any = self._client.chat.completions.create  # the request is built as a plain dict
         if schema is None:
             return create(**request)
-        styles = [self.schema_style] if self.schema_style else list(_SCHEMA_STYLES)
+        styles = [self.schema_style] if self.schema_style else list(SCHEMA_STYLES)
         for style in styles:
-            response_format = _response_format(style, schema)
+            format_ = response_format(style, schema)
             try:
-                if response_format is None:
+                if format_ is None:
                     result = create(**request)
                 else:
-                    result = create(response_format=response_format, **request)
+                    result = create(response_format=format_, **request)
             except self._openai.APIStatusError as exc:
-                # Servers refuse an unknown response_format with 400 or 422; llama.cpp's
-                # server answers 500 with a validation message naming the field.
-                refused = exc.status_code in (400, 422) or "response_format" in str(exc)
+                refused = exc.status_code in (400, 422) or refused_response_format(exc)
                 if not refused or style == styles[-1]:
                     raise
                 continue

@@ -8,7 +8,8 @@ import dspy
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
-from ..local import LocalModel, schema_from_response_format
+from ..local import LocalModel
+from ..response_format import schema_from_response_format
 
 
 class LocalEngine:

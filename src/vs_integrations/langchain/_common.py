@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from ..core.config import ProbabilityDefinition, ReplyFormat, Variant, VSConfig
 from ..core.engine import OnFailure, VSEngine
 from ..core.prompts import Message
+from ..response_format import SCHEMA_STYLES, refused_response_format, response_format
 
 SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
@@ -40,15 +41,6 @@ def to_core_messages(messages: Sequence[BaseMessage]) -> list[Message]:
 def from_core_messages(messages: Sequence[Message]) -> list[BaseMessage]:
     """The core's message dicts as LangChain messages."""
     return convert_to_messages([(m["role"], m["content"]) for m in messages])
-
-
-def _response_format(style: str, schema: dict[str, Any]) -> dict[str, Any]:
-    if style == "json_schema":
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "verbalized_responses", "schema": schema, "strict": True},
-        }
-    return {"type": "json_object", "schema": schema}
 
 
 class VSSettings(BaseModel):
@@ -102,9 +94,9 @@ class VSSettings(BaseModel):
         elif self.schema_style != "auto":
             styles = [self.schema_style]
         else:
-            styles = ["json_schema", "json_object", "none"]
+            styles = list(SCHEMA_STYLES)
         return [
-            (style, invoke if style == "none" else {**invoke, "response_format": _response_format(style, schema)})
+            (style, invoke if style == "none" else {**invoke, "response_format": response_format(style, schema)})
             for style in styles
         ]
 
@@ -120,7 +112,7 @@ class VSSettings(BaseModel):
             try:
                 result = llm.invoke(lc_messages, **kwargs)
             except Exception as exc:
-                if position == len(attempts) - 1 or not _refused_response_format(exc):
+                if position == len(attempts) - 1 or not refused_response_format(exc):
                     raise
                 continue
             self._learnt_style = style
@@ -139,17 +131,12 @@ class VSSettings(BaseModel):
             try:
                 result = await llm.ainvoke(lc_messages, **kwargs)
             except Exception as exc:
-                if position == len(attempts) - 1 or not _refused_response_format(exc):
+                if position == len(attempts) - 1 or not refused_response_format(exc):
                     raise
                 continue
             self._learnt_style = style
             return _as_ai_message(result)
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _refused_response_format(exc: Exception) -> bool:
-    # Servers name the field they reject: OpenAI (400), vLLM (400), llama.cpp (500).
-    return "response_format" in str(exc)
 
 
 def _as_ai_message(result: Any) -> AIMessage:

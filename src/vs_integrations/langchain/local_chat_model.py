@@ -12,7 +12,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from ..local import LocalModel, schema_from_response_format
+from ..local import LocalModel
+from ..response_format import schema_from_response_format
 from ._common import to_core_messages
 
 

@@ -17,7 +17,8 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from pydantic import PrivateAttr
 
-from ..local import LocalModel, schema_from_response_format
+from ..local import LocalModel
+from ..response_format import schema_from_response_format
 from ._messages import to_core_messages
 
 

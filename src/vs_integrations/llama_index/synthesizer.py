@@ -20,6 +20,7 @@ from ..core.config import VSConfig
 from ..core.distribution import Distribution
 from ..core.engine import OnFailure, VSEngine
 from ..core.prompts import Message
+from ..response_format import response_format
 from ._messages import from_core_messages
 from .llm import LocalLLM
 from .prompt import VerbalizedPromptTemplate
@@ -32,17 +33,6 @@ class SampledAnswer(str):
 
     distribution: Distribution
     sampled_index: int
-
-
-def _response_format(style: str, schema: dict[str, Any]) -> dict[str, Any] | None:
-    if style == "json_schema":
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "verbalized_responses", "schema": schema, "strict": True},
-        }
-    if style == "json_object":
-        return {"type": "json_object", "schema": schema}
-    return None
 
 
 class VerbalizedSynthesizer(BaseSynthesizer):
@@ -109,8 +99,8 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         return self._text_qa_template.inner_messages(self._llm, context_str="\n\n".join(chunks), query_str=query_str)
 
     def _chat_kwargs(self, schema: dict[str, Any] | None, response_kwargs: dict[str, Any]) -> dict[str, Any]:
-        response_format = _response_format(self._schema_style, schema) if schema is not None else None
-        return {**response_kwargs, "response_format": response_format} if response_format else dict(response_kwargs)
+        format_ = response_format(self._schema_style, schema) if schema is not None else None
+        return {**response_kwargs, "response_format": format_} if format_ else dict(response_kwargs)
 
     def _answer(self, distribution: Distribution) -> SampledAnswer:
         picked = distribution.sample(self._rng)
