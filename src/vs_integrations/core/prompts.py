@@ -178,6 +178,35 @@ def build_messages(instruction: str | Sequence[Message], config: VSConfig | None
     return messages
 
 
+def sequence_messages(instruction: str, k: int) -> list[Message]:
+    """The *Sequence* baseline: ask for ``k`` responses in one call, with no probabilities."""
+    VSConfig(k=k)  # validates k
+    return [
+        {
+            "role": "system",
+            "content": f"For the user's request, generate {k} different responses. Reply with a JSON object only, "
+            f'with the key "responses": a list of exactly {k} objects, each with "text" (the response, a string).',
+        },
+        {"role": "user", "content": instruction},
+    ]
+
+
+def sequence_schema(k: int) -> dict[str, Any]:
+    """JSON Schema of a *Sequence* reply: ``k`` texts, no probabilities."""
+    item = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"responses": {"type": "array", "minItems": k, "maxItems": k, "items": item}},
+        "required": ["responses"],
+        "additionalProperties": False,
+    }
+
+
 def json_schema(config: VSConfig | None = None, count: int | None = None) -> dict[str, Any]:
     """JSON Schema of a reply, for constrained decoding and structured-output APIs.
 

