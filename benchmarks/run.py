@@ -191,10 +191,29 @@ def model_figures() -> None:
     warm = (time.perf_counter() - start) / 3
     tokens = model.usage.completion_tokens - tokens_before
     calls = model.usage.calls - calls_before
+    first, full = streaming_latency(model)
     print(f"vs sample, cold (new process)    {cold:8.2f} s")
     print(f"VS k=5 run, warm (in process)    {warm:8.2f} s   ({calls / 3:.1f} calls per run)")
     print(f"generation speed                 {tokens / (warm * 3):8.1f} tokens/s")
+    print(f"streaming: first candidate       {first:8.2f} s   full reply {full:.2f} s  ({first / full:.0%} of it)")
     print()
+
+
+def streaming_latency(model: object) -> tuple[float, float]:
+    """Seconds to the first complete candidate and to the end of the reply, one streamed VS call."""
+    from vs_integrations import StreamParser, build_messages, json_schema
+    from vs_integrations.local import LocalModel
+
+    assert isinstance(model, LocalModel)
+    config = VSConfig(k=5)
+    parser = StreamParser(config)
+    start = time.perf_counter()
+    first = None
+    for chunk in model.stream(build_messages("Tell a joke about coffee.", config), json_schema(config)):
+        if parser.feed(chunk) and first is None:
+            first = time.perf_counter() - start
+    full = time.perf_counter() - start
+    return (first if first is not None else full), full
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def from_core_messages(messages: Sequence[Message]) -> list[BaseMessage]:
 class VSSettings(BaseModel):
     """The VS settings every LangChain adapter takes, as pydantic fields."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
     k: int = 5
     """Candidates per distribution."""

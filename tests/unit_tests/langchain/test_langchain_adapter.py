@@ -305,3 +305,9 @@ def test_asyncio_gather_many_samplers():
 
     results = asyncio.run(run())
     assert [r.texts[0] for r in results] == [f"{i}a" for i in range(5)]
+
+
+def test_reply_format_by_name_or_alias():
+    assert VerbalizedSampler(llm=fake(), format="xml").reply_format == "xml"
+    assert VerbalizedSampler(llm=fake(), reply_format="list").reply_format == "list"
+    assert VerbalizedChatModel(llm=fake(), reply_format="xml").vs_config().format == "xml"
