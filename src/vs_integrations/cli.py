@@ -15,8 +15,9 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,12 +166,13 @@ def _engine(args: argparse.Namespace, config: VSConfig) -> VSEngine:
     return VSEngine(config, max_retries=args.retries, on_failure="partial")
 
 
-def _run(engine: VSEngine, backend: Backend, prompt: str) -> Distribution:
-    """One VS run, with backend failures turned into CLI errors."""
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """Turn model and server failures into CLI errors with their exit codes."""
     from .local import LocalModelError
 
     try:
-        return engine.run(backend, prompt)
+        yield
     except ParseError as exc:
         raise CLIError(f"the model's reply could not be parsed: {exc}", EXIT_PARSE, exc.raw) from exc
     except LocalModelError as exc:
@@ -181,6 +183,12 @@ def _run(engine: VSEngine, backend: Backend, prompt: str) -> Distribution:
         if type(exc).__module__.startswith("openai"):
             raise CLIError(f"the server refused the request: {exc}", EXIT_SERVER) from exc
         raise
+
+
+def _run(engine: VSEngine, backend: Backend, prompt: str) -> Distribution:
+    """One VS run, with backend failures turned into CLI errors."""
+    with _backend_errors():
+        return engine.run(backend, prompt)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -305,16 +313,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _direct(backend: Backend, prompt: str) -> str:
-    from .local import LocalModelError
-
-    try:
+    with _backend_errors():
         return backend([{"role": "user", "content": prompt}], None).strip()
-    except LocalModelError as exc:
-        raise CLIError(str(exc), EXIT_MODEL) from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith("openai"):
-            raise CLIError(f"could not reach the server: {exc}", EXIT_SERVER) from exc
-        raise
 
 
 def plot_answer_counts(counts: dict[str, Counter[str]], path: Path, title: str) -> None:
@@ -480,12 +480,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for task in tasks:
             for method in methods:
                 progress.update(overall, description=f"{task.name}: {method}")
-                try:
+                with _backend_errors():
                     runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=args.retries))
-                except Exception as exc:
-                    if _is_connection_error(exc):
-                        raise CLIError(f"could not reach the server: {exc}", EXIT_SERVER) from exc
-                    raise
                 progress.advance(overall)
     rows = [run.summary(embed) for run in runs]
     args.out.mkdir(parents=True, exist_ok=True)
