@@ -85,6 +85,7 @@ def test_run_method_counts_answers_calls_and_tokens():
     assert direct_summary["kl_uniform"] == pytest.approx(1.791759, rel=1e-5)
     lines = goal_lines([direct_summary, summary])
     assert lines[0].startswith("- VS-standard vs direct: distinct valid ×5.00 (goal ≥ 2: met)")
+    assert "KL ×0.13 (goal ≤ 0.5: met)" in lines[0]  # (ln 2 / 3) / ln 6
     table = markdown_table([direct_summary, summary])
     assert "| direct | 6 | 6 | 1 |" in table and "coverage" not in table
 
