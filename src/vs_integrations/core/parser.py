@@ -481,50 +481,9 @@ _ITEM_SEPARATORS = " \t\r\n,;."
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 
 
-# One item a line, in the shape asked for. Linear: the lazy text stops at each "(" only, and
-# the marker's value is bounded.
-_LIST_PLAIN_ITEM = re.compile(
-    r"^[ \t]*(?:[•\-*+–]|\(?\d{1,3}[.):])[ \t]*([^\n]*?)"
-    r"\((?i:\s*(?:prob(?:ability)?|p|confidence|weight)\s*[:=]\s*([^()\n]{0,40}?)\s*)\)[ \t,;.]*$",
-    re.MULTILINE,
-)
-
-
-def _extract_plain_list(text: str, start: int) -> Extraction | None:
-    """A list of one-line items with nothing between them; None otherwise (the scanner reads it)."""
-    matches = list(_LIST_PLAIN_ITEM.finditer(text, start))
-    if not matches or _BULLET.search(text, start, matches[0].start()) is not None:
-        return None
-    previous = matches[0].start()
-    for match in matches:
-        if text[previous : match.start()].strip():
-            return None
-        previous = match.end()
-    if len(matches) != len(_LIST_MARKER.findall(text, start)) or _BULLET.search(text, previous) is not None:
-        return None
-    new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
-    items = [
-        new_item(Item, (match.group(1).strip().rstrip("-–:").strip(), match.group(2), position))
-        for position, match in enumerate(matches)
-    ]
-    return Extraction(items, _list_reasoning(text, matches[0].start()), False, "list")
-
-
-def _list_reasoning(text: str, start: int) -> str | None:
-    # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
-    preamble = text[:start].strip()
-    return _REASONING_LINE.sub("", preamble).strip() or None if _REASONING_LINE.match(preamble) else None
-
-
 def _extract_list(text: str, start: int) -> Extraction | None:
-    return _extract_plain_list(text, start) or _scan_list(text, start)
-
-
-def _scan_list(text: str, start: int) -> Extraction | None:
-    """Any list: items may span lines, with text between them."""
     items: list[Item] = []
     previous_end = start
-    first_item = start
     new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
     for position, marker in enumerate(_LIST_MARKER.finditer(text, start)):
         segment = text[previous_end : marker.start()]
@@ -532,7 +491,6 @@ def _scan_list(text: str, start: int) -> Extraction | None:
         if position == 0:
             first = _BULLET.search(segment)
             if first is not None:
-                first_item = start + first.start()
                 segment = segment[first.start() :]
         else:
             segment = segment.lstrip(_ITEM_SEPARATORS)  # what trailed the previous "(Prob: x)"
@@ -542,7 +500,9 @@ def _scan_list(text: str, start: int) -> Extraction | None:
         items.append(new_item(Item, (segment.strip().rstrip("-–:").strip(), marker.group(1), position)))
     if not items:
         return None
-    reasoning = _list_reasoning(text, first_item)
+    # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
+    preamble = text[:start].strip()
+    reasoning = _REASONING_LINE.sub("", preamble).strip() or None if _REASONING_LINE.match(preamble) else None
     # An item started after the last complete one: the reply was cut off inside it.
     truncated = _BULLET.search(text, previous_end) is not None
     return Extraction(items, reasoning, truncated, "list")

@@ -354,16 +354,3 @@ def test_extract_records_keeps_whole_records():
     records, truncated = extract_records(text)
     assert records == [{"answer": "30", "steps": "a", "probability": 0.5}] and truncated
     assert extract_records("no json") == ([], False)
-
-
-def test_plain_list_fast_path_covers_the_usual_reply_only():
-    from vs_integrations.core.parser import _extract_plain_list
-
-    usual = "Reasoning: many states\n• California (Prob: 0.25),\n• Texas (Prob: 0.20)."
-    fast = _extract_plain_list(usual, usual.index("•"))
-    assert (
-        fast is not None and [i.text for i in fast.items] == ["California", "Texas"] and fast.reasoning == "many states"
-    )
-    multi_line = "1. step one\nstep two (Prob: 0.5)\n2. b (Prob: 0.5)"
-    assert _extract_plain_list(multi_line, 0) is None
-    assert parse(multi_line).texts == ["step one\nstep two", "b"]

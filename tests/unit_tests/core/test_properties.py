@@ -126,30 +126,3 @@ def test_exact_format_fast_path_agrees_with_the_general_path(pairs, with_reasoni
     if fast is None:
         return
     assert fast == _parse_general(reply, None)
-
-
-LIST_PIECES = st.sampled_from(
-    ["- ", "• ", "1. ", "2) ", "* ", "", "  ", "\n", "\n\n", "Reasoning: why\n", "Here:\n", ",", "."]
-)
-LIST_TEXTS = st.text(alphabet=st.characters(blacklist_characters="\n()"), max_size=12)
-LIST_VALUES = st.sampled_from(["0.2", "20%", "1/6", "x", "", "0.5 "])
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            LIST_PIECES, LIST_TEXTS, st.sampled_from(["Prob", "Probability", "p", "PROB"]), LIST_VALUES, LIST_PIECES
-        ),
-        min_size=1,
-        max_size=6,
-    ),
-    LIST_PIECES,
-)
-def test_plain_list_fast_path_agrees_with_the_scanner(items, lead):
-    from vs_integrations.core.parser import _extract_plain_list, _scan_list
-
-    text = lead + "".join(f"{bullet}{body} ({word}: {value}){tail}\n" for bullet, body, word, value, tail in items)
-    fast = _extract_plain_list(text, 0)
-    if fast is not None:
-        assert fast == _scan_list(text, 0)
