@@ -685,31 +685,24 @@ def build_distribution(
         notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
     weights = _weights(stated, config.probability if config is not None else "explicit", notes)
 
-    merged: dict[str, int] = {}
-    texts: list[str] = []
-    merged_weights: list[float] = []
-    raws: list[float | None] = []
-    indices: list[int] = []
+    # One row per distinct text (first spelling, position and stated value kept), weights added.
+    rows: dict[str, list[Any]] = {}
     for item, weight, value in zip(kept, weights, stated, strict=True):
         key = item.text.casefold()
-        slot = merged.get(key)
-        if slot is None:
-            merged[key] = len(texts)
-            texts.append(item.text)
-            merged_weights.append(weight)
-            raws.append(value)
-            indices.append(item.position)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [item.text, weight, value, item.position]
         else:
-            merged_weights[slot] += weight
-    if len(texts) < len(kept):
-        notes.append(f"merged {len(kept) - len(texts)} duplicate candidate(s), adding their probabilities")
-    total = sum(merged_weights)
+            row[1] += weight
+    if len(rows) < len(kept):
+        notes.append(f"merged {len(kept) - len(rows)} duplicate candidate(s), adding their probabilities")
+    total = sum(row[1] for row in rows.values())
     if abs(total - 1.0) > 1e-6:
         notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
     new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
     candidates = [
         new_candidate(Candidate, (text, weight / total, stated_value, index))
-        for text, weight, stated_value, index in zip(texts, merged_weights, raws, indices, strict=True)
+        for text, weight, stated_value, index in rows.values()
     ]
     return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
 
