@@ -416,8 +416,7 @@ def _extract_plain_xml(text: str, start: int) -> Extraction | None:
         Item((html.unescape(body) if "&" in body else body).strip(), probability, position)
         for position, (body, probability) in enumerate(matches)
     ]
-    reasoning = _xml_element(text[:start], "reasoning")[0] if "<reasoning>" in text[:start] else None
-    return Extraction(items, reasoning, False, "xml")
+    return Extraction(items, _xml_reasoning(text, start), False, "xml")
 
 
 def _extract_xml(text: str, start: int) -> Extraction | None:
@@ -464,13 +463,12 @@ def _extract_xml(text: str, start: int) -> Extraction | None:
         pos = close + len(_XML_CLOSE)
     if not items and not truncated:
         return None
-    reasoning, _, _ = _xml_element(text[: _first_index(text, start)], "reasoning")
-    return Extraction(items, reasoning, truncated, "xml")
+    return Extraction(items, _xml_reasoning(text, start), truncated, "xml")
 
 
-def _first_index(text: str, start: int) -> int:
-    opened = _XML_OPEN.search(text, start)
-    return opened.start() if opened else len(text)
+def _xml_reasoning(text: str, start: int) -> str | None:
+    """VS-CoT's ``<reasoning>`` element before the first ``<response>`` (at ``start``)."""
+    return _xml_element(text[:start], "reasoning")[0]
 
 
 # ----------------------------------------------------------------------------- lists
@@ -509,13 +507,12 @@ def _extract_list(text: str, start: int) -> Extraction | None:
 
 
 # ----------------------------------------------------------------------------- detection
-_PROBE_JSON = re.compile(r"[\[{]")
 _FIRST_CHAR = re.compile(r"\s*(\S)")
 
 
 def _format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
     positions: list[tuple[int, int, str]] = []
-    json_at = _PROBE_JSON.search(text)
+    json_at = _START.search(text)
     if json_at is not None:
         positions.append((json_at.start(), 0 if hint == "json" else 1, "json"))
     xml_at = _XML_OPEN.search(text) if "<" in text else None
@@ -561,7 +558,7 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
         extraction = _EXTRACTORS[name](text, at)
         if extraction is not None and extraction.items:
             return extraction
-    truncated = bool(_PROBE_JSON.search(text) or _XML_OPEN.search(text))
+    truncated = bool(_START.search(text) or _XML_OPEN.search(text))
     return Extraction([], None, truncated, None)
 
 
