@@ -13,7 +13,7 @@ from typing import Any
 
 from .backend import Backend, Completion, Schema
 from .core.prompts import Message
-from .response_format import SCHEMA_STYLES, refused_response_format, response_format
+from .response_format import SCHEMA_STYLES, error_refuses_response_format, response_format
 
 _INSTALL_HINT = "install the 'cli' extra: pip install 'vs-integrations[cli]'"
 
@@ -99,7 +99,7 @@ class OpenAICompatibleModel(Backend):
                 else:
                     result = create(response_format=format_, **request)
             except self._openai.APIStatusError as exc:
-                refused = exc.status_code in (400, 422) or refused_response_format(exc)
+                refused = exc.status_code in (400, 422) or error_refuses_response_format(exc)
                 if not refused or style == styles[-1]:
                     raise
                 continue

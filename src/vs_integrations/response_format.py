@@ -2,16 +2,33 @@
 
 OpenAI (and vLLM) take ``{"type": "json_schema", "json_schema": {"schema": ...}}``; llama.cpp's
 server takes ``{"type": "json_object", "schema": ...}``; DSPy's requests carry
-``{"type": "json_schema", "schema": ...}``. Shared by the backends and the adapters.
+``{"type": "json_schema", "schema": ...}``. This module is the one place that knows the order in
+which the forms are tried, what counts as a server refusing a form, and which form each endpoint
+accepted (remembered for the process, so a new sampler or CLI run does not spend a rejected
+request). The backends and every adapter use it; ``schema_style="auto"`` means exactly
+:class:`SchemaNegotiation`'s order with that memory.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Hashable, Iterator
 from typing import Any, Literal
 
-SchemaStyle = Literal["json_schema", "json_object", "none"]
-SCHEMA_STYLES: tuple[SchemaStyle, ...] = ("json_schema", "json_object", "none")
+SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
+SCHEMA_STYLES: tuple[str, ...] = ("json_schema", "json_object", "none")
 """The forms to try, most standard first; ``none`` sends no schema (prompt only)."""
+
+_CONTEXT_LENGTH = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|n_ctx|too many tokens|prompt is too long"
+    r"|exceeds? the (available )?context|longer than the model|reduce the length",
+    re.IGNORECASE,
+)
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|\bschema\b|grammar|structured output", re.I)
+
+_learnt: dict[Hashable, str] = {}
+_learnt_lock = threading.Lock()
 
 
 def response_format(style: str, schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -35,9 +52,121 @@ def schema_from_response_format(value: Any) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
-def refused_response_format(error: BaseException) -> bool:
-    """Whether a server's error rejects the ``response_format`` (servers name the field).
+def is_context_length_error(message: str) -> bool:
+    """Whether a server's error message says the prompt does not fit the context window.
 
-    OpenAI and vLLM answer 400, llama.cpp's server 500 with a validation message.
+    Example:
+        >>> is_context_length_error("This model's maximum context length is 2048 tokens")
+        True
+
     """
-    return "response_format" in str(error)
+    return bool(_CONTEXT_LENGTH.search(message))
+
+
+def refuses_response_format(status: int | None, message: str) -> bool:
+    """Whether an error answer rejects the ``response_format`` rather than the request itself.
+
+    A context-length error is never a refusal of the format. Otherwise a 4xx/5xx whose message
+    names the format (servers do: OpenAI and vLLM answer 400, llama.cpp's server 400 or 500),
+    or a bare 400/422 with no message, counts as one.
+
+    Example:
+        >>> refuses_response_format(400, "Unrecognized request argument: response_format")
+        True
+        >>> refuses_response_format(400, "maximum context length is 2048 tokens")
+        False
+
+    """
+    if is_context_length_error(message):
+        return False
+    if status is not None and status < 400:
+        return False
+    if _FORMAT_WORDS.search(message):
+        return True
+    return status in (400, 422) and not message.strip()
+
+
+def error_status(error: BaseException) -> int | None:
+    """The HTTP status an exception carries (``status_code`` or ``status``), if any."""
+    for name in ("status_code", "status"):
+        value = getattr(error, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def error_refuses_response_format(error: BaseException) -> bool:
+    """:func:`refuses_response_format` applied to any exception (status read from its attributes)."""
+    return refuses_response_format(error_status(error), str(error))
+
+
+def learnt_style(endpoint: Hashable) -> str | None:
+    """The form ``endpoint`` accepted earlier in this process, if any."""
+    with _learnt_lock:
+        return _learnt.get(endpoint)
+
+
+def forget_learnt_styles() -> None:
+    """Forget every learnt form (for tests and long-lived processes whose servers change)."""
+    with _learnt_lock:
+        _learnt.clear()
+
+
+class SchemaNegotiation:
+    """The forms to try for one request, and what to do when the server refuses one.
+
+    One request's loop, the same in sync, async and streaming code::
+
+        negotiation = SchemaNegotiation(("http://host/v1", "qwen"), schema)
+        for response_format in negotiation:
+            try:
+                result = call(response_format)   # None: send no schema
+            except Exception as exc:
+                if negotiation.refused(exc):
+                    continue                      # try the next form
+                raise
+            negotiation.accepted()
+            return result
+
+    Args:
+        endpoint: What identifies the server and model (e.g. ``(base_url, model)``); the form it
+            accepts is remembered per endpoint for the process. None remembers nothing.
+        schema: The reply's JSON Schema; None sends no ``response_format`` at all.
+        style: ``"auto"`` tries the learnt form, else every form in :data:`SCHEMA_STYLES` order;
+            any other style is used alone.
+
+    Example:
+        >>> negotiation = SchemaNegotiation(None, {"type": "object"}, style="json_object")
+        >>> list(negotiation)
+        [{'type': 'json_object', 'schema': {'type': 'object'}}]
+
+    """
+
+    def __init__(self, endpoint: Hashable | None, schema: dict[str, Any] | None, style: str = "auto") -> None:
+        if style != "auto" and style not in SCHEMA_STYLES:
+            raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {style!r}")
+        self.endpoint = endpoint
+        self.schema = schema
+        if schema is None:
+            self.styles: list[str] = ["none"]
+        elif style != "auto":
+            self.styles = [style]
+        else:
+            learnt = learnt_style(endpoint) if endpoint is not None else None
+            self.styles = [learnt] if learnt else list(SCHEMA_STYLES)
+        self.style: str | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any] | None]:
+        for style in self.styles:
+            self.style = style
+            yield response_format(style, self.schema) if self.schema is not None else None
+
+    def refused(self, error: BaseException) -> bool:
+        """True when ``error`` refuses the current form and another form is left to try."""
+        return self.style != self.styles[-1] and error_refuses_response_format(error)
+
+    def accepted(self) -> None:
+        """Remember the current form for this endpoint."""
+        if self.endpoint is not None and self.schema is not None and self.style is not None:
+            with _learnt_lock:
+                _learnt[self.endpoint] = self.style

@@ -6,20 +6,21 @@ and async drivers (and every adapter) share the same logic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from .config import VSConfig
+from .config import OnFailure, VSConfig, resolve_config
 from .distribution import Candidate, Distribution
-from .parser import Item, ParseError, build_distribution, extract, parse
+from .errors import ParseError
+from .parser import Item, build_distribution, extract, parse
 from .prompts import Message, build_messages, followup_message, json_schema
 
 Schema = dict[str, Any]
 ModelFn = Callable[[list[Message], Schema | None], str]
 AsyncModelFn = Callable[[list[Message], Schema | None], Awaitable[str]]
-OnFailure = Literal["raise", "fallback", "partial"]
 Request = tuple[list[Message], Schema | None]
-_ON_FAILURE = ("raise", "fallback", "partial")
+logger = logging.getLogger("vs_integrations")
 
 
 class VSEngine:
@@ -31,14 +32,11 @@ class VSEngine:
     ignore it).
 
     Args:
-        config: The VS settings (default ``VSConfig()``).
-        max_retries: Extra calls allowed when a reply does not parse or holds fewer than ``k``
-            distinct candidates (for ``multi``: extra turns).
-        on_failure: What happens when the retries are used up: ``"raise"`` a
-            :class:`ParseError` (carrying the last raw reply and the best partial distribution),
-            ``"partial"`` return the best distribution read (raise if none), or ``"fallback"``
-            return a one-candidate distribution of the raw reply. The last two add a warning.
+        config: The VS settings (default ``VSConfig()``); ``max_retries`` and ``on_failure``
+            there say how many extra calls a short reply gets and what happens after them.
         use_schema: Pass the reply's JSON Schema to the model (only for ``format="json"``).
+        **settings: Flat VS settings (``k``, ``tail``, ``on_failure``...) overriding ``config``,
+            resolved by :func:`resolve_config`.
 
     Example:
         >>> def model(messages, schema):
@@ -48,22 +46,19 @@ class VSEngine:
 
     """
 
-    def __init__(
-        self,
-        config: VSConfig | None = None,
-        *,
-        max_retries: int = 2,
-        on_failure: OnFailure = "raise",
-        use_schema: bool = True,
-    ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0; got {max_retries!r}")
-        if on_failure not in _ON_FAILURE:
-            raise ValueError(f"on_failure must be one of {', '.join(_ON_FAILURE)}; got {on_failure!r}")
-        self.config = config or VSConfig()
-        self.max_retries = max_retries
-        self.on_failure: OnFailure = on_failure
+    def __init__(self, config: VSConfig | None = None, *, use_schema: bool = True, **settings: Any) -> None:
+        self.config = resolve_config(config, owner="VSEngine", **settings)
         self.use_schema = use_schema
+
+    @property
+    def max_retries(self) -> int:
+        """Extra calls allowed after the first (``config.max_retries``)."""
+        return self.config.max_retries
+
+    @property
+    def on_failure(self) -> OnFailure:
+        """What happens when the retries are used up (``config.on_failure``)."""
+        return self.config.on_failure
 
     def schema(self, count: int | None = None) -> Schema | None:
         """The schema passed to the model for a call asking for ``count`` candidates."""
@@ -170,7 +165,9 @@ class VSEngine:
         attempts = self.max_retries + 1
         wanted = f"{self.config.k} distinct candidates"
         if self.on_failure == "partial" and best is not None:
-            best.warnings.append(f"kept {len(best)} candidate(s); wanted {wanted} in {attempts} attempt(s)")
+            shortfall = f"kept {len(best)} candidate(s); wanted {wanted} in {attempts} attempt(s)"
+            logger.warning("verbalized sampling: %s", shortfall)
+            best.warnings.append(shortfall)
             return best
         if self.on_failure == "fallback":
             return Distribution(

@@ -19,35 +19,12 @@ from typing import Any, NamedTuple
 
 from .config import VSConfig
 from .distribution import Candidate, Distribution
+from .errors import ParseError
 
 TEXT_KEYS = ("text", "response", "answer", "content")
 PROBABILITY_KEYS = ("probability", "prob", "p", "confidence", "weight")
 LIST_KEYS = ("responses", "candidates", "answers", "samples", "outputs", "items")
 _TEXT_KEY_SET = frozenset(TEXT_KEYS)
-
-
-class ParseError(ValueError):
-    """Nothing usable was found in a model reply.
-
-    Attributes:
-        raw: The full text that failed to parse.
-        distribution: The best partial distribution, when one was read but judged too small
-            (set by the engine), else None.
-
-    Example:
-        >>> from vs_integrations import parse
-        >>> try:
-        ...     parse("no candidates here")
-        ... except ParseError as err:
-        ...     err.raw
-        'no candidates here'
-
-    """
-
-    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
-        super().__init__(message)
-        self.raw = raw
-        self.distribution = distribution
 
 
 class Item(NamedTuple):

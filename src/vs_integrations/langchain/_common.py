@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from ..core.config import ProbabilityDefinition, ReplyFormat, Variant, VSConfig
 from ..core.engine import OnFailure, VSEngine
 from ..core.prompts import Message
-from ..response_format import SCHEMA_STYLES, refused_response_format, response_format
+from ..response_format import SCHEMA_STYLES, error_refuses_response_format, response_format
 
 SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
@@ -112,7 +112,7 @@ class VSSettings(BaseModel):
             try:
                 result = llm.invoke(lc_messages, **kwargs)
             except Exception as exc:
-                if position == len(attempts) - 1 or not refused_response_format(exc):
+                if position == len(attempts) - 1 or not error_refuses_response_format(exc):
                     raise
                 continue
             self._learnt_style = style
@@ -131,7 +131,7 @@ class VSSettings(BaseModel):
             try:
                 result = await llm.ainvoke(lc_messages, **kwargs)
             except Exception as exc:
-                if position == len(attempts) - 1 or not refused_response_format(exc):
+                if position == len(attempts) - 1 or not error_refuses_response_format(exc):
                     raise
                 continue
             self._learnt_style = style

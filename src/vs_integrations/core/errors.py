@@ -1,0 +1,123 @@
+"""The package's typed errors: one hierarchy for parsing, settings and model backends.
+
+Every error keeps what the model or server sent (``raw`` for a reply, ``body`` for an HTTP
+response), so nothing is lost when a call fails. Callers catch by class; nothing matches class
+names as strings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .distribution import Distribution
+
+
+class VSError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class SettingsError(VSError, TypeError):
+    """An unknown or misspelt VS setting was passed to an engine or adapter.
+
+    Example:
+        >>> from vs_integrations import resolve_config
+        >>> try:
+        ...     resolve_config(kk=3)
+        ... except SettingsError as err:
+        ...     err.unknown
+        ['kk']
+
+    """
+
+    def __init__(self, message: str, unknown: list[str]) -> None:
+        super().__init__(message)
+        self.unknown = unknown
+
+
+class ParseError(VSError, ValueError):
+    """Nothing usable was found in a model reply.
+
+    Attributes:
+        raw: The full text that failed to parse.
+        distribution: The best partial distribution, when one was read but judged too small
+            (set by the engine), else None.
+
+    Example:
+        >>> from vs_integrations import parse
+        >>> try:
+        ...     parse("no candidates here")
+        ... except ParseError as err:
+        ...     err.raw
+        'no candidates here'
+
+    """
+
+    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.distribution = distribution
+
+
+class BackendError(VSError):
+    """A model backend (embedded model or server) failed to produce a reply.
+
+    Attributes:
+        status: The HTTP status, when a server answered; None otherwise.
+        body: What the server sent (or the local error's text), kept whole.
+
+    Example:
+        >>> err = RequestRefused("bad request", status=400, body='{"error": "bad"}')
+        >>> isinstance(err, BackendError), err.status
+        (True, 400)
+
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class BackendUnreachable(BackendError):
+    """The server could not be reached at all (connection refused, DNS, timeout), or the
+    embedded model could not be loaded. A rerun may succeed once it is back."""
+
+
+class RequestRefused(BackendError):
+    """The server answered this request with an error status (4xx/5xx) it did not recover from."""
+
+
+class ResponseFormatRefused(RequestRefused):
+    """The server rejected the ``response_format`` carrying the reply's JSON Schema."""
+
+
+class ContextTooLong(RequestRefused):
+    """The prompt does not fit the model's context window.
+
+    Attributes:
+        limit: The context size in tokens, when known.
+        prompt_tokens: The prompt's size in tokens, when known.
+
+    Example:
+        >>> ContextTooLong("prompt too long", limit=2048, prompt_tokens=5000).limit
+        2048
+
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int | None = None,
+        prompt_tokens: int | None = None,
+        status: int | None = None,
+        body: str = "",
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
+
+
+class MalformedResponse(BackendError):
+    """The server answered, but not with a chat completion (HTML, no ``choices``...)."""
