@@ -10,7 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
-from .config import OnFailure, VSConfig, resolve_config
+from .config import OnFailure as OnFailure  # re-exported for callers typing on_failure
+from .config import VSConfig, resolve_config
 from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parser import Item, build_distribution, extract, parse

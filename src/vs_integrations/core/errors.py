@@ -80,8 +80,10 @@ class BackendError(VSError):
 
 
 class BackendUnreachable(BackendError):
-    """The server could not be reached at all (connection refused, DNS, timeout), or the
-    embedded model could not be loaded. A rerun may succeed once it is back."""
+    """The server could not be reached (refused, DNS, timeout), or the embedded model not loaded.
+
+    A rerun may succeed once it is back.
+    """
 
 
 class RequestRefused(BackendError):

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from .config import VSConfig
 from .distribution import Candidate, Distribution
-from .errors import ParseError
+from .errors import ParseError as ParseError  # re-exported: the parser's public error
 
 TEXT_KEYS = ("text", "response", "answer", "content")
 PROBABILITY_KEYS = ("probability", "prob", "p", "confidence", "weight")

@@ -3,7 +3,15 @@ import json
 
 import pytest
 
-from vs_integrations import VSConfig, build_messages, followup_message, format_instructions, json_schema, parse
+from vs_integrations import (
+    SettingsError,
+    VSConfig,
+    build_messages,
+    followup_message,
+    format_instructions,
+    json_schema,
+    parse,
+)
 from vs_integrations.core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS
 
 
@@ -37,7 +45,7 @@ def test_invalid_choice_lists_allowed_values():
 def test_with_rejects_unknown_fields_and_validates():
     cfg = VSConfig()
     assert cfg.with_(k=3).k == 3 and cfg.k == 5
-    with pytest.raises(ValueError, match="no field"):
+    with pytest.raises(SettingsError, match="unknown setting"):
         cfg.with_(temperature=1)
     with pytest.raises(ValueError, match=r"VSConfig\.k"):
         cfg.with_(k=-1)

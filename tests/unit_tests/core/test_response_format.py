@@ -1,10 +1,30 @@
+import pytest
+
 from vs_integrations import VSConfig, json_schema
 from vs_integrations.response_format import (
     SCHEMA_STYLES,
-    refused_response_format,
+    SchemaNegotiation,
+    error_refuses_response_format,
+    forget_learnt_styles,
+    is_context_length_error,
+    learnt_style,
+    refuses_response_format,
     response_format,
     schema_from_response_format,
 )
+
+
+class StatusError(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory():
+    forget_learnt_styles()
+    yield
+    forget_learnt_styles()
 
 
 def test_every_dialect_round_trips_the_schema():
@@ -17,6 +37,85 @@ def test_every_dialect_round_trips_the_schema():
     assert schema_from_response_format(None) is None
 
 
-def test_refusal_detection_names_the_field():
-    assert refused_response_format(ValueError("400: response_format.type must be 'text'"))
-    assert not refused_response_format(ConnectionError("connection refused"))
+@pytest.mark.parametrize(
+    ("status", "message", "refused"),
+    [
+        (400, "response_format.type must be 'text'", True),
+        (500, "Unsupported json_schema", True),
+        (400, "", True),  # a bare 400 to a request whose only unusual part is the format
+        (400, "This model's maximum context length is 2048 tokens", False),
+        (400, "the prompt exceeds the context window of 2048 tokens; schema ignored", False),
+        (400, "model 'x' not found", False),
+        (401, "invalid api key", False),
+        (200, "response_format", False),
+        (None, "grammar not supported", True),
+    ],
+)
+def test_refusal_is_not_every_400(status, message, refused):
+    assert refuses_response_format(status, message) is refused
+
+
+def test_context_length_messages_of_common_servers():
+    assert is_context_length_error("This model's maximum context length is 4096 tokens")
+    assert is_context_length_error("the request exceeds the available context size, try increasing it")
+    assert is_context_length_error("Requested tokens (3000) exceed context window of 2048")
+    assert not is_context_length_error("invalid response_format")
+
+
+def test_error_status_read_from_the_exception():
+    assert error_refuses_response_format(StatusError(400, "response_format is not supported"))
+    assert not error_refuses_response_format(StatusError(400, "maximum context length is 2048"))
+    assert not error_refuses_response_format(ConnectionError("connection refused"))
+
+
+def test_negotiation_falls_back_and_remembers_per_endpoint():
+    schema = json_schema(VSConfig(k=2))
+    sent = []
+
+    def call(fmt):
+        sent.append(fmt["type"] if fmt else None)
+        if fmt is not None and fmt["type"] == "json_schema":
+            raise StatusError(400, "response_format json_schema unsupported")
+        return "ok"
+
+    def run(endpoint):
+        negotiation = SchemaNegotiation(endpoint, schema)
+        for fmt in negotiation:
+            try:
+                result = call(fmt)
+            except Exception as exc:
+                if negotiation.refused(exc):
+                    continue
+                raise
+            negotiation.accepted()
+            return result
+        raise AssertionError("no form tried")
+
+    assert run(("http://a/v1", "m")) == "ok"
+    assert sent == ["json_schema", "json_object"]
+    assert learnt_style(("http://a/v1", "m")) == "json_object"
+    sent.clear()
+    assert run(("http://a/v1", "m")) == "ok"  # a new negotiation for the same endpoint skips the refused form
+    assert sent == ["json_object"]
+    sent.clear()
+    run(("http://b/v1", "m"))  # another endpoint learns on its own
+    assert sent == ["json_schema", "json_object"]
+
+
+def test_negotiation_does_not_swallow_other_errors_or_the_last_refusal():
+    negotiation = SchemaNegotiation(None, {"type": "object"})
+    forms = iter(negotiation)
+    next(forms)
+    assert not negotiation.refused(StatusError(400, "maximum context length is 2048 tokens"))
+    assert negotiation.refused(StatusError(400, "response_format unsupported"))
+    for _ in forms:
+        pass
+    assert negotiation.style == "none"
+    assert not negotiation.refused(StatusError(400, "response_format unsupported"))  # nothing left to try
+
+
+def test_forced_style_and_no_schema():
+    assert list(SchemaNegotiation(None, {"type": "object"}, style="none")) == [None]
+    assert list(SchemaNegotiation(("x", "y"), None)) == [None]
+    with pytest.raises(ValueError, match="schema_style must be one of"):
+        SchemaNegotiation(None, {}, style="jsonschema")
