@@ -31,6 +31,8 @@ class IncorrectSolution(dspy.Signature):
 def main() -> None:
     # JSONAdapter sends the signature's JSON Schema, which the small model needs to follow the format.
     dspy.configure(lm=local_lm(LocalModel(seed=0, max_tokens=600)), adapter=dspy.JSONAdapter())
+    # seed=0 makes the run repeat (rollout ids and draws derive from it); each call on the same
+    # problem still asks afresh. A reply with fewer than k candidates is kept (on_failure="partial").
     generate = VerbalizedSampling(IncorrectSolution, k=3, seed=0)
     negatives = []
     for _ in range(3):

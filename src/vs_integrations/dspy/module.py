@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import hashlib
 import json
-import random
+import secrets
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import dspy
@@ -12,14 +18,24 @@ from dspy.signatures.signature import Signature, ensure_signature
 from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
-from ..core.config import ProbabilityDefinition, VSConfig
-from ..core.parser import Item, ParseError, build_distribution, extract_records, parse
+from ..core.config import SETTINGS, VSConfig, resolve_config, split_settings
+from ..core.distribution import Distribution
+from ..core.engine import VSEngine
+from ..core.errors import ParseError, SettingsError
+from ..core.parser import extract_records, parse
 from ..core.prompts import SIGNATURE_FIELD_DESCRIPTIONS, signature_instructions
 
 COUNT_FIELD = "k"
 CEILING_FIELD = "max_probability"
 CANDIDATES_FIELD = "candidates"
 REASONING_FIELD = "reasoning"
+LM_SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
+"""Non-VS keywords :class:`VerbalizedSampling` accepts: LM settings for the inner ``dspy.Predict``."""
+DEFAULT_TEMPERATURE = 0.7
+"""Sent when neither the module nor the LM sets a temperature (the paper's value)."""
+
+# Guards the per-input call counters; module-level so a module stays deep-copyable.
+_counter_lock = threading.Lock()
 
 
 def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> type[Signature]:
@@ -27,10 +43,17 @@ def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> 
 
     Inputs stay; the input ``k`` (and ``max_probability`` with tail sampling) is added; the
     outputs become ``candidates``: a list of records carrying every original output field plus
-    ``probability``. The VS instruction is added to the signature's instructions.
+    ``probability``. The sampling instruction is the ``candidates`` field's description, where
+    optimizers (which rewrite a signature's instructions) leave it; the instructions stay the
+    user's own.
 
     Raises:
         ValueError: If the signature already uses a name the VS signature adds.
+
+    Example:
+        >>> sig = verbalized_signature("topic -> joke", VSConfig(k=3))
+        >>> list(sig.input_fields), list(sig.output_fields)
+        (['topic', 'k'], ['candidates'])
     """
     base = ensure_signature(signature)
     outputs = dict(base.output_fields)
@@ -42,7 +65,7 @@ def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> 
     record = pydantic.create_model(  # type: ignore[call-overload]
         "VerbalizedCandidate",
         **{
-            name: (field.annotation, pydantic.Field(description=(field.json_schema_extra or {}).get("desc")))
+            name: (field.annotation, pydantic.Field(description=_own_desc(name, field)))
             for name, field in outputs.items()
         },
         probability=(float, ...),
@@ -66,17 +89,25 @@ def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> 
         (pydantic.RootModel[Annotated[list[record], pydantic.Field(min_length=config.k, max_length=config.k)]],),  # type: ignore[valid-type]
         {},
     )
-    derived = derived.append(
-        CANDIDATES_FIELD, dspy.OutputField(desc=SIGNATURE_FIELD_DESCRIPTIONS["candidates"]), type_=candidate_list
-    )
     vs_text = signature_instructions(
         config, list(outputs), count_field=COUNT_FIELD, ceiling_field=CEILING_FIELD if config.tail else None
     )
+    derived = derived.append(CANDIDATES_FIELD, dspy.OutputField(desc=vs_text), type_=candidate_list)
     own = base.instructions
-    # DSPy writes "Given the fields ..., produce the fields ..." when the user wrote nothing.
-    generated = own.startswith("Given the fields")
-    result: type[Signature] = derived.with_instructions(vs_text if generated else f"{own}\n\n{vs_text}")
+    # DSPy writes "Given the fields ..., produce the fields ..." when the user wrote nothing; the
+    # derived signature gets the same sentence for its own fields.
+    if own.startswith("Given the fields"):
+        inputs = ", ".join(f"`{name}`" for name in derived.input_fields)
+        produced = ", ".join(f"`{name}`" for name in derived.output_fields)
+        own = f"Given the fields {inputs}, produce the fields {produced}."
+    result: type[Signature] = derived.with_instructions(own)
     return result
+
+
+def _own_desc(name: str, field: Any) -> str | None:
+    desc = (field.json_schema_extra or {}).get("desc")
+    # DSPy fills an undescribed field with the placeholder "${name}": not a description.
+    return None if desc == f"${{{name}}}" else desc
 
 
 class _ReplyRecorder(BaseCallback):
@@ -90,169 +121,353 @@ class _ReplyRecorder(BaseCallback):
             self.replies.append(output if isinstance(output, str) else str(output.get("text", output)))
 
 
+# What a driver sends the call loop after each inner call: DSPy's result (or its parse error)
+# and the LM texts seen during the call.
+_Outcome = tuple["dspy.Prediction | AdapterParseError", list[str]]
+
+
+@functools.cache
+def _embedded_lm() -> Any:
+    from .local_engine import local_lm
+
+    return local_lm()
+
+
 class VerbalizedSampling(dspy.Module):
-    """Ask for ``k`` candidates with probabilities in one call, then draw one with a seeded RNG.
+    """Ask for ``k`` candidates with probabilities in one call, then draw one.
 
     The returned ``dspy.Prediction`` has the drawn candidate's output fields, ``.completions``
     holding every candidate, and ``distribution`` (the core :class:`~vs_integrations.Distribution`,
-    raw reply included). The VS instruction lives in the inner ``dspy.Predict``'s signature, so
-    optimizers see and may rewrite it; ``k`` is an input field filled from the module's setting.
+    raw reply included). ``k`` is an input field filled from the settings; the sampling
+    instruction is the description of the ``candidates`` output field, so an optimizer rewriting
+    the inner predictor's instructions does not remove it.
 
-    Each call passes a new ``rollout_id`` (at ``temperature``, default 0.7), so DSPy's cache never
-    returns the same distribution twice; set ``fresh=False`` to let identical calls hit the cache.
+    Short or unreadable replies go through the core engine's loop (``max_retries``, then
+    ``on_failure``: ``"partial"`` keeps what was read with a warning). DSPy's adapter reads each
+    reply first; when it cannot, the core parser does, and the rescued reply is traced like any
+    prediction (so ``BootstrapFewShot`` and GEPA see it).
+
+    Each call sends a ``rollout_id`` so DSPy's cache does not freeze the distribution: random
+    when ``seed`` is None (fresh draws in every run), derived from the seed, the inputs, and how
+    often this module has seen them when ``seed`` is set (the same program run repeats, also under
+    ``dspy.Parallel``). A rollout id or temperature set on the LM (``dspy.BestOfN`` and
+    ``dspy.Refine`` set both) is respected: the LM's id is folded into the one sent.
+
+    With no LM configured, the embedded model is used (``local`` extra) with ``dspy.JSONAdapter``.
 
     Args:
         signature: The task, e.g. ``"question -> answer"`` or a ``dspy.Signature`` class.
-        k: Candidates per call.
-        variant: ``"standard"`` or ``"cot"`` (reasoning first).
-        tail: Ask for probabilities below this threshold (an instruction, not a filter).
-        probability: What the stated number means.
-        seed: Seed of the draw (same seed, same sequence of picks) and of the rollout ids.
-        temperature: Sampling temperature sent with each rollout.
-        fresh: Vary ``rollout_id`` per call so the cache does not freeze the distribution.
-        max_retries: Extra calls when a reply cannot be read at all.
-        **config: Passed to the inner ``dspy.Predict``.
+        config: A whole :class:`~vs_integrations.VSConfig`; flat settings override its fields.
+        fresh: Send a rollout id per call (see above); False lets identical calls hit the cache.
+        **settings: Flat VS settings (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
+            ``format``, ``max_retries``, ``on_failure``, ``seed``) and the LM settings
+            ``temperature``, ``max_tokens``, ``top_p`` (given to the inner ``dspy.Predict``).
+            ``temperature`` defaults to 0.7 when the LM sets none.
+
+    Raises:
+        SettingsError: For a keyword that is neither (the message names it and the accepted ones).
+        ValueError: For ``variant="multi"`` (it needs a conversation) or ``format`` other than
+            ``"json"`` (DSPy's adapter sets the reply format), or a signature clash.
 
     Example:
-        >>> import dspy
         >>> vs = VerbalizedSampling("topic -> joke", k=3, seed=0)
-        >>> [name for name, _ in vs.named_predictors()]
-        ['predict']
+        >>> vs.vs_config.k, [name for name, _ in vs.named_predictors()]
+        (3, ['predict'])
     """
 
     def __init__(
         self,
         signature: str | type[Signature],
-        k: int = 5,
         *,
-        variant: str = "standard",
-        tail: float | None = None,
-        probability: ProbabilityDefinition = "explicit",
-        seed: int | None = None,
-        temperature: float = 0.7,
+        config: VSConfig | None = None,
         fresh: bool = True,
-        max_retries: int = 2,
-        **config: Any,
+        **settings: Any,
     ) -> None:
         super().__init__()
-        if variant == "multi":
+        vs_settings, rest = split_settings(settings)
+        vs_settings.pop("config", None)
+        _refuse_unknown(rest)
+        resolved = resolve_config(config, owner="VerbalizedSampling", **vs_settings)
+        if resolved.variant == "multi":
             raise ValueError("VerbalizedSampling supports variant 'standard' or 'cot'; 'multi' needs a conversation")
-        self.vs_config = VSConfig(k=k, variant=variant, tail=tail, probability=probability)  # type: ignore[arg-type]
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0; got {max_retries!r}")
+        if resolved.format != "json":
+            raise ValueError(
+                f"VerbalizedSampling: format={resolved.format!r} does not apply; DSPy's adapter "
+                "(dspy.ChatAdapter, dspy.JSONAdapter) sets the reply format"
+            )
+        self._vs_config = resolved
         self.signature = ensure_signature(signature)
-        self.predict = dspy.Predict(verbalized_signature(self.signature, self.vs_config), **config)
-        self.temperature = temperature
+        self.predict = dspy.Predict(verbalized_signature(self.signature, resolved), **rest)
         self.fresh = fresh
-        self.max_retries = max_retries
-        self._rng = random.Random(seed)
-        self._rollout = (seed or 0) * 1_000_003
+        self._seen: dict[str, int] = {}
 
-    # -- one call ------------------------------------------------------------------------------
-    def _call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        call = dict(kwargs)
-        call[COUNT_FIELD] = self.vs_config.k
-        if self.vs_config.tail is not None:
-            call[CEILING_FIELD] = self.vs_config.tail
-        if self.fresh:
-            self._rollout += 1
-            call["config"] = {"rollout_id": self._rollout, "temperature": self.temperature, **kwargs.get("config", {})}
-        return call
+    @property
+    def vs_config(self) -> VSConfig:
+        """The resolved VS settings (read-only)."""
+        return self._vs_config
 
-    def _records(self, prediction: dspy.Prediction) -> list[dict[str, Any]]:
-        records = []
-        found = prediction.get(CANDIDATES_FIELD)
-        if isinstance(found, pydantic.RootModel):
-            found = found.root
-        for candidate in found or []:
-            records.append(candidate.model_dump() if isinstance(candidate, pydantic.BaseModel) else dict(candidate))
-        return records
+    # -- the call loop, shared by forward and aforward -------------------------------------------
+    def _calls(self, inputs: dict[str, Any]) -> Generator[dict[str, Any], _Outcome, dspy.Prediction]:
+        """Yields the inner ``Predict``'s keyword arguments per call; is sent each outcome.
 
-    def _recover(self, raw: str) -> list[dict[str, Any]]:
+        The core engine's ``steps`` decides when to retry and what ``on_failure`` does; each
+        reply reaches it as the candidates read from it (by DSPy's adapter, else the core
+        parser), and the result keeps the LM's own text.
+        """
+        config = self._vs_config
+        call_config = dict(inputs.pop("config", None) or {})
+        key = _inputs_key(inputs)
+        occurrence = self._occurrence(key)
+        lm = self.predict.lm or dspy.settings.lm
+        lm_settings = getattr(lm, "kwargs", {}) or {}
+        engine = VSEngine(config, use_schema=False)
+        steps = engine.steps(key)
+        next(steps)
+        originals: dict[str, str] = {}  # what the engine was sent -> the LM's own text
+        fields_by_text: dict[str, dict[str, Any]] = {}
+        attempt = 0
+        try:
+            while True:
+                call = {**inputs, COUNT_FIELD: config.k}
+                if config.tail is not None:
+                    call[CEILING_FIELD] = config.tail
+                lm_config = self._lm_config(key, occurrence, attempt, lm_settings)
+                call["config"] = {**lm_config, **call_config}
+                outcome, texts = yield call
+                reply = self._reply(outcome, texts, call, fields_by_text, originals)
+                attempt += 1
+                steps.send(reply)
+        except StopIteration as done:
+            distribution = _restored(done.value, originals)
+        except ParseError as error:
+            kept = None if error.distribution is None else _restored(error.distribution, originals)
+            raise ParseError(str(error), _restore(error.raw, originals), kept) from error
+        return self._prediction(distribution, fields_by_text, key, occurrence)
+
+    def _occurrence(self, key: str) -> int:
+        # How often this module has seen these inputs: repeated calls differ, yet every call's
+        # values depend only on (seed, inputs, occurrence), whatever thread runs it.
+        with _counter_lock:
+            occurrence = self._seen.get(key, 0)
+            self._seen[key] = occurrence + 1
+        return occurrence
+
+    def _lm_config(self, key: str, occurrence: int, attempt: int, lm_settings: dict[str, Any]) -> dict[str, Any]:
+        lm_config: dict[str, Any] = {}
+        if not self.fresh:
+            return lm_config
+        seed = self._vs_config.seed
+        # A wrapper's rollout id (BestOfN, Refine) is folded in, so each of its attempts differs.
+        outer = lm_settings.get("rollout_id")
+        if seed is None:
+            lm_config["rollout_id"] = secrets.randbits(62)
+        else:
+            lm_config["rollout_id"] = _derive(seed, key, occurrence, attempt, outer) >> 2
+        if not (self.predict.config.get("temperature") or lm_settings.get("temperature")):
+            lm_config["temperature"] = DEFAULT_TEMPERATURE
+        return lm_config
+
+    def _reply(
+        self,
+        outcome: dspy.Prediction | AdapterParseError,
+        texts: list[str],
+        call: dict[str, Any],
+        fields_by_text: dict[str, dict[str, Any]],
+        originals: dict[str, str],
+    ) -> str:
+        """The reply as the engine reads it: the candidates read from the LM's text, as JSON."""
+        if not texts and isinstance(outcome, AdapterParseError):
+            texts = [str(outcome.lm_response or "")]
+        # DSPy's ChatAdapter retries a failed parse with its JSONAdapter: keep every text.
+        raw = "\n\n".join(texts)
+        if isinstance(outcome, AdapterParseError):
+            records, reasoning = max((self._rescue(text) for text in texts), key=lambda read: len(read[0]))
+            if not records:
+                return raw  # nothing readable: the engine sees (and keeps) the LM's own text
+            self._trace(call, records, reasoning)
+        else:
+            records = _records(outcome.get(CANDIDATES_FIELD))
+            found = outcome.get(REASONING_FIELD)
+            reasoning = found if isinstance(found, str) else None
+        names = list(self.signature.output_fields)
+        responses = []
+        for record in records:
+            fields = {name: record.get(name) for name in names}
+            text = _candidate_text(fields, names)
+            fields_by_text.setdefault(text, fields)
+            responses.append({"text": text, "probability": record.get("probability")})
+        read: dict[str, Any] = {"responses": responses}
+        if reasoning is not None:
+            read["reasoning"] = reasoning
+        reply = json.dumps(read, ensure_ascii=False, default=str)
+        originals[reply] = raw
+        return reply
+
+    def _rescue(self, raw: str) -> tuple[list[dict[str, Any]], str | None]:
         """Read the candidates with the core parser when DSPy's adapter could not."""
         names = list(self.signature.output_fields)
         records, _ = extract_records(raw)
         usable = [r for r in records if all(name in r for name in names)]
-        if usable:
-            return usable
-        if len(names) == 1:
-            # XML, lists, other keys: the core reads the text; it is the one output field.
-            return [
-                {names[0]: c.text, "probability": c.raw_probability if c.raw_probability is not None else None}
-                for c in parse(raw, self.vs_config)
-            ]
-        raise ParseError(f"no candidate carries all of {', '.join(names)}", raw)
+        if usable or len(names) > 1:
+            return usable, None
+        # XML, lists, other keys: the core reads the text; it is the one output field.
+        try:
+            read = parse(raw, self._vs_config)
+        except ParseError:
+            return [], None
+        return [{names[0]: c.text, "probability": c.raw_probability} for c in read], read.reasoning
 
-    def _prediction(self, records: list[dict[str, Any]], raw: str, reasoning: str | None) -> dspy.Prediction:
+    def _trace(self, call: dict[str, Any], records: list[dict[str, Any]], reasoning: str | None) -> None:
+        # Predict traces only what its adapter parsed; optimizers learn from the trace.
+        trace = dspy.settings.trace
+        if trace is None or dspy.settings.max_trace_size <= 0:
+            return
+        outputs: dict[str, Any] = {CANDIDATES_FIELD: records}
+        if self._vs_config.variant == "cot":
+            outputs = {REASONING_FIELD: reasoning or "", **outputs}
+        if len(trace) >= dspy.settings.max_trace_size:
+            trace.pop(0)
+        inputs = {name: value for name, value in call.items() if name != "config"}
+        trace.append((self.predict, inputs, dspy.Prediction(**outputs)))
+
+    def _prediction(
+        self, distribution: Distribution, fields_by_text: dict[str, dict[str, Any]], key: str, occurrence: int
+    ) -> dspy.Prediction:
         names = list(self.signature.output_fields)
-        fields_by_text: dict[str, dict[str, Any]] = {}
-        items = []
-        for position, record in enumerate(records):
-            fields = {name: record.get(name) for name in names}
-            text = (
-                _as_text(fields[names[0]]) if len(names) == 1 else json.dumps(fields, ensure_ascii=False, default=str)
-            )
-            fields_by_text.setdefault(text.strip(), fields)
-            items.append(Item(text.strip(), record.get("probability"), position))
-        distribution = build_distribution(items, self.vs_config, raw=raw, reasoning=reasoning)
-        if len(distribution) != self.vs_config.k:
-            distribution.warnings.append(f"expected {self.vs_config.k} candidates, found {len(distribution)}")
-        completions = [fields_by_text[c.text] for c in distribution]
+        completions = [fields_by_text.get(c.text) or _fields_from_text(c.text, names) for c in distribution]
         prediction = dspy.Prediction.from_completions(completions, signature=self.signature)
-        picked = distribution.sample(self._rng)
-        for name, value in fields_by_text[picked.text].items():
+        seed = self._vs_config.seed
+        picked = distribution.sample(None if seed is None else _derive(seed, key, occurrence, "draw", None))
+        for name, value in completions[distribution.texts.index(picked.text)].items():
             prediction[name] = value
         prediction["distribution"] = distribution
         return prediction
 
-    def _finish(self, outcome: dspy.Prediction | AdapterParseError, recorder: _ReplyRecorder) -> dspy.Prediction:
-        raw = recorder.replies[-1] if recorder.replies else ""
-        if isinstance(outcome, AdapterParseError):
-            raw = outcome.lm_response or raw
-            return self._prediction(self._recover(raw), raw, None)
-        reasoning = outcome.get(REASONING_FIELD)
-        return self._prediction(self._records(outcome), raw, reasoning if isinstance(reasoning, str) else None)
+    @contextmanager
+    def _default_lm(self) -> Iterator[None]:
+        # No LM anywhere: the embedded model, which follows the format only under a JSON schema.
+        if self.predict.lm is not None or dspy.settings.lm is not None:
+            yield
+            return
+        with dspy.context(lm=_embedded_lm(), adapter=dspy.settings.adapter or dspy.JSONAdapter()):
+            yield
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, **kwargs: Any) -> dspy.Prediction:
         """Ask for the candidates and draw one.
 
         Raises:
-            vs_integrations.ParseError: If no reply could be read within the retries (``.raw``
-                holds the last one).
+            vs_integrations.ParseError: If no candidate could be read within the retries (or
+                fewer than ``k`` with ``on_failure="raise"``); ``.raw`` holds the LM's text.
         """
-        error: ParseError | None = None
-        for _ in range(self.max_retries + 1):
-            recorder = _ReplyRecorder()
-            with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), recorder]):
+        with self._default_lm():
+            calls = self._calls(kwargs)
+            call = next(calls)
+            while True:
+                with _recording() as texts:
+                    try:
+                        outcome: dspy.Prediction | AdapterParseError = self.predict(**call)
+                    except AdapterParseError as exc:
+                        outcome = exc
                 try:
-                    outcome: dspy.Prediction | AdapterParseError = self.predict(**self._call_kwargs(kwargs))
-                except AdapterParseError as exc:
-                    outcome = exc
-            try:
-                return self._finish(outcome, recorder)
-            except ParseError as exc:
-                error = exc
-        assert error is not None
-        raise error
+                    call = calls.send((outcome, texts))
+                except StopIteration as done:
+                    result: dspy.Prediction = done.value
+                    return result
 
     async def aforward(self, **kwargs: Any) -> dspy.Prediction:
-        """Async twin of :meth:`forward`."""
-        error: ParseError | None = None
-        for _ in range(self.max_retries + 1):
-            recorder = _ReplyRecorder()
-            with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), recorder]):
+        """Async twin of :meth:`forward` (the same loop, ``_calls``, awaiting the inner call)."""
+        with self._default_lm():
+            calls = self._calls(kwargs)
+            call = next(calls)
+            while True:
+                with _recording() as texts:
+                    try:
+                        outcome: dspy.Prediction | AdapterParseError = await self.predict.acall(**call)
+                    except AdapterParseError as exc:
+                        outcome = exc
                 try:
-                    outcome: dspy.Prediction | AdapterParseError = await self.predict.acall(**self._call_kwargs(kwargs))
-                except AdapterParseError as exc:
-                    outcome = exc
-            try:
-                return self._finish(outcome, recorder)
-            except ParseError as exc:
-                error = exc
-        assert error is not None
-        raise error
+                    call = calls.send((outcome, texts))
+                except StopIteration as done:
+                    result: dspy.Prediction = done.value
+                    return result
 
 
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+@contextmanager
+def _recording() -> Iterator[list[str]]:
+    """The LM texts of the calls made inside, in order."""
+    recorder = _ReplyRecorder()
+    with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), recorder]):
+        yield recorder.replies
+
+
+def _refuse_unknown(keywords: dict[str, Any]) -> None:
+    unknown = sorted(set(keywords) - set(LM_SETTINGS))
+    if not unknown:
+        return
+    accepted = ("config", *SETTINGS, *LM_SETTINGS)
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, accepted, n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    raise SettingsError(
+        f"VerbalizedSampling got unknown keyword(s) {', '.join(hints)}; accepted: {', '.join(accepted)}", unknown
+    )
+
+
+def _inputs_key(inputs: dict[str, Any]) -> str:
+    # A digest, so the per-input counters stay small whatever the inputs (e.g. long contexts).
+    text = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _derive(seed: int, key: str, occurrence: int, purpose: int | str, outer: object) -> int:
+    """A 64-bit value fixed by its arguments (no shared RNG, so threads cannot reorder draws)."""
+    material = json.dumps([seed, key, occurrence, purpose, outer], default=str).encode()
+    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
+
+
+def _records(found: Any) -> list[dict[str, Any]]:
+    if isinstance(found, pydantic.RootModel):
+        found = found.root
+    return [c.model_dump() if isinstance(c, pydantic.BaseModel) else dict(c) for c in found or []]
+
+
+def _candidate_text(fields: dict[str, Any], names: list[str]) -> str:
+    if len(names) == 1:
+        value = fields[names[0]]
+        return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)).strip()
+    return json.dumps(fields, ensure_ascii=False, default=str)
+
+
+def _fields_from_text(text: str, names: list[str]) -> dict[str, Any]:
+    """The fields of a candidate only the engine read (e.g. its ``fallback`` of the raw reply)."""
+    if len(names) > 1:
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            return {name: record.get(name) for name in names}
+    return {name: text if position == 0 else None for position, name in enumerate(names)}
+
+
+def _restore(raw: str, originals: dict[str, str]) -> str:
+    # The engine saw the candidates as JSON; put the LM's own text back wherever it appears.
+    for sent, original in originals.items():
+        if sent in raw:
+            raw = raw.replace(sent, original)
+    return raw
+
+
+def _restored(distribution: Distribution, originals: dict[str, str]) -> Distribution:
+    """The engine's result with the LM's own text as ``raw`` (and as the candidate of a fallback)."""
+    by_sent = {sent.strip(): original.strip() for sent, original in originals.items()}
+    candidates = [c._replace(text=by_sent.get(c.text, c.text)) for c in distribution]
+    return Distribution(
+        candidates,
+        raw=_restore(distribution.raw, originals),
+        warnings=distribution.warnings,
+        truncated=distribution.truncated,
+        reasoning=distribution.reasoning,
+    )

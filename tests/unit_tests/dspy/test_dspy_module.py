@@ -1,4 +1,4 @@
-"""The DSPy adapter with dspy.utils.DummyLM."""
+"""The DSPy adapter with dspy.utils.DummyLM and a scripted LM on DSPy's engine route."""
 
 import json
 
@@ -7,8 +7,13 @@ import pytest
 from dspy.teleprompt import BootstrapFewShot
 from dspy.utils import DummyLM
 
-from vs_integrations import Distribution, ParseError, VSConfig
+from vs_integrations import Distribution, ParseError, SettingsError, VSConfig
 from vs_integrations.dspy import VerbalizedSampling, verbalized_signature
+
+XML_PAIR = (
+    "<response><text>Ohio</text><probability>0.7</probability></response>"
+    "<response><text>Utah</text><probability>0.3</probability></response>"
+)
 
 
 def candidates(*records) -> dict:
@@ -17,6 +22,10 @@ def candidates(*records) -> dict:
 
 def answers(*texts) -> dict:
     return candidates(*({"answer": t, "probability": round(1 / len(texts), 4)} for t in texts))
+
+
+def rollout_ids(lm) -> list:
+    return [entry["kwargs"].get("rollout_id") for entry in lm.history]
 
 
 @pytest.fixture(autouse=True)
@@ -33,30 +42,65 @@ class Negative(dspy.Signature):
     final_answer: int = dspy.OutputField()
 
 
+# -- the derived signature ---------------------------------------------------------------------
 def test_derived_signature_keeps_inputs_and_adds_k_and_candidates():
     sig = verbalized_signature("question, context -> answer", VSConfig(k=4, tail=0.1, variant="cot"))
     assert list(sig.input_fields) == ["question", "context", "k", "max_probability"]
     assert list(sig.output_fields) == ["reasoning", "candidates"]
-    assert "`k`" in sig.instructions and "`max_probability`" in sig.instructions and "4" not in sig.instructions
+    desc = sig.output_fields["candidates"].json_schema_extra["desc"]
+    assert "`k`" in desc and "`max_probability`" in desc and "4" not in desc
     record = sig.output_fields["candidates"].annotation.model_fields["root"].annotation.__args__[0]
     assert set(record.model_fields) == {"answer", "probability"}
 
 
-def test_user_instructions_are_kept():
+def test_user_instructions_are_kept_and_the_sampling_instruction_is_a_field_description():
     sig = verbalized_signature(Negative, VSConfig())
-    assert sig.instructions.startswith("Write an incorrect but logical-looking solution")
-    assert "`solution`, `final_answer` and `probability`" in sig.instructions
+    assert sig.instructions == "Write an incorrect but logical-looking solution to the math problem."
+    desc = sig.output_fields["candidates"].json_schema_extra["desc"]
+    assert "`solution`, `final_answer` and `probability`" in desc and "full distribution" in desc
 
 
-def test_field_name_clash_is_refused():
+def test_candidate_schema_has_no_placeholder_descriptions():
+    sig = verbalized_signature(Negative, VSConfig(k=2))
+    schema = json.dumps(sig.output_fields["candidates"].annotation.model_json_schema())
+    assert "${" not in schema
+    assert "worked steps" in schema  # a description the user wrote stays
+
+
+def test_field_name_clash_multi_and_format_are_refused():
     with pytest.raises(ValueError, match="already has field"):
         VerbalizedSampling("k -> answer")
     with pytest.raises(ValueError, match=r"VSConfig\.k"):
         VerbalizedSampling("q -> answer", k=0)
     with pytest.raises(ValueError, match="multi"):
         VerbalizedSampling("q -> answer", variant="multi")
+    with pytest.raises(ValueError, match="format='xml'"):
+        VerbalizedSampling("q -> answer", format="xml")
 
 
+# -- one settings surface ----------------------------------------------------------------------
+def test_flat_keywords_and_a_whole_config_resolve_to_one_vs_config():
+    flat = VerbalizedSampling("q -> answer", k=3, tail=0.1, on_failure="raise", max_retries=1, seed=4)
+    assert flat.vs_config == VSConfig(k=3, tail=0.1, on_failure="raise", max_retries=1, seed=4)
+    mixed = VerbalizedSampling("q -> answer", config=VSConfig(k=2), on_failure="partial", temperature=0.9)
+    assert mixed.vs_config == VSConfig(k=2, on_failure="partial")
+    assert mixed.predict.config == {"temperature": 0.9}  # only the LM setting reaches Predict
+    assert VerbalizedSampling("q -> answer").vs_config == VSConfig()
+    with pytest.raises(AttributeError):
+        mixed.vs_config = VSConfig()
+
+
+@pytest.mark.parametrize(
+    ("keyword", "hint"), [("kk", "'k'"), ("on_falure", "'on_failure'"), ("tempreature", "'temperature'")]
+)
+def test_misspelt_keywords_are_refused_at_construction(keyword, hint):
+    with pytest.raises(SettingsError) as info:
+        VerbalizedSampling("q -> answer", **{keyword: 1})
+    assert info.value.unknown == [keyword]
+    assert hint in str(info.value) and "max_retries" in str(info.value)
+
+
+# -- predictions -------------------------------------------------------------------------------
 def test_prediction_fields_completions_and_distribution():
     dspy.configure(lm=DummyLM([answers("Ohio", "Utah", "Maine")]))
     prediction = VerbalizedSampling("question -> answer", k=3, seed=1)(question="Name a state.")
@@ -64,7 +108,7 @@ def test_prediction_fields_completions_and_distribution():
     assert prediction.answer in {"Ohio", "Utah", "Maine"}
     dist = prediction.distribution
     assert isinstance(dist, Distribution) and dist.texts == ["Ohio", "Utah", "Maine"]
-    assert '"answer": "Ohio"' in dist.raw  # the LM's own text is kept
+    assert "[[ ## candidates ## ]]" in dist.raw and '"answer": "Ohio"' in dist.raw  # the LM's own text
 
 
 def test_multi_field_signature_with_typed_outputs():
@@ -85,7 +129,34 @@ def test_multi_field_signature_with_typed_outputs():
     assert prediction.solution == prediction.completions.solution[index]
 
 
-def test_seed_repeats_the_draws():
+def test_cot_variant_keeps_reasoning():
+    dspy.configure(lm=DummyLM([{"reasoning": "states vary", **answers("Ohio", "Utah")}]))
+    prediction = VerbalizedSampling("question -> answer", k=2, variant="cot")(question="x")
+    assert prediction.distribution.reasoning == "states vary"
+
+
+async def test_aforward_runs_the_same_loop():
+    # A short reply fails DSPy's validation twice (ChatAdapter, then its JSONAdapter fallback).
+    dspy.configure(lm=DummyLM([answers("a"), answers("a"), answers("a", "b")]))
+    prediction = await VerbalizedSampling("q -> answer", k=2, seed=0).acall(q="x")
+    assert prediction.completions.answer == ["a", "b"]  # the short first reply was retried
+
+
+# -- seeds and rollout ids ---------------------------------------------------------------------
+def first_rollout(seed):
+    lm = DummyLM([answers("a", "b")])
+    with dspy.context(lm=lm):
+        VerbalizedSampling("q -> answer", k=2, seed=seed)(q="same")
+    return rollout_ids(lm)[0]
+
+
+def test_rollout_ids_differ_across_fresh_modules_without_a_seed_and_repeat_with_one():
+    assert first_rollout(None) != first_rollout(None)
+    assert first_rollout(7) == first_rollout(7)
+    assert first_rollout(7) != first_rollout(8)
+
+
+def test_seed_repeats_the_draws_and_repeated_calls_differ():
     def draws(seed):
         dspy.configure(lm=DummyLM([answers(*"abcde")] * 10))
         module = VerbalizedSampling("q -> answer", seed=seed)
@@ -95,23 +166,50 @@ def test_seed_repeats_the_draws():
     assert len(set(draws(3))) > 1
 
 
-def test_each_call_reaches_the_lm_despite_the_cache():
-    replies = iter([answers("a", "b"), answers("c", "d")])
-    dummy = DummyLM(replies)
+def test_each_call_reaches_the_lm_with_its_own_rollout_and_the_default_temperature():
+    dummy = DummyLM([answers("a", "b"), answers("c", "d")])
     dspy.configure(lm=dummy)
     module = VerbalizedSampling("q -> answer", k=2, seed=0)
     first, second = module(q="same"), module(q="same")
     assert first.distribution.texts != second.distribution.texts
-    rollouts = [entry["kwargs"].get("rollout_id") for entry in dummy.history]
+    rollouts = rollout_ids(dummy)
     assert len(set(rollouts)) == 2 and None not in rollouts
+    assert {entry["kwargs"]["temperature"] for entry in dummy.history} == {0.7}
 
 
-def test_unparseable_by_dspy_is_recovered_by_the_core():
-    xml = "<response><text>Ohio</text><probability>0.7</probability></response><response><text>Utah</text><probability>0.3</probability></response>"
-    dspy.configure(lm=DummyLM([{"candidates": xml}] * 2))
-    prediction = VerbalizedSampling("question -> answer", k=2, seed=0)(question="x")
+def test_parallel_with_a_seed_reproduces_whatever_the_thread_order():
+    topics = [f"topic {i}" for i in range(6)]
+    replies = {t: answers(*(f"{t} {n}" for n in range(5))) for t in topics}
+
+    def run(threads):
+        module = VerbalizedSampling("q -> answer", seed=11)
+        lm = DummyLM(replies)
+        with dspy.context(lm=lm):
+            outputs = dspy.Parallel(num_threads=threads)([(module, {"q": t}) for t in topics])
+        by_topic = {entry["messages"][-1]["content"]: entry["kwargs"]["rollout_id"] for entry in lm.history}
+        return [o.answer for o in outputs], sorted(by_topic.values())
+
+    sequential = run(1)
+    assert run(3) == sequential and run(3) == sequential
+    assert len(set(sequential[0])) > 1
+
+
+# -- the core loop: partial default, raise, fallback --------------------------------------------
+def test_short_replies_return_what_was_read_by_default():
+    dummy = DummyLM([answers("Ohio", "Utah")] * 10)
+    dspy.configure(lm=dummy)
+    prediction = VerbalizedSampling("question -> answer", k=3, max_retries=1, seed=0)(question="x")
     assert prediction.completions.answer == ["Ohio", "Utah"]
-    assert prediction.distribution.raw.count("<response>") == 2
+    assert any("kept 2 candidate(s)" in w for w in prediction.distribution.warnings)
+    assert len(set(rollout_ids(dummy))) == 2  # the first try and one retry, each a fresh request
+
+
+def test_raise_keeps_the_lms_text_and_the_partial_result():
+    dspy.configure(lm=DummyLM([answers("Ohio", "Utah")] * 10))
+    with pytest.raises(ParseError) as info:
+        VerbalizedSampling("question -> answer", k=3, max_retries=1, on_failure="raise")(question="x")
+    assert "[[ ## candidates ## ]]" in info.value.raw
+    assert info.value.distribution.texts == ["Ohio", "Utah"]
 
 
 def test_unreadable_replies_raise_parse_error_with_raw():
@@ -121,16 +219,26 @@ def test_unreadable_replies_raise_parse_error_with_raw():
     assert "I will not." in info.value.raw
 
 
-def test_cot_variant_keeps_reasoning():
-    dspy.configure(lm=DummyLM([{"reasoning": "states vary", **answers("Ohio", "Utah")}]))
-    prediction = VerbalizedSampling("question -> answer", k=2, variant="cot")(question="x")
-    assert prediction.distribution.reasoning == "states vary"
+def test_fallback_returns_the_lms_text_as_the_one_candidate():
+    dspy.configure(lm=DummyLM([{"candidates": "I will not."}] * 20))
+    prediction = VerbalizedSampling("question -> answer", k=2, max_retries=0, on_failure="fallback")(question="x")
+    assert "I will not." in prediction.answer
+    assert prediction.distribution.texts == [prediction.answer]
 
 
-async def test_aforward():
-    dspy.configure(lm=DummyLM([answers("a", "b")]))
-    prediction = await VerbalizedSampling("q -> answer", k=2, seed=0).acall(q="x")
-    assert prediction.completions.answer == ["a", "b"]
+# -- rescued replies are traced ----------------------------------------------------------------
+def test_a_reply_only_the_core_parser_reads_is_rescued_and_traced():
+    dspy.configure(lm=DummyLM([{"candidates": XML_PAIR}] * 2))
+    module = VerbalizedSampling("question -> answer", k=2, seed=0)
+    with dspy.context(trace=[]):
+        prediction = module(question="x")
+        trace = list(dspy.settings.trace)
+    assert prediction.completions.answer == ["Ohio", "Utah"]
+    assert prediction.distribution.raw.count(XML_PAIR) == 2  # both LM texts (ChatAdapter, JSONAdapter) kept
+    [(predictor, inputs, outputs)] = trace
+    assert predictor is module.predict
+    assert inputs == {"question": "x", "k": 2}
+    assert [c["answer"] for c in outputs.candidates] == ["Ohio", "Utah"]
 
 
 class Brainstorm(dspy.Module):
@@ -142,23 +250,36 @@ class Brainstorm(dspy.Module):
         return self.ideas(topic=topic)
 
 
-def test_bootstrap_few_shot_puts_demos_on_the_inner_predictor():
-    trainset = [dspy.Example(topic=t, idea=f"{t} idea").with_inputs("topic") for t in ("tea", "cake", "rain")]
-    replies = {
-        t: candidates({"idea": f"{t} idea", "probability": 0.6}, {"idea": f"odd {t}", "probability": 0.4})
-        for t in ("tea", "cake", "rain")
-    }
+TOPICS = ("tea", "cake", "rain")
+TRAINSET = [dspy.Example(topic=t, idea=f"{t} idea").with_inputs("topic") for t in TOPICS]
+
+
+def bootstrap(replies):
     dspy.configure(lm=DummyLM(replies))
     program = Brainstorm()
     assert [name for name, _ in program.named_predictors()] == ["ideas.predict"]
-    compiled = BootstrapFewShot(
+    return BootstrapFewShot(
         metric=lambda example, pred, trace=None: example.topic in pred.idea,
         max_bootstrapped_demos=2,
         max_labeled_demos=0,
-    ).compile(program, trainset=trainset)
-    demos = compiled.ideas.predict.demos
+    ).compile(program, trainset=TRAINSET)
+
+
+def test_bootstrap_few_shot_puts_demos_on_the_inner_predictor():
+    replies = {
+        t: candidates({"idea": f"{t} idea", "probability": 0.6}, {"idea": f"{t} twist", "probability": 0.4})
+        for t in TOPICS
+    }
+    demos = bootstrap(replies).ideas.predict.demos
     assert len(demos) == 2
     assert all("k" in demo and "candidates" in demo for demo in demos)
+
+
+def test_bootstrap_few_shot_learns_from_rescued_replies():
+    xml = "<response><text>{t} idea</text><probability>0.6</probability></response><response><text>{t} twist</text><probability>0.4</probability></response>"
+    demos = bootstrap({t: {"candidates": xml.format(t=t)} for t in TOPICS}).ideas.predict.demos
+    assert len(demos) == 2
+    assert all(demo["candidates"][0]["idea"].endswith(" idea") for demo in demos)
 
 
 def test_save_load_round_trip(tmp_path):
@@ -170,4 +291,5 @@ def test_save_load_round_trip(tmp_path):
     loaded = VerbalizedSampling("topic -> idea", k=3)
     loaded.load(str(path))
     assert loaded.predict.signature.instructions == "Rewritten by an optimizer."
+    assert "full distribution" in loaded.predict.signature.output_fields["candidates"].json_schema_extra["desc"]
     assert loaded.predict.demos[0]["topic"] == "tea"
