@@ -12,6 +12,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import ray_throughput
+
 from vs_integrations import VSConfig, VSEngine, parse
 
 TEXTS = [
@@ -225,6 +227,7 @@ def main() -> None:
     parse_figures(min_seconds)
     adapter_figures(min_seconds)
     dspy_figures(min_seconds)
+    ray_throughput.main(args.quick)
     if not args.quick:
         model_figures()
 

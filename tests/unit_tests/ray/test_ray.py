@@ -1,0 +1,276 @@
+"""vs_integrations.ray on a local Ray cluster, against a stdlib fake OpenAI-compatible server.
+
+Ray datasets cost seconds each, so two are built for the whole module (one through
+``verbalize``, one through ``build_processor`` with the HTTP processor) and every Ray test reads
+their rows; the row functions of ``preprocess``/``postprocess`` are tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import ray
+
+from vs_integrations import Distribution, SettingsError, VSConfig, json_schema
+from vs_integrations.ray import OUTPUT_TYPES, error_record, postprocess, preprocess, verbalize
+
+from .fake_server import CONTEXT_ERROR, HTML_PAGE, PROSE, FakeServer, candidates
+
+GOOD = ["Name a colour.", "Name a fruit.", "Name a city."]
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def server():
+    fake = FakeServer()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def verbalized(cluster, server):
+    """``verbalize`` over good rows and one row of each failure; rows by id."""
+    prompts = [*GOOD, "LONG prompt", "MALFORMED prompt", "PROSE prompt"]
+    ds = ray.data.from_items([{"id": i, "prompt": p, "topic": f"t{i}"} for i, p in enumerate(prompts)])
+    # Batches of 2 over 2 workers: failing and good rows land in different blocks and actors.
+    out = verbalize(ds, base_url=server.base_url, model="fake", k=3, seed=SEED, concurrency=2, batch_size=2)
+    out = out.materialize()
+    rows = out.take_all()
+    return {row["id"]: row for row in rows}, len(rows), prompts, out
+
+
+def by_prompt(verbalized, word):
+    rows = verbalized[0]
+    return next(row for row in rows.values() if word in row["prompt"])
+
+
+# ----------------------------------------------------------------------------- verbalize
+def test_no_row_is_dropped_and_input_columns_are_kept(verbalized):
+    rows, count, prompts, _ = verbalized
+    assert count == len(prompts)
+    assert sorted(rows) == list(range(len(prompts)))
+    for i, row in rows.items():
+        assert row["prompt"] == prompts[i] and row["topic"] == f"t{i}"
+        assert set(row) == {"id", "prompt", "topic", "distribution", "sampled", "error"}
+
+
+def test_added_columns_have_the_same_arrow_types_in_every_block(verbalized, tmp_path):
+    out = verbalized[3]
+    schema = out.schema()
+    assert {name: schema.types[schema.names.index(name)] for name in OUTPUT_TYPES} == OUTPUT_TYPES
+    # Blocks of only failed rows and of only good rows write Parquet files with one schema.
+    out.write_parquet(str(tmp_path))
+    schemas = {pq.read_schema(path) for path in tmp_path.glob("*.parquet")}
+    assert len(list(tmp_path.glob("*.parquet"))) > 1 and len(schemas) == 1
+
+
+def test_good_rows_carry_the_distribution_and_a_seeded_draw(verbalized):
+    for prompt in GOOD:
+        row = by_prompt(verbalized, prompt)
+        assert row["error"] is None
+        distribution = Distribution.from_dict(row["distribution"])
+        assert distribution.texts == candidates(prompt)
+        assert distribution.probabilities == pytest.approx([0.5, 0.3, 0.2])
+        # The draw is seeded per prompt, so it does not depend on which worker ran the row.
+        assert row["sampled"] == distribution.sample(random.Random(f"{SEED}:{prompt}")).text
+
+
+def test_context_length_row_is_isolated_with_the_servers_answer(verbalized):
+    row = by_prompt(verbalized, "LONG")
+    assert row["distribution"] is None and row["sampled"] is None
+    error = row["error"]
+    assert error["status"] == 400
+    server_message = CONTEXT_ERROR["error"]["message"]
+    assert server_message in error["message"] + (error["body"] or "")
+
+
+def test_malformed_200_row_is_isolated_with_the_servers_body(verbalized):
+    row = by_prompt(verbalized, "MALFORMED")
+    assert row["distribution"] is None and row["sampled"] is None
+    assert HTML_PAGE in (row["error"]["body"] or "")
+
+
+def test_error_rows_name_the_typed_errors(verbalized):
+    assert by_prompt(verbalized, "LONG")["error"]["type"] == "ContextTooLong"
+    assert by_prompt(verbalized, "MALFORMED")["error"]["type"] == "MalformedResponse"
+
+
+def test_unparsable_row_is_retried_alone_and_keeps_the_raw_reply(verbalized, server):
+    error = by_prompt(verbalized, "PROSE")["error"]
+    assert error["type"] == "ParseError" and error["body"] == PROSE and error["status"] is None
+    assert server.calls_for("PROSE") == VSConfig().max_retries + 1
+    assert all(server.calls_for(prompt) == 1 for prompt in GOOD)
+
+
+def test_unknown_setting_is_refused_at_call_time_before_any_request(cluster, server):
+    before = len(server.requests)
+    ds = ray.data.from_items([{"prompt": "x"}])
+    with pytest.raises(SettingsError) as caught:
+        verbalize(ds, base_url=server.base_url, model="fake", kk=3)
+    assert caught.value.unknown == ["kk"]
+    with pytest.raises(ValueError, match="requests_per_worker"):
+        verbalize(ds, base_url=server.base_url, model="fake", requests_per_worker=0)
+    assert len(server.requests) == before
+
+
+def test_worker_replaces_the_columns_of_an_earlier_run(server):
+    from vs_integrations.ray import _VerbalizeWorker
+
+    worker = _VerbalizeWorker(
+        base_url=server.base_url,
+        model="fake",
+        api_key=None,
+        prompt_column="text",
+        config=VSConfig(k=3),
+        requests_per_worker=2,
+        temperature=0.7,
+        max_tokens=64,
+        timeout=10.0,
+    )
+    earlier = pa.table({"text": [GOOD[1]], "error": [{"type": "X", "message": "m", "status": 500, "body": ""}]})
+    table = worker(earlier)
+    assert table.column_names == ["text", "error", "distribution", "sampled"]
+    assert table.column("error").to_pylist() == [None]
+    assert table.column("sampled").to_pylist()[0] in candidates(GOOD[1])
+    with pytest.raises(KeyError, match="prompt_column 'text'"):
+        worker(pa.table({"prompt": ["x"]}))
+
+
+# ----------------------------------------------------------------------------- build_processor (HTTP)
+def test_http_processor_gets_vs_prompts_and_parsed_rows(cluster, server):
+    from ray.data.llm import HttpRequestProcessorConfig, build_processor
+
+    before = len(server.requests)
+    prompts = [GOOD[0], "LONG prompt", "PROSE prompt"]
+    processor = build_processor(
+        HttpRequestProcessorConfig(url=f"{server.base_url}/chat/completions", concurrency=1, batch_size=4),
+        preprocess=preprocess(processor="http", model="fake", k=3, seed=SEED),
+        postprocess=postprocess(k=3, seed=SEED),
+    )
+    ds = ray.data.from_items([{"id": i, "prompt": p} for i, p in enumerate(prompts)])
+    rows = {row["id"]: row for row in processor(ds).take_all()}
+
+    assert sorted(rows) == [0, 1, 2]
+    good = rows[0]
+    assert good["error"] is None and good["prompt"] == GOOD[0]
+    assert Distribution.from_dict(good["distribution"]).texts == candidates(GOOD[0])
+    long_error = rows[1]["error"]
+    assert long_error["type"] == "ContextTooLong"
+    assert CONTEXT_ERROR["error"]["message"] in long_error["body"]
+    prose_error = rows[2]["error"]
+    assert prose_error["type"] == "ParseError" and prose_error["body"] == PROSE
+    # One pass: one request per row, each a VS request with the schema as response_format.
+    sent = server.requests[before:]
+    assert len(sent) == 3
+    request = next(r["body"] for r in sent if r["prompt"] == GOOD[0])
+    assert request["model"] == "fake" and request["messages"][0]["role"] == "system"
+    assert request["response_format"]["json_schema"]["schema"] == json_schema(VSConfig(k=3))
+
+
+# ----------------------------------------------------------------------------- row functions
+def vs_reply(*texts):
+    return json.dumps({"responses": [{"text": t, "probability": 1 / len(texts)} for t in texts]})
+
+
+def test_preprocess_vllm_puts_the_schema_in_structured_outputs():
+    row = preprocess(k=3, sampling_params={"temperature": 1.0})({"prompt": "Name a colour.", "id": 4})
+    assert row["id"] == 4 and row["messages"][-1] == {"role": "user", "content": "Name a colour."}
+    params = row["sampling_params"]
+    assert params["temperature"] == 1.0 and params["max_tokens"] == 1024
+    assert json.loads(params["structured_outputs"]["json"]) == json_schema(VSConfig(k=3))
+    assert "payload" not in row
+
+
+def test_preprocess_sglang_and_prompt_only_formats():
+    params = preprocess(processor="sglang", k=4)({"prompt": "x"})["sampling_params"]
+    assert json.loads(params["json_schema"]) == json_schema(VSConfig(k=4))
+    xml = preprocess(format="xml")({"prompt": "x"})["sampling_params"]
+    assert "structured_outputs" not in xml and "json_schema" not in xml
+
+
+def test_preprocess_keeps_chat_messages_and_http_dialects():
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "A pet name?"},
+    ]
+    row = preprocess(processor="http", model="m", schema_style="json_object", k=2)({"prompt": messages})
+    payload = row["payload"]
+    assert payload["messages"][1:] == messages and payload["messages"][0]["role"] == "system"
+    assert payload["response_format"] == {"type": "json_object", "schema": json_schema(VSConfig(k=2))}
+    assert (
+        "response_format"
+        not in preprocess(processor="http", model="m", schema_style="none")({"prompt": "x"})["payload"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kk": 3}, SettingsError, "kk"),
+        ({"processor": "tgi"}, ValueError, "processor must be one of"),
+        ({"processor": "http"}, ValueError, "needs model="),
+        ({"schema_style": "grammar"}, ValueError, "schema_style"),
+        ({"variant": "multi"}, ValueError, "variant='multi'"),
+    ],
+)
+def test_preprocess_refuses_bad_arguments_at_call_time(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        preprocess(**kwargs)
+
+
+def test_postprocess_refuses_bad_settings_at_call_time():
+    with pytest.raises(SettingsError):
+        postprocess(temprature=0.5)
+    with pytest.raises(ValueError, match="multi"):
+        postprocess(variant="multi")
+
+
+def test_postprocess_restores_the_prompt_and_drops_request_columns():
+    pre = preprocess(k=2)({"prompt": "Name a colour.", "id": 1})
+    # What an engine processor hands back: the templated prompt replaces the row's own.
+    engine_row = {**pre, "prompt": "<|im_start|>system ...", "generated_text": vs_reply("red", "blue")}
+    row = postprocess(k=2, seed=1)(engine_row)
+    assert row["prompt"] == "Name a colour." and row["id"] == 1
+    assert not {"messages", "sampling_params", "_vs_prompt"} & set(row)
+    assert row["error"] is None and row["sampled"] in {"red", "blue"}
+    assert Distribution.from_dict(row["distribution"]).raw == engine_row["generated_text"]
+
+
+def test_postprocess_parse_failure_is_an_error_row_not_an_exception():
+    row = postprocess(k=2)({"prompt": "x", "generated_text": PROSE})
+    assert row["distribution"] is None and row["sampled"] is None
+    assert row["error"]["type"] == "ParseError" and row["error"]["body"] == PROSE
+
+
+def test_postprocess_short_reply_follows_on_failure():
+    short = {"prompt": "x", "generated_text": vs_reply("only")}
+    kept = postprocess(k=3)(short)
+    assert kept["error"] is None and kept["distribution"]["warnings"]
+    refused = postprocess(k=3, on_failure="raise")(short)
+    # The short distribution the engine read is kept next to the error.
+    assert refused["error"]["type"] == "ParseError"
+    assert [c["text"] for c in refused["distribution"]["candidates"]] == ["only"]
+
+
+def test_postprocess_http_answers_without_a_reply():
+    refused = postprocess()({"prompt": "x", "http_response": {"error": {"message": "model not loaded"}}})
+    assert refused["error"]["type"] == "RequestRefused" and "model not loaded" in refused["error"]["body"]
+    empty = postprocess()({"prompt": "x", "http_response": {"object": "list", "data": []}})
+    assert empty["error"]["type"] == "MalformedResponse" and '"data": []' in empty["error"]["body"]
+
+
+def test_error_record_for_any_exception():
+    assert error_record(KeyError("k")) == {"type": "KeyError", "message": "'k'", "status": None, "body": None}
