@@ -1,145 +1,183 @@
-"""What the LangChain adapters share: VS settings as pydantic fields and the inner-model call."""
+"""What the LangChain adapters share: the VS settings surface and the inner-model call."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+import difflib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.callbacks.manager import AsyncRunManager, RunManager
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
-from langchain_core.prompt_values import PromptValue
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..core.config import ProbabilityDefinition, ReplyFormat, Variant, VSConfig
-from ..core.engine import OnFailure, VSEngine
+from ..core.config import SETTINGS, OnFailure, ProbabilityDefinition, ReplyFormat, Variant, VSConfig, resolve_config
+from ..core.engine import VSEngine
+from ..core.errors import SettingsError
 from ..core.prompts import Message
-from ..response_format import SCHEMA_STYLES, error_refuses_response_format, response_format
+from ..response_format import SchemaNegotiation, SchemaStyle
+from ._messages import from_core_messages
+from .local_chat_model import ChatLocalModel
 
-SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
-
-
-def to_langchain_messages(input: LanguageModelInput) -> list[BaseMessage]:
-    """Normalise chat-model input (str, PromptValue, message-likes) the way chat models do."""
-    if isinstance(input, PromptValue):
-        return input.to_messages()
-    if isinstance(input, str):
-        return convert_to_messages([("human", input)])
-    if isinstance(input, Sequence):
-        return convert_to_messages(input)
-    raise ValueError(f"invalid input type {type(input).__name__}: expected a str, a PromptValue or a list of messages")
-
-
-def to_core_messages(messages: Sequence[BaseMessage]) -> list[Message]:
-    """LangChain messages as the core's ``{"role", "content"}`` dicts (text content only)."""
-    return [{"role": _ROLES.get(m.type, m.type), "content": m.text} for m in messages]
-
-
-def from_core_messages(messages: Sequence[Message]) -> list[BaseMessage]:
-    """The core's message dicts as LangChain messages."""
-    return convert_to_messages([(m["role"], m["content"]) for m in messages])
+T = TypeVar("T")
+_DEFAULTS = VSConfig()
+# The pydantic field holding VSConfig.format (``format`` is its alias).
+_FORMAT_FIELD = "reply_format"
+# Attributes that tell one server (or model file) apart, first found wins.
+_ENDPOINT_ATTRIBUTES = ("openai_api_base", "base_url", "api_base", "endpoint_url", "model_path")
 
 
 class VSSettings(BaseModel):
-    """The VS settings every LangChain adapter takes, as pydantic fields."""
+    """The VS settings every LangChain adapter takes: the nine flat keywords or a whole ``config``.
+
+    Construction resolves them with :func:`~vs_integrations.resolve_config` (flat keywords
+    override ``config``'s fields) and refuses a keyword that is neither a VS setting nor one of
+    the adapter's own fields with :class:`~vs_integrations.SettingsError`.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
-    k: int = 5
+    k: int = _DEFAULTS.k
     """Candidates per distribution."""
-    variant: Variant = "standard"
+    variant: Variant = _DEFAULTS.variant
     """``standard``, ``cot`` or ``multi``."""
-    per_turn: int | None = None
+    per_turn: int | None = _DEFAULTS.per_turn
     """Candidates per turn for ``multi``."""
-    tail: float | None = None
+    tail: float | None = _DEFAULTS.tail
     """Ask for probabilities below this threshold (an instruction, not a filter)."""
-    probability: ProbabilityDefinition = "explicit"
+    probability: ProbabilityDefinition = _DEFAULTS.probability
     """What the stated number means."""
-    reply_format: ReplyFormat = Field(default="json", alias="format")
+    reply_format: ReplyFormat = Field(default=_DEFAULTS.format, alias="format")
     """The reply format asked for (``json``, ``xml``, ``list``); every format is parsed."""
-    max_retries: int = 2
+    max_retries: int = _DEFAULTS.max_retries
     """Extra calls when a reply does not parse or holds fewer than ``k`` distinct candidates."""
-    on_failure: OnFailure = "raise"
-    """After the retries: ``raise``, ``partial`` (keep the best) or ``fallback`` (the raw reply)."""
-    seed: int | None = None
+    on_failure: OnFailure = _DEFAULTS.on_failure
+    """After the retries: ``partial`` (keep what was read), ``raise`` or ``fallback`` (the raw reply)."""
+    seed: int | None = _DEFAULTS.seed
     """Seed of the draw: the same seed gives the same sequence of picks."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_vs_settings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        accepted = {"config"} | set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        unknown = sorted(key for key in data if key not in accepted)
+        if unknown:
+            raise SettingsError(_unknown_message(cls.__name__, unknown, accepted), unknown)
+        values = dict(data)
+        flat = {
+            ("format" if key == _FORMAT_FIELD else key): values.pop(key)
+            for key in list(values)
+            if key in SETTINGS or key == _FORMAT_FIELD
+        }
+        resolved = resolve_config(values.pop("config", None), owner=cls.__name__, **flat)
+        values.update({(_FORMAT_FIELD if name == "format" else name): v for name, v in resolved.to_dict().items()})
+        return values
+
+    @property
+    def vs_config(self) -> VSConfig:
+        """The resolved VS settings (read-only; build a new adapter to change them)."""
+        flat = {name: getattr(self, _FORMAT_FIELD if name == "format" else name) for name in SETTINGS}
+        return resolve_config(owner=type(self).__name__, **flat)
+
+
+def _unknown_message(owner: str, unknown: list[str], accepted: set[str]) -> str:
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(accepted), n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    own = sorted(accepted - {"config", _FORMAT_FIELD, *SETTINGS})
+    return (
+        f"{owner} got unknown keyword(s) {', '.join(hints)}; VS settings: config, {', '.join(SETTINGS)}; "
+        f"{owner}'s own: {', '.join(own)}"
+    )
+
+
+class InnerModelSettings(VSSettings):
+    """VS settings plus the inner chat model and how the reply schema reaches it."""
+
+    llm: BaseChatModel = Field(default_factory=ChatLocalModel)
+    """The inner chat model (default: the embedded SmolLM2-135M)."""
     schema_style: SchemaStyle = "auto"
     """How the reply's JSON Schema reaches the inner model: ``json_schema`` (OpenAI's
     ``response_format``), ``json_object`` (llama.cpp's form), ``none`` (prompt only), or
-    ``auto``: try them in that order and keep the first the model accepts."""
+    ``auto``: the form this model accepted earlier in the process, else each in that order
+    (see :class:`~vs_integrations.response_format.SchemaNegotiation`)."""
 
-    _learnt_style: str | None = PrivateAttr(default=None)
+    def vs_engine(self, **overrides: Any) -> VSEngine:
+        """The core engine for these settings, with per-call ``overrides`` (VS settings only)."""
+        return VSEngine(resolve_config(self.vs_config, owner=type(self).__name__, **overrides))
 
-    def vs_config(self) -> VSConfig:
-        """The core settings (validated: a bad value raises ``ValueError`` naming it)."""
-        return VSConfig(
-            k=self.k,
-            variant=self.variant,
-            per_turn=self.per_turn,
-            tail=self.tail,
-            probability=self.probability,
-            format=self.reply_format,
-        )
+    def negotiation(self, schema: dict[str, Any] | None) -> SchemaNegotiation:
+        """The ``response_format`` forms to try for one request carrying ``schema``."""
+        return SchemaNegotiation(endpoint_key(self.llm), schema, self.schema_style)
 
-    def vs_engine(self) -> VSEngine:
-        """The core engine for these settings."""
-        return VSEngine(self.vs_config(), max_retries=self.max_retries, on_failure=self.on_failure)
-
-    def _attempts(self, schema: dict[str, Any], invoke: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        if self._learnt_style is not None:
-            styles = [self._learnt_style]
-        elif self.schema_style != "auto":
-            styles = [self.schema_style]
-        else:
-            styles = list(SCHEMA_STYLES)
-        return [
-            (style, invoke if style == "none" else {**invoke, "response_format": response_format(style, schema)})
-            for style in styles
-        ]
-
-    def call_inner(
-        self, llm: BaseChatModel, messages: list[Message], schema: dict[str, Any] | None, **invoke: Any
-    ) -> AIMessage:
+    def call_inner(self, messages: Sequence[Message], schema: dict[str, Any] | None, **invoke: Any) -> AIMessage:
         """One inner call, sending ``schema`` in the first form the model accepts."""
         lc_messages = from_core_messages(messages)
-        if schema is None:
-            return _as_ai_message(llm.invoke(lc_messages, **invoke))
-        attempts = self._attempts(schema, invoke)
-        for position, (style, kwargs) in enumerate(attempts):
-            try:
-                result = llm.invoke(lc_messages, **kwargs)
-            except Exception as exc:
-                if position == len(attempts) - 1 or not error_refuses_response_format(exc):
-                    raise
-                continue
-            self._learnt_style = style
-            return _as_ai_message(result)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        return negotiate(
+            self.negotiation(schema),
+            lambda form: as_ai_message(self.llm.invoke(lc_messages, **with_response_format(invoke, form))),
+        )
 
-    async def acall_inner(
-        self, llm: BaseChatModel, messages: list[Message], schema: dict[str, Any] | None, **invoke: Any
-    ) -> AIMessage:
+    async def acall_inner(self, messages: Sequence[Message], schema: dict[str, Any] | None, **invoke: Any) -> AIMessage:
         """Async twin of :meth:`call_inner`."""
         lc_messages = from_core_messages(messages)
-        if schema is None:
-            return _as_ai_message(await llm.ainvoke(lc_messages, **invoke))
-        attempts = self._attempts(schema, invoke)
-        for position, (style, kwargs) in enumerate(attempts):
-            try:
-                result = await llm.ainvoke(lc_messages, **kwargs)
-            except Exception as exc:
-                if position == len(attempts) - 1 or not error_refuses_response_format(exc):
-                    raise
+
+        async def call(form: dict[str, Any] | None) -> AIMessage:
+            return as_ai_message(await self.llm.ainvoke(lc_messages, **with_response_format(invoke, form)))
+
+        return await anegotiate(self.negotiation(schema), call)
+
+
+def endpoint_key(llm: BaseChatModel) -> tuple[str, str | None, str | None]:
+    """What identifies the server and model behind ``llm``, for the learnt schema form.
+
+    The class, the model name LangChain reports for tracing, and the base URL (or model file).
+    """
+    model = llm._get_ls_params().get("ls_model_name")
+    where = next((str(value) for name in _ENDPOINT_ATTRIBUTES if (value := getattr(llm, name, None))), None)
+    return f"{type(llm).__module__}.{type(llm).__qualname__}", model, where
+
+
+def with_response_format(invoke: dict[str, Any], form: dict[str, Any] | None) -> dict[str, Any]:
+    """The inner call's keywords, with ``response_format`` when a form is sent."""
+    return invoke if form is None else {**invoke, "response_format": form}
+
+
+def negotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], T]) -> T:
+    """Run ``call`` with each ``response_format`` form until the model does not refuse one."""
+    for form in negotiation:
+        try:
+            result = call(form)
+        except Exception as exc:
+            if negotiation.refused(exc):
                 continue
-            self._learnt_style = style
-            return _as_ai_message(result)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            raise
+        negotiation.accepted()
+        return result
+    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
 
 
-def _as_ai_message(result: Any) -> AIMessage:
+async def anegotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], Awaitable[T]]) -> T:
+    """Async twin of :func:`negotiate`."""
+    for form in negotiation:
+        try:
+            result = await call(form)
+        except Exception as exc:
+            if negotiation.refused(exc):
+                continue
+            raise
+        negotiation.accepted()
+        return result
+    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
+
+
+def as_ai_message(result: Any) -> AIMessage:
+    """``result`` when it is an ``AIMessage``; a ``TypeError`` naming its type otherwise."""
     if not isinstance(result, AIMessage):
         raise TypeError(f"the inner model returned {type(result).__name__}, expected an AIMessage")
     return result
@@ -166,10 +204,3 @@ def child_callbacks(run_manager: RunManager | AsyncRunManager) -> CallbackManage
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager
-
-
-def default_llm() -> BaseChatModel:
-    """The embedded model as a LangChain chat model (needs the ``local`` extra)."""
-    from .local_chat_model import ChatLocalModel
-
-    return ChatLocalModel()

@@ -13,17 +13,26 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
+from ..core.config import split_settings
 from ..core.distribution import Distribution
-from ._common import VSSettings, child_callbacks, default_llm, to_core_messages, total_usage
+from ..core.engine import VSEngine
+from ._common import InnerModelSettings, child_callbacks, total_usage
+from ._messages import to_core_messages
+from .draw import drawn_message
 
 
-class VerbalizedChatModel(VSSettings, BaseChatModel):
+class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     """A drop-in chat model: asks the inner model for k candidates and answers with one draw.
 
     The ``AIMessage`` content is the sampled candidate's text; the whole distribution (its
     ``to_dict()`` form) is in ``response_metadata["verbalized_distribution"]`` and the drawn
     position in ``response_metadata["sampled_index"]``. Usage metadata adds up the inner calls.
     It does not offer tool calling or structured output.
+
+    Settings: the VS keywords (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
+    ``format``, ``max_retries``, ``on_failure``, ``seed``) or ``config=VSConfig(...)``, shown
+    as :attr:`vs_config`; an unknown keyword raises :class:`~vs_integrations.SettingsError`.
+    VS keywords given to a call (or ``bind``) apply to that call and never reach the inner model.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -33,8 +42,6 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
         'Espresso yourself.'
     """
 
-    llm: BaseChatModel = Field(default_factory=default_llm)
-    """The inner chat model (default: the embedded SmolLM2-135M)."""
     cache: BaseCache | bool | None = Field(default=False, exclude=True)
     """Off by default: a cached answer would freeze one draw. The inner model's replies still
     go through the LLM cache, and each call draws afresh from them."""
@@ -46,14 +53,16 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
     """Passed to the inner model on each call when set."""
     stop: list[str] | None = None
     """Stop sequences passed to the inner model when set."""
+    streaming: bool = False
+    """LangChain's flag for running ``invoke`` through ``_stream``; the answer is one buffered
+    chunk either way (the draw needs the whole distribution)."""
 
     _rng: random.Random = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        """Validate the VS settings now, and seed the draw."""
+        """Seed the draw."""
         super().model_post_init(context)
-        self.vs_config()
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.vs_config.seed)
 
     @property
     def _llm_type(self) -> str:
@@ -62,7 +71,7 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         inner = getattr(self.llm, "_identifying_params", {})
-        return {"llm": type(self.llm).__name__, "llm_params": inner, **self.vs_config().to_dict()}
+        return {"llm": type(self.llm).__name__, "llm_params": inner, **self.vs_config.to_dict()}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -71,25 +80,24 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
         params["ls_model_name"] = kwargs.get("model") or inner.get("ls_model_name") or type(self.llm).__name__
         return params
 
-    def _invoke_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _prepare(self, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[VSEngine, dict[str, Any]]:
+        """The engine for this call (per-call VS settings applied) and the inner call's keywords."""
+        vs, own = split_settings(kwargs)
         options = {"temperature": self.temperature, "max_tokens": self.max_tokens, "timeout": self.timeout}
         forwarded: dict[str, Any] = {key: value for key, value in options.items() if value is not None}
         stops = stop if stop is not None else self.stop
         if stops:
             forwarded["stop"] = stops
-        return {**forwarded, **kwargs}
+        return self.vs_engine(**vs), {**forwarded, **own}
 
     def _result(self, distribution: Distribution, replies: list[AIMessage]) -> ChatResult:
         picked = distribution.sample(self._rng)
         model_name = replies[-1].response_metadata.get("model_name") if replies else None
-        message = AIMessage(
-            content=picked.text,
+        message = drawn_message(
+            distribution,
+            picked,
             usage_metadata=total_usage(replies),
-            response_metadata={
-                "verbalized_distribution": distribution.to_dict(),
-                "sampled_index": picked.index,
-                "model_name": model_name or type(self.llm).__name__,
-            },
+            response_metadata={"model_name": model_name or type(self.llm).__name__},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -100,16 +108,16 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        invoke = self._invoke_kwargs(stop, kwargs)
+        engine, invoke = self._prepare(stop, kwargs)
         if run_manager is not None:
             invoke["config"] = {"callbacks": child_callbacks(run_manager)}
         replies: list[AIMessage] = []
 
         def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(self.call_inner(self.llm, core_messages, schema, **invoke))
+            replies.append(self.call_inner(core_messages, schema, **invoke))
             return replies[-1].text
 
-        distribution = self.vs_engine().run(call, to_core_messages(messages))
+        distribution = engine.run(call, to_core_messages(messages))
         return self._result(distribution, replies)
 
     async def _agenerate(
@@ -119,16 +127,16 @@ class VerbalizedChatModel(VSSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        invoke = self._invoke_kwargs(stop, kwargs)
+        engine, invoke = self._prepare(stop, kwargs)
         if run_manager is not None:
             invoke["config"] = {"callbacks": child_callbacks(run_manager)}
         replies: list[AIMessage] = []
 
         async def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(await self.acall_inner(self.llm, core_messages, schema, **invoke))
+            replies.append(await self.acall_inner(core_messages, schema, **invoke))
             return replies[-1].text
 
-        distribution = await self.vs_engine().arun(call, to_core_messages(messages))
+        distribution = await engine.arun(call, to_core_messages(messages))
         return self._result(distribution, replies)
 
     def _stream(

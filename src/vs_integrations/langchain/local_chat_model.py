@@ -14,7 +14,7 @@ from pydantic import PrivateAttr
 
 from ..local import LocalModel
 from ..response_format import schema_from_response_format
-from ._common import to_core_messages
+from ._messages import to_core_messages
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> UsageMetadata:

@@ -2,59 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers import BaseOutputParser
 
-from ..core.config import VSConfig
-from ..core.distribution import Distribution
-from ..core.parser import ParseError, parse
+from ..core.distribution import Candidate, Distribution
+from ..core.errors import ParseError
+from ..core.parser import parse
 from ..core.prompts import system_prompt
+from ._common import VSSettings
 
 
-class VerbalizedOutputParser(BaseOutputParser[Distribution]):
+class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
     r"""Parse a VS reply (JSON, XML-ish or list) into a :class:`~vs_integrations.Distribution`.
 
     For users who write their own prompts: put :meth:`get_format_instructions` in the prompt.
-    Failures raise ``OutputParserException`` with the raw reply as ``llm_output``.
+    It takes the same settings as the other adapters (the VS keywords or ``config=VSConfig``,
+    shown as :attr:`vs_config`). ``k``, ``variant``, ``per_turn``, ``tail``, ``probability`` and
+    ``format`` shape the instructions and how the reply is read; ``on_failure`` decides what a
+    reply with fewer than the asked-for candidates gives, as the engine does after its last
+    retry: ``partial`` (default) the candidates read (a warning names the shortfall),
+    ``raise`` an ``OutputParserException``, ``fallback`` the raw reply as one candidate. A reply
+    with no candidate raises ``OutputParserException`` (with the raw reply as ``llm_output``)
+    unless ``on_failure="fallback"``. ``max_retries`` and ``seed`` are accepted so one
+    ``VSConfig`` fits every adapter; a parser makes no call and draws nothing.
 
     Example:
         >>> parser = VerbalizedOutputParser(k=2)
-        >>> parser.parse("1. Ohio (Prob: 0.5)\\n2. Utah (Prob: 0.5)").texts
+        >>> parser.parse("1. Ohio (Prob: 0.5)\n2. Utah (Prob: 0.5)").texts
         ['Ohio', 'Utah']
     """
-
-    k: int = 5
-    """Candidates the prompt asks for (a different count adds a warning)."""
-    probability: str = "explicit"
-    """What the stated numbers mean (``perplexity`` and ``nll`` are converted)."""
-    reply_format: str = "json"
-    """The format the instructions ask for; every format is parsed."""
-
-    def _config(self) -> VSConfig:
-        return VSConfig(k=self.k, probability=self.probability, format=self.reply_format)  # type: ignore[arg-type]
-
-    def model_post_init(self, context: Any) -> None:
-        """Validate the settings now."""
-        super().model_post_init(context)
-        self._config()
 
     def parse(self, text: str) -> Distribution:
         """Parse one reply.
 
         Raises:
-            OutputParserException: If the reply holds no candidate.
+            OutputParserException: If the reply holds no candidate, or fewer than asked for
+                with ``on_failure="raise"``; ``llm_output`` is the reply.
         """
+        config = self.vs_config
+        wanted = config.turn_size
         try:
-            return parse(text, self._config())
+            distribution = parse(text, config)
         except ParseError as exc:
+            if config.on_failure == "fallback":
+                return _fallback(text, f"no candidate found; fell back to the raw reply ({exc})")
             raise OutputParserException(str(exc), llm_output=exc.raw) from exc
+        if len(distribution) >= wanted or config.on_failure == "partial":
+            return distribution
+        shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
+        if config.on_failure == "fallback":
+            return _fallback(text, f"{shortfall}; fell back to the raw reply")
+        raise OutputParserException(shortfall, llm_output=text)
 
     def get_format_instructions(self) -> str:
         """The VS instruction (count, probabilities, format) to put in a prompt."""
-        return system_prompt(self._config())
+        return system_prompt(self.vs_config)
 
     @property
     def _type(self) -> str:
         return "verbalized_sampling"
+
+
+def _fallback(text: str, warning: str) -> Distribution:
+    return Distribution([Candidate(text.strip(), 1.0, None, 0)], raw=text, warnings=[warning])

@@ -2,33 +2,149 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from functools import partial
+from itertools import chain
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import (
-    ensure_config,
-    get_async_callback_manager_for_config,
-    get_callback_manager_for_config,
-    patch_config,
-)
-from pydantic import Field
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import patch_config
 
+from ..core.config import VSConfig
 from ..core.distribution import Candidate, Distribution
-from ..core.parser import StreamParser
-from ._common import VSSettings, default_llm, to_core_messages, to_langchain_messages
+from ..core.engine import Request
+from ..core.parser import Item, StreamParser, build_distribution
+from ._common import InnerModelSettings, anegotiate, negotiate, with_response_format
+from ._messages import from_core_messages, to_core_messages, to_langchain_messages
+from .draw import Draw
+
+T = TypeVar("T")
 
 
-class VerbalizedSampler(VSSettings, RunnableSerializable[LanguageModelInput, Distribution]):
+class DistributionChunk(Distribution):
+    """One streamed state of a sampler's distribution: every candidate completed so far.
+
+    Chunks are cumulative: each is a normalised :class:`~vs_integrations.Distribution` over the
+    candidates the inner model's stream has completed (retries and VS-Multi turns included,
+    each text once), and the last one is the distribution ``invoke`` returns (same candidates,
+    ``raw`` and ``warnings``). ``new`` lists the candidates this chunk added. Adding two chunks,
+    which is how LCEL folds a stream, gives the later state with both chunks' new candidates, so
+    a folded stream equals its last chunk.
+
+    Example:
+        >>> from vs_integrations import Candidate
+        >>> first = DistributionChunk([Candidate("a", 1.0, 0.5, 0)], new=[Candidate("a", 1.0, 0.5, 0)])
+        >>> both = [Candidate("a", 0.5, 0.5, 0), Candidate("b", 0.5, 0.5, 1)]
+        >>> folded = first + DistributionChunk(both, new=both[1:])
+        >>> folded.texts, [c.text for c in folded.new]
+        (['a', 'b'], ['a', 'b'])
+    """
+
+    __slots__ = ("new",)
+
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        *,
+        new: Sequence[Candidate] = (),
+        raw: str = "",
+        warnings: Sequence[str] = (),
+        truncated: bool = False,
+        reasoning: str | None = None,
+    ) -> None:
+        super().__init__(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning)
+        self.new: tuple[Candidate, ...] = tuple(new)
+
+    @classmethod
+    def of(cls, distribution: Distribution, new: Iterable[Candidate]) -> DistributionChunk:
+        """``distribution`` as a chunk whose new candidates are ``new``."""
+        return cls(
+            distribution.candidates,
+            new=tuple(new),
+            raw=distribution.raw,
+            warnings=distribution.warnings,
+            truncated=distribution.truncated,
+            reasoning=distribution.reasoning,
+        )
+
+    def __add__(self, other: object) -> DistributionChunk:
+        if not isinstance(other, DistributionChunk):
+            return NotImplemented
+        return DistributionChunk.of(other, self.new + other.new)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{c.text[:30]!r}: {c.probability:.3f}" for c in self)
+        return f"DistributionChunk({inner}; new={[c.text[:30] for c in self.new]!r})"
+
+
+class _StreamRun:
+    """One streamed sampling run: the engine's steps and the chunks read so far.
+
+    Sync and async drivers share it; they only open the inner streams and pass the text on.
+    """
+
+    def __init__(self, steps: Generator[Request, str, Distribution], config: VSConfig) -> None:
+        self._steps = steps
+        self._config = config
+        self._request: Request = next(steps)
+        self._replies: list[str] = []
+        self._pieces: list[str] = []
+        self._parser = StreamParser(config)
+        self._items: list[Item] = []
+        self._seen: set[str] = set()
+
+    @property
+    def request(self) -> Request:
+        """The request to stream next (until :meth:`end_reply` returns the final chunk)."""
+        return self._request
+
+    def feed(self, text: str) -> DistributionChunk | None:
+        """Add streamed text; the new state when it completed a candidate not seen before."""
+        self._pieces.append(text)
+        fresh = [c for c in self._parser.feed(text) if c.text.casefold() not in self._seen]
+        if not fresh:
+            return None
+        for candidate in fresh:
+            self._seen.add(candidate.text.casefold())
+            self._items.append(Item(candidate.text, candidate.raw_probability, len(self._items)))
+        raw = "\n\n".join([*self._replies, "".join(self._pieces)])
+        state = build_distribution(self._items, self._config, raw=raw)
+        added = {c.text.casefold() for c in fresh}
+        return DistributionChunk.of(state, [c for c in state if c.text.casefold() in added])
+
+    def end_reply(self) -> DistributionChunk | None:
+        """The reply is complete: send it to the engine; the final chunk when the run is over."""
+        reply = "".join(self._pieces)
+        self._replies.append(reply)
+        self._pieces = []
+        self._parser = StreamParser(self._config)
+        try:
+            self._request = self._steps.send(reply)
+        except StopIteration as done:
+            result: Distribution = done.value
+            return DistributionChunk.of(result, [c for c in result if c.text.casefold() not in self._seen])
+        return None
+
+
+class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelInput, Distribution]):
     """Sits where a chat model sits and returns the verbalized distribution.
 
     Input is whatever a chat model takes (a str, a ``PromptValue`` or messages), so
     ``prompt | VerbalizedSampler(k=5)`` works. ``invoke`` returns the core
-    :class:`~vs_integrations.Distribution`; ``stream`` yields each
-    :class:`~vs_integrations.Candidate` as soon as the inner model's stream completes it. The
-    inner model's runs nest under the sampler's run in callbacks and traces.
+    :class:`~vs_integrations.Distribution`; ``stream`` yields :class:`DistributionChunk` states
+    as the inner model's stream completes candidates, the last one equal to what ``invoke``
+    returns, so the step after the sampler receives the distribution when the chain is
+    streamed. Append :func:`draw` (or call :meth:`with_draw`) for one drawn answer. The inner
+    model's runs nest under the sampler's run in callbacks and traces.
+
+    Settings: the VS keywords (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
+    ``format``, ``max_retries``, ``on_failure``, ``seed``) or ``config=VSConfig(...)``, shown
+    as :attr:`vs_config`; an unknown keyword raises :class:`~vs_integrations.SettingsError`.
+    VS keywords given to ``invoke``/``stream`` (or ``bind``) apply to that call. ``seed`` seeds
+    the draw of :meth:`with_draw`.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -39,14 +155,6 @@ class VerbalizedSampler(VSSettings, RunnableSerializable[LanguageModelInput, Dis
         >>> chain.invoke({"thing": "US state"}).texts
         ['Ohio', 'Utah']
     """
-
-    llm: BaseChatModel = Field(default_factory=default_llm)
-    """The inner chat model (default: the embedded SmolLM2-135M)."""
-
-    def model_post_init(self, context: Any) -> None:
-        """Validate the VS settings now, not at the first call."""
-        super().model_post_init(context)
-        self.vs_config()
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -63,130 +171,176 @@ class VerbalizedSampler(VSSettings, RunnableSerializable[LanguageModelInput, Dis
         """A :class:`~vs_integrations.Distribution`."""
         return Distribution
 
+    def with_draw(self) -> Runnable[LanguageModelInput, AIMessage]:
+        """This sampler followed by :class:`Draw` seeded with this sampler's ``seed``.
+
+        Example:
+            >>> from langchain_core.language_models import GenericFakeChatModel
+            >>> reply = '{"responses": [{"text": "Ohio", "probability": 1.0}]}'
+            >>> sampler = VerbalizedSampler(llm=GenericFakeChatModel(messages=iter([reply])), k=1, seed=0)
+            >>> sampler.with_draw().invoke("Name a US state.").content
+            'Ohio'
+        """
+        return self | Draw(seed=self.vs_config.seed)
+
     # -- invoke ------------------------------------------------------------------------------
     def _run(
-        self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig, **vs: Any
     ) -> Distribution:
         child = patch_config(config, callbacks=run_manager.get_child())
 
         def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return self.call_inner(self.llm, messages, schema, config=child).text
+            return self.call_inner(messages, schema, config=child).text
 
-        return self.vs_engine().run(call, to_core_messages(to_langchain_messages(input)))
+        return self.vs_engine(**vs).run(call, to_core_messages(to_langchain_messages(input)))
 
     async def _arun(
-        self, input: LanguageModelInput, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+        self,
+        input: LanguageModelInput,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **vs: Any,
     ) -> Distribution:
         child = patch_config(config, callbacks=run_manager.get_child())
 
         async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return (await self.acall_inner(self.llm, messages, schema, config=child)).text
+            return (await self.acall_inner(messages, schema, config=child)).text
 
-        return await self.vs_engine().arun(call, to_core_messages(to_langchain_messages(input)))
+        return await self.vs_engine(**vs).arun(call, to_core_messages(to_langchain_messages(input)))
 
     def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Distribution:
-        """Ask for the distribution; raises ``ParseError`` (carrying ``.raw``) on failure."""
-        return self._call_with_config(self._run, input, config, run_type="chain")
+        """Ask for the distribution; ``kwargs`` are VS settings for this call only.
+
+        Raises:
+            ParseError: When no reply held a candidate (carrying ``.raw``), or fewer than ``k``
+                with ``on_failure="raise"``.
+            SettingsError: When a keyword is not a VS setting.
+        """
+        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Distribution:
         """Async twin of :meth:`invoke`."""
-        return await self._acall_with_config(self._arun, input, config, run_type="chain")
+        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
 
     # -- stream ------------------------------------------------------------------------------
-    def _candidates(
-        self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig
-    ) -> Generator[Candidate, None, Distribution]:
+    def _start(self, inputs: Iterable[LanguageModelInput], vs: dict[str, Any]) -> _StreamRun:
+        engine = self.vs_engine(**vs)
+        messages = to_core_messages(to_langchain_messages(_fold(inputs)))
+        return _StreamRun(engine.steps(messages), engine.config)
+
+    def _open(
+        self, messages: list[BaseMessage], config: RunnableConfig, form: dict[str, Any] | None
+    ) -> tuple[list[BaseMessageChunk], Iterator[BaseMessageChunk]]:
+        """Start an inner stream: its first chunk (so a refused form raises here) and the rest."""
+        iterator = iter(self.llm.stream(messages, **with_response_format({"config": config}, form)))
+        return [chunk for chunk in [next(iterator, None)] if chunk is not None], iterator
+
+    async def _aopen(
+        self, messages: list[BaseMessage], config: RunnableConfig, form: dict[str, Any] | None
+    ) -> tuple[list[BaseMessageChunk], AsyncIterator[BaseMessageChunk]]:
+        """Async twin of :meth:`_open`."""
+        iterator = aiter(self.llm.astream(messages, **with_response_format({"config": config}, form)))
+        try:
+            return [await anext(iterator)], iterator
+        except StopAsyncIteration:
+            return [], iterator
+
+    def _chunks(
+        self,
+        inputs: Iterator[LanguageModelInput],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **vs: Any,
+    ) -> Iterator[DistributionChunk]:
         child = patch_config(config, callbacks=run_manager.get_child())
-        steps = self.vs_engine().steps(to_core_messages(to_langchain_messages(input)))
-        request = next(steps)
-        seen: set[str] = set()
-        while True:
-            messages, schema = request
-            parser = StreamParser(self.vs_config())
-            reply: list[str] = []
-            for chunk in self.llm.stream(messages, config=child, **self._schema_kwargs(schema)):
-                reply.append(chunk.text)
-                yield from _fresh(parser.feed(chunk.text), seen)
-            try:
-                request = steps.send("".join(reply))
-            except StopIteration as done:
-                distribution: Distribution = done.value
-                return distribution
+        run = self._start(inputs, vs)
+        final = None
+        while final is None:
+            messages, schema = run.request
+            lc_messages = from_core_messages(messages)
+            first, rest = negotiate(self.negotiation(schema), partial(self._open, lc_messages, child))
+            for piece in chain(first, rest):
+                state = run.feed(piece.text)
+                if state is not None:
+                    yield state
+            final = run.end_reply()
+        yield final
 
-    async def _acandidates(
-        self, input: LanguageModelInput, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-    ) -> AsyncIterator[Candidate | Distribution]:
-        """Yields the candidates, then the distribution (async generators cannot return it)."""
+    async def _achunks(
+        self,
+        inputs: AsyncIterator[LanguageModelInput],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **vs: Any,
+    ) -> AsyncIterator[DistributionChunk]:
         child = patch_config(config, callbacks=run_manager.get_child())
-        steps = self.vs_engine().steps(to_core_messages(to_langchain_messages(input)))
-        request = next(steps)
-        seen: set[str] = set()
-        while True:
-            messages, schema = request
-            parser = StreamParser(self.vs_config())
-            reply: list[str] = []
-            async for chunk in self.llm.astream(messages, config=child, **self._schema_kwargs(schema)):
-                reply.append(chunk.text)
-                for candidate in _fresh(parser.feed(chunk.text), seen):
-                    yield candidate
-            try:
-                request = steps.send("".join(reply))
-            except StopIteration as done:
-                yield done.value
-                return
+        run = self._start([item async for item in inputs], vs)
+        final = None
+        while final is None:
+            messages, schema = run.request
+            lc_messages = from_core_messages(messages)
+            first, rest = await anegotiate(self.negotiation(schema), partial(self._aopen, lc_messages, child))
+            for piece in first:
+                state = run.feed(piece.text)
+                if state is not None:
+                    yield state
+            async for piece in rest:
+                state = run.feed(piece.text)
+                if state is not None:
+                    yield state
+            final = run.end_reply()
+        yield final
 
-    def _schema_kwargs(self, schema: dict[str, Any] | None) -> dict[str, Any]:
-        # A stream cannot retry a refused response_format mid-way: use the learnt or chosen form.
-        if schema is None:
-            return {}
-        attempts = self._attempts(schema, {})
-        return attempts[0][1] if self._learnt_style or self.schema_style != "auto" else attempts[-1][1]
+    def transform(
+        self, input: Iterator[LanguageModelInput], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Distribution]:
+        """Stream :class:`DistributionChunk` states for the (folded) input chunks."""
+        yield from self._transform_stream_with_config(input, self._chunks, config, run_type="chain", **kwargs)
 
-    # Streams candidates, not partial distributions: the issue's contract, so the override's
-    # return type differs from Runnable's.
-    def stream(  # type: ignore[override]
+    async def atransform(
+        self, input: AsyncIterator[LanguageModelInput], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Distribution]:
+        """Async twin of :meth:`transform`."""
+        async for chunk in self._atransform_stream_with_config(
+            input, self._achunks, config, run_type="chain", **kwargs
+        ):
+            yield chunk
+
+    def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Candidate]:
-        """Yield each candidate once the inner model's stream completes it (retries included).
+    ) -> Iterator[Distribution]:
+        """Yield a :class:`DistributionChunk` each time a new candidate is complete, then the final one.
 
-        The run's traced output is the final distribution.
+        Each chunk is the distribution of every candidate completed so far (``chunk.new`` lists
+        the ones it added); the last is what :meth:`invoke` returns. The first request of a
+        fresh sampler negotiates the reply-schema form like :meth:`invoke` does: a form the
+        model refuses before its first token is replaced by the next one.
         """
-        config = ensure_config(config)
-        run_manager = get_callback_manager_for_config(config).on_chain_start(
-            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None)
-        )
-        try:
-            distribution = yield from self._candidates(input, run_manager, config)
-        except BaseException as exc:
-            run_manager.on_chain_error(exc)
-            raise
-        run_manager.on_chain_end(distribution)
+        return self.transform(iter([input]), config, **kwargs)
 
-    async def astream(  # type: ignore[override]
+    async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Candidate]:
+    ) -> AsyncIterator[Distribution]:
         """Async twin of :meth:`stream`."""
-        config = ensure_config(config)
-        run_manager = await get_async_callback_manager_for_config(config).on_chain_start(
-            None, input, name=config.get("run_name") or self.get_name(), run_id=config.pop("run_id", None)
-        )
+
+        async def one() -> AsyncIterator[LanguageModelInput]:
+            yield input
+
+        async for chunk in self.atransform(one(), config, **kwargs):
+            yield chunk
+
+
+def _fold(inputs: Iterable[T]) -> T:
+    """Streamed input chunks added up the way LCEL does (the last one when they do not add)."""
+    folded: Any = None
+    for position, item in enumerate(inputs):
+        if position == 0:
+            folded = item
+            continue
         try:
-            async for item in self._acandidates(input, run_manager, config):
-                if isinstance(item, Distribution):
-                    await run_manager.on_chain_end(item)
-                else:
-                    yield item
-        except BaseException as exc:
-            await run_manager.on_chain_error(exc)
-            raise
-
-
-def _fresh(candidates: list[Candidate], seen: set[str]) -> Iterator[Candidate]:
-    """Candidates not yielded before (retries and later turns repeat some)."""
-    for candidate in candidates:
-        key = candidate.text.casefold()
-        if key not in seen:
-            seen.add(key)
-            yield candidate
+            folded = folded + item
+        except TypeError:
+            folded = item
+    return folded  # type: ignore[no-any-return]

@@ -73,12 +73,12 @@ def test_accepts_chat_model_inputs(given):
 def test_invalid_settings_name_the_field():
     with pytest.raises(ValueError, match=r"VSConfig\.k"):
         VerbalizedSampler(llm=fake(), k=0)
-    with pytest.raises(ValueError, match=r"variant\n.*'standard', 'cot' or 'multi'"):
+    with pytest.raises(ValueError, match=r"VSConfig\.variant must be one of standard, cot, multi; got 'fancy'"):
         VerbalizedChatModel(llm=fake(), variant="fancy")
 
 
 def test_retries_then_parse_error_keeps_raw():
-    sampler = VerbalizedSampler(llm=fake("nope", vs_reply("a"), "still nope"), k=2, max_retries=2)
+    sampler = VerbalizedSampler(llm=fake("nope", vs_reply("a"), "still nope"), k=2, max_retries=2, on_failure="raise")
     with pytest.raises(ParseError) as info:
         sampler.invoke("x")
     assert info.value.raw == "still nope" and info.value.distribution.texts == ["a"]
@@ -141,9 +141,9 @@ def test_stream_yields_candidates_before_the_inner_stream_ends():
     recorder = Recorder()
     sampler = VerbalizedSampler(llm=fake(reply), k=3)
     seen_at = []
-    for candidate in sampler.stream("x", config={"callbacks": [recorder]}):
-        assert isinstance(candidate, Candidate)
-        seen_at.append((candidate.text, recorder.tokens))
+    for chunk in sampler.stream("x", config={"callbacks": [recorder]}):
+        assert isinstance(chunk, Distribution) and all(isinstance(c, Candidate) for c in chunk.new)
+        seen_at.extend((candidate.text, recorder.tokens) for candidate in chunk.new)
     assert [text for text, _ in seen_at] == ["first answer", "second answer", "third answer"]
     total_tokens = recorder.tokens
     assert seen_at[0][1] < seen_at[1][1] < total_tokens  # the first arrived well before the end
@@ -151,12 +151,12 @@ def test_stream_yields_candidates_before_the_inner_stream_ends():
 
 def test_stream_retries_yield_only_new_candidates():
     sampler = VerbalizedSampler(llm=fake(vs_reply("a", "b"), vs_reply("a", "b", "c")), k=3)
-    assert [c.text for c in sampler.stream("x")] == ["a", "b", "c"]
+    assert [c.text for chunk in sampler.stream("x") for c in chunk.new] == ["a", "b", "c"]
 
 
 async def test_astream_multi_variant():
     sampler = VerbalizedSampler(llm=fake(vs_reply("a", "b"), vs_reply("c", "d")), k=4, variant="multi", per_turn=2)
-    assert [c.text async for c in sampler.astream("x")] == ["a", "b", "c", "d"]
+    assert [c.text async for chunk in sampler.astream("x") for c in chunk.new] == ["a", "b", "c", "d"]
 
 
 async def test_astream_events_nest_the_inner_run():
@@ -310,4 +310,4 @@ def test_asyncio_gather_many_samplers():
 def test_reply_format_by_name_or_alias():
     assert VerbalizedSampler(llm=fake(), format="xml").reply_format == "xml"
     assert VerbalizedSampler(llm=fake(), reply_format="list").reply_format == "list"
-    assert VerbalizedChatModel(llm=fake(), reply_format="xml").vs_config().format == "xml"
+    assert VerbalizedChatModel(llm=fake(), reply_format="xml").vs_config.format == "xml"

@@ -39,6 +39,13 @@ class VerbalizedParams:
         return {"llm": scripted_inner(), "k": 5, "seed": 0}
 
     @property
+    def standard_chat_model_params(self) -> dict[str, Any]:
+        # The wrapper holds no credentials (the inner model does), and refuses unknown keywords.
+        params = super().standard_chat_model_params
+        params.pop("api_key", None)
+        return params
+
+    @property
     def supports_model_override(self) -> bool:
         return False
 
