@@ -12,9 +12,10 @@ import sys
 import time
 from collections.abc import Callable
 
+import parser as parser_figures  # benchmarks/parser.py: the parser's own figures
 import ray_throughput
 
-from vs_integrations import VSConfig, VSEngine, parse
+from vs_integrations import VSConfig, VSEngine
 
 TEXTS = [
     "Why did the coffee file a police report? It got mugged, and frankly it never saw the espresso coming.",
@@ -35,11 +36,6 @@ REPLIES = {
     "list": "\n".join(
         f"{i}. {t} (Probability: {p})" for i, (t, p) in enumerate(zip(TEXTS, PROBABILITIES, strict=True), 1)
     ),
-}
-ADVERSARIAL = {
-    "10^5 nested '['": "[" * 100_000,
-    "1 MB of unclosed <response>": ("<response>" * 104_858)[: 1 << 20],
-    "1 MB of '{'": "{" * (1 << 20),
 }
 
 
@@ -64,32 +60,6 @@ def per_call(functions: dict[str, Callable[[], object]], min_seconds: float) -> 
                 fn()
             best[name] = min(best[name], (time.perf_counter() - start) / runs[name])
     return best
-
-
-def parse_figures(min_seconds: float) -> None:
-    print("## Parsing 5-candidate replies")
-    reply = REPLIES["json"]
-    functions: dict[str, Callable[[], object]] = {"json.loads": lambda: json.loads(reply)}
-    functions.update({name: (lambda text=text: parse(text)) for name, text in REPLIES.items()})
-    seconds = per_call(functions, min_seconds)
-    baseline = seconds["json.loads"]
-    mb = len(reply.encode()) / 1e6
-    print(f"json.loads (baseline)            {mb / baseline:8.1f} MB/s  {baseline * 1e6:7.2f} µs/reply")
-    for name, text in REPLIES.items():
-        size = len(text.encode()) / 1e6
-        took = seconds[name]
-        goal = f"  {baseline / took:5.0%} of json.loads (goal >= 50%)" if name == "json" else "  (goal >= 20 MB/s)"
-        print(f"parse + normalise, {name:5}         {size / took:8.1f} MB/s  {took * 1e6:7.2f} µs/reply{goal}")
-    print()
-    print("## Adversarial inputs (goal < 1 s each)")
-    for name, text in ADVERSARIAL.items():
-        start = time.perf_counter()
-        try:
-            parse(text)
-        except ValueError:
-            pass
-        print(f"{name:32} {time.perf_counter() - start:8.3f} s")
-    print()
 
 
 def import_figures() -> None:
@@ -224,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     min_seconds = 0.5 if args.quick else 2.0
     import_figures()
-    parse_figures(min_seconds)
+    parser_figures.main(args.quick)
     adapter_figures(min_seconds)
     dspy_figures(min_seconds)
     ray_throughput.main(args.quick)

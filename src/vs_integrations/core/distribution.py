@@ -126,14 +126,16 @@ class Distribution(Sequence[Candidate]):
             seed: An int (same seed, same pick), a ``random.Random`` to draw from, or None.
 
         Raises:
-            ValueError: If the distribution is empty.
+            ValueError: If the distribution is empty, or a probability is negative or NaN, or
+                none is positive.
 
         """
         if not self._candidates:
             raise ValueError("cannot sample from an empty Distribution")
-        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         if self._cumulative is None:
+            _check_probabilities(self._candidates)
             self._cumulative = list(accumulate(c.probability for c in self._candidates))
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         point = rng.random() * self._cumulative[-1]
         position = bisect_right(self._cumulative, point)
         return self._candidates[min(position, len(self._candidates) - 1)]
@@ -211,8 +213,16 @@ class Distribution(Sequence[Candidate]):
     def from_dict(cls, data: dict[str, Any]) -> Distribution:
         """Rebuild a distribution from :meth:`to_dict` output.
 
+        Probabilities that do not sum to 1 are renormalised, with a warning.
+
         Raises:
-            ValueError: If ``data`` is not shaped like :meth:`to_dict` output.
+            ValueError: If ``data`` is not shaped like :meth:`to_dict` output, or a probability
+                is negative, NaN or infinite, or none is positive.
+
+        Example:
+            >>> data = {"candidates": [{"text": "a", "probability": 2, "index": 0}]}
+            >>> Distribution.from_dict(data).probabilities
+            [1.0]
 
         """
         try:
@@ -225,12 +235,30 @@ class Distribution(Sequence[Candidate]):
                 )
                 for c in data["candidates"]
             ]
-            return cls(
-                candidates,
-                raw=str(data.get("raw", "")),
-                warnings=[str(w) for w in data.get("warnings", [])],
-                truncated=bool(data.get("truncated", False)),
-                reasoning=data.get("reasoning"),
-            )
+            warnings = [str(w) for w in data.get("warnings", [])]
+            raw = str(data.get("raw", ""))
+            truncated = bool(data.get("truncated", False))
+            reasoning = data.get("reasoning")
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Distribution dict: {exc!r}") from exc
+        if reasoning is not None and not isinstance(reasoning, str):
+            raise ValueError(f"not a Distribution dict: 'reasoning' must be a string or None; got {reasoning!r}")
+        if candidates:
+            _check_probabilities(candidates)
+            total = math.fsum(c.probability for c in candidates)
+            if abs(total - 1.0) > 1e-6:
+                warnings.append(f"from_dict: probabilities summed to {total:.4g}; normalised to 1")
+                candidates = [c._replace(probability=c.probability / total) for c in candidates]
+        return cls(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning)
+
+
+def _check_probabilities(candidates: Sequence[Candidate]) -> None:
+    """Refuse probabilities no distribution can hold, naming the first bad candidate."""
+    for candidate in candidates:
+        if not math.isfinite(candidate.probability) or candidate.probability < 0:
+            raise ValueError(
+                f"candidate {candidate.index} ({candidate.text[:40]!r}) has probability "
+                f"{candidate.probability!r}; probabilities must be finite and >= 0"
+            )
+    if not any(c.probability > 0 for c in candidates):
+        raise ValueError(f"all {len(candidates)} probabilities are 0; there is nothing to sample from")

@@ -149,7 +149,7 @@ class VSEngine:
                 continue
             for item in fresh:
                 seen.add(item.text.casefold())
-                items.append(item._replace(position=len(items)))
+                items.append(item._replace(index=len(items)))
             if len(items) >= config.k:
                 break
             count = min(per_turn, config.k - len(items))

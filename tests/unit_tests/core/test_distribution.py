@@ -85,3 +85,52 @@ def test_markdown(dist):
     md = parse('[{"text": "x|y\\nz", "probability": 1}]').to_markdown()
     assert "x\\|y<br>z" in md
     assert dist.to_markdown().count("\n") == 4
+
+
+# --- guards: no silent pick from a distribution that is not one --------------------------------
+@pytest.mark.parametrize(
+    ("probabilities", "message"),
+    [
+        ([0.0, 0.0], "all 2 probabilities are 0"),
+        ([0.7, -0.2], "candidate 1 .* probability -0.2"),
+        ([float("nan"), 0.5], "candidate 0 .* probability nan"),
+        ([float("inf"), 0.5], "candidate 0 .* probability inf"),
+    ],
+)
+def test_sample_refuses_probabilities_no_distribution_can_hold(probabilities, message):
+    dist = Distribution([Candidate(f"c{i}", p, None, i) for i, p in enumerate(probabilities)])
+    with pytest.raises(ValueError, match=message):
+        dist.sample(seed=0)
+
+
+def test_from_dict_renormalises_with_a_warning():
+    data = {
+        "candidates": [
+            {"text": "a", "probability": 3, "raw_probability": 3, "index": 0},
+            {"text": "b", "probability": 1, "raw_probability": None, "index": 1},
+        ],
+        "raw": "r",
+        "warnings": ["kept"],
+    }
+    dist = Distribution.from_dict(data)
+    assert dist.probabilities == [0.75, 0.25]
+    assert dist.warnings[0] == "kept"
+    assert any("summed to 4" in w for w in dist.warnings)
+    assert dist.raw == "r"
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "inf"])
+def test_from_dict_refuses_impossible_probabilities(bad):
+    data = {"candidates": [{"text": "a", "probability": bad, "index": 0}, {"text": "b", "probability": 1, "index": 1}]}
+    with pytest.raises(ValueError, match="candidate 0"):
+        Distribution.from_dict(data)
+
+
+def test_from_dict_refuses_all_zero_probabilities():
+    data = {"candidates": [{"text": "a", "probability": 0, "index": 0}]}
+    with pytest.raises(ValueError, match="all 1 probabilities are 0"):
+        Distribution.from_dict(data)
+
+
+def test_round_trip_keeps_a_valid_distribution_unchanged(dist):
+    assert Distribution.from_dict(json.loads(json.dumps(dist.to_dict()))) == dist

@@ -38,6 +38,16 @@ STRUCTURE = st.sampled_from(
         "1e400",
         "&amp;",
         "```json",
+        # the list rules: items without probabilities, "Name: p%", "(p)", several items on a line
+        "\n2. ",
+        ", 3. ",
+        ": 20%",
+        " (0.3)",
+        " - 0.4",
+        "\nProbability: ",
+        "**",
+        "\n\n",
+        "<response>a",
     ]
 )
 TEXTS = st.one_of(st.text(), st.lists(st.one_of(STRUCTURE, st.text(max_size=5)), max_size=40).map("".join))
@@ -116,13 +126,85 @@ def test_json_round_trip_of_any_texts(pairs):
 def test_exact_format_fast_path_agrees_with_the_general_path(pairs, with_reasoning):
     import json
 
-    from vs_integrations.core.parser import _parse_exact_format, _parse_general
+    from vs_integrations.core.parser import _parse_general
+    from vs_integrations.core.parsing.normalise import parse_exact_json
 
     body = {"responses": [{"text": t, "probability": p} for t, p in pairs]}
     if with_reasoning:
         body = {"reasoning": "r", **body}
     reply = json.dumps(body)
-    fast = _parse_exact_format(reply, None)
+    fast = parse_exact_json(reply, None)
     if fast is None:
         return
     assert fast == _parse_general(reply, None)
+
+
+LIST_TEXT = st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(LIST_TEXT, st.one_of(st.none(), st.integers(0, 100))), min_size=1, max_size=6),
+    st.sampled_from(["{i}. {t}", "- {t}", "{i}) {t}"]),
+    st.sampled_from([" (Prob: {p})", ": {p}%", " ({p}%)"]),
+    st.integers(min_value=1, max_value=9),
+)
+def test_list_replies_streamed_or_not_give_one_valid_distribution(items, bullet, stated, step):
+    lines = [
+        bullet.format(i=i, t=text) + ("" if p is None else stated.format(p=p)) for i, (text, p) in enumerate(items, 1)
+    ]
+    reply = "\n".join(lines)
+    check(reply)
+    parser = StreamParser()
+    emitted = []
+    for start in range(0, len(reply), step):
+        emitted.extend(c.text for c in parser.feed(reply[start : start + step]))
+    try:
+        streamed = parser.close()
+    except ParseError as err:
+        assert err.raw == reply
+        return
+    assert streamed == parse(reply)
+    # Whatever was emitted while streaming is a candidate of the final distribution.
+    assert {t.casefold() for t in emitted} <= {t.casefold() for t in streamed.texts}
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXTS, st.integers(min_value=1, max_value=9))
+def test_the_json_reader_gives_the_same_values_fed_in_pieces(text, step):
+    from vs_integrations.core.parsing.json_scanner import LenientJson
+
+    whole = LenientJson()
+    whole.feed(text, final=True)
+    pieces = LenientJson()
+    for end in range(step, len(text) + step, step):
+        pieces.feed(text[:end], final=end >= len(text))
+    if not text:
+        pieces.feed(text, final=True)
+    assert pieces.roots == whole.roots
+    assert pieces.inside_value == whole.inside_value
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=8), st.floats(0, 1)), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=400),
+    st.sampled_from(["", "```json\n", "Sure:\n"]),
+)
+def test_the_cut_off_fast_path_agrees_with_the_lenient_reader(pairs, cut, before):
+    import json
+
+    from vs_integrations.core.parsing import json_scanner
+
+    reply = before + json.dumps({"responses": [{"text": t, "probability": p} for t, p in pairs]}, indent=1)
+    reply = reply[: min(cut, len(reply) - 1)]
+    start = reply.find("{")
+    if start == -1:
+        return
+    fast = json_scanner._extract_cut_off(reply, start)
+    if fast is None:
+        return
+    roots, open_ids, truncated = json_scanner._lenient_json(reply[start:])
+    found, _ = json_scanner._candidate_list(roots)
+    assert found is not None
+    assert fast.items == json_scanner._json_items(found, open_ids) and truncated

@@ -1,0 +1,91 @@
+"""Format detection: which scanner reads a reply, and from where.
+
+A reply that opens with a format's structure is read in that format first; otherwise the
+formats are tried in the order their structure first appears (``config.format`` breaks ties).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ..config import VSConfig
+from .items import Extraction
+from .json_scanner import JSON_START, extract_json
+from .list_scanner import BULLET, extract_list, list_start
+from .xml_scanner import XML_OPEN, extract_xml
+
+__all__ = ["EXTRACTORS", "extract", "format_order", "opening_format"]
+
+EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
+    "json": extract_json,
+    "xml": extract_xml,
+    "list": extract_list,
+}
+_FIRST_CHAR = re.compile(r"\s*(\S)")
+
+
+def opening_format(text: str) -> tuple[str, int] | None:
+    """The format whose structure opens the reply, and where; None if the reply opens with prose."""
+    first = _FIRST_CHAR.match(text)
+    if first is None:
+        return None
+    at = first.start(1)
+    if first.group(1) in "{[":
+        return "json", at
+    if XML_OPEN.match(text, at):
+        return "xml", at
+    line_start = text.rfind("\n", 0, at) + 1
+    if BULLET.match(text, line_start):
+        return "list", line_start
+    return None
+
+
+def format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
+    """Every format whose structure appears in ``text``, with where it starts, earliest first."""
+    positions: list[tuple[int, int, str]] = []
+    json_at = JSON_START.search(text)
+    if json_at is not None:
+        positions.append((json_at.start(), 0 if hint == "json" else 1, "json"))
+    xml_at = XML_OPEN.search(text) if "<" in text else None
+    if xml_at is not None:
+        positions.append((xml_at.start(), 0 if hint == "xml" else 1, "xml"))
+    list_at = list_start(text)
+    if list_at != -1:
+        positions.append((list_at, 0 if hint == "list" else 1, "list"))
+    positions.sort()
+    return [(name, at) for at, _, name in positions]
+
+
+def extract(text: str, config: VSConfig | None = None) -> Extraction:
+    """Find the candidates in ``text`` without interpreting their probabilities.
+
+    An empty extraction (no items) means nothing usable was found.
+
+    Example:
+        >>> [item.text for item in extract("1. Red, 2. Blue").items]
+        ['Red', 'Blue']
+
+    """
+    hint = config.format if config is not None else None
+    opening = opening_format(text)
+    truncated = False
+    if opening is not None:
+        # A reply that opens with a format's structure would be tried in that format first
+        # anyway: skip measuring where the other formats start.
+        name, at = opening
+        extraction = EXTRACTORS[name](text, at)
+        if extraction is not None:
+            if extraction.items:
+                return extraction
+            truncated = extraction.truncated
+    for name, at in format_order(text, hint):
+        if (name, at) == opening:
+            continue  # read above
+        extraction = EXTRACTORS[name](text, at)
+        if extraction is not None:
+            if extraction.items:
+                return extraction
+            truncated |= extraction.truncated
+    truncated = truncated or bool(JSON_START.search(text) or XML_OPEN.search(text))
+    return Extraction([], None, truncated, None)

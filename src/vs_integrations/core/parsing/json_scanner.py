@@ -1,0 +1,559 @@
+"""The JSON scanner: strict JSON fast, then a lenient, iterative reader for everything else.
+
+The lenient reader accepts what models write around and inside JSON (fences, prose, trailing or
+missing commas, single quotes, Python literals, a cut-off end) without recursion, so no input
+can raise ``RecursionError``; its cost is linear in the length of the text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .items import Extraction, Item
+
+__all__ = [
+    "JSON_START",
+    "LIST_KEYS",
+    "NOT_TEXT_KEYS",
+    "PROBABILITY_KEYS",
+    "TEXT_KEYS",
+    "LenientJson",
+    "extract_json",
+    "extract_records",
+    "item_from_json",
+]
+
+TEXT_KEYS = ("text", "response", "answer", "content")
+PROBABILITY_KEYS = ("probability", "prob", "p", "confidence", "weight")
+LIST_KEYS = ("responses", "candidates", "answers", "samples", "outputs", "items")
+# Keys whose value is about a candidate, never its text.
+NOT_TEXT_KEYS = frozenset(
+    (
+        *PROBABILITY_KEYS,
+        "probabilities",
+        "likelihood",
+        "score",
+        "perplexity",
+        "nll",
+        "reasoning",
+        "reason",
+        "rationale",
+        "explanation",
+        "thinking",
+        "thought",
+        "thoughts",
+        "justification",
+    )
+)
+_TEXT_KEY_SET = frozenset(TEXT_KEYS)
+
+JSON_START = re.compile(r"[\[{]")
+_MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, not built
+# One token per match, told apart by the group that matched (match.lastindex); separators
+# and stray characters match no group. A quote whose string never closes matches _UNCLOSED.
+_TOKENS = re.compile(
+    r"""(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
+    r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
+    r"""[\s:,]*|(?:[^\[\]{}"'A-Za-z_0-9.\-]|[.\-](?!\.?\d))+|.""",  # a token takes the separators after it
+    re.DOTALL,
+)
+_STRING, _OPEN, _CLOSE, _QUOTED, _NUMBER, _WORD, _UNCLOSED = range(1, 8)
+# What may still turn a number at the end of the text so far into a longer one ("1" -> "1/6").
+_NUMBER_GROWS = re.compile(r"[\s/.eE+\-]{1,8}\Z")
+_OVERFLOW_RUN = re.compile(r"""(?:[^\]}"']++|"[^"\\\[\]{}]*+"|'[^'\\\[\]{}]*+')*+""")
+# Beyond the depth limit: everything up to the next bracket (strings skipped whole), then the
+# brackets; group 3 is a quote whose string does not close.
+_OVERFLOW_STEP = re.compile(
+    r"""(?:[^\[\]{}"']+|"[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\]*(?:\\.[^'\\]*)*')*(?:([\[{]+)|([\]}]+)|(["']))?""",
+    re.DOTALL,
+)
+# A string's body up to (not including) its closing quote; stops before a lone trailing
+# backslash, so where it ends is always a safe place to resume.
+_DQ_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+_SQ_BODY = re.compile(r"[^'\\]*(?:\\.[^'\\]*)*", re.DOTALL)
+_WORDS: dict[str, object] = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
+
+
+def _decode_dq(body: str) -> str:
+    if "\\" not in body:
+        return body
+    try:
+        value: str = json.loads('"' + body + '"', strict=False)
+        return value
+    except ValueError:
+        return body.replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _decode_sq(body: str) -> str:
+    inner = body.replace("\\'", "'")
+    if "\\" not in inner and '"' not in inner:
+        return inner
+    try:
+        value: str = json.loads('"' + inner.replace('"', '\\"') + '"', strict=False)
+        return value
+    except ValueError:
+        return inner
+
+
+def _json_number(token: str) -> object:
+    if "/" in token:
+        return token  # a fraction such as 1/6, read by read_probability
+    try:
+        return float(token) if any(c in token for c in ".eE") else int(token)
+    except (ValueError, OverflowError):
+        return token
+
+
+class LenientJson:
+    """A resumable, recursion-free reader of JSON-ish text.
+
+    Colons and commas are ignored (so trailing or missing commas do not matter), strings may be
+    single-quoted, and text between top-level values is skipped. :meth:`feed` reads as far as the
+    text allows and remembers where it stopped (inside a string it keeps the scan position), so
+    feeding a text in pieces costs the same as reading it at once.
+
+    Attributes:
+        roots: The top-level values read so far.
+        stack: The containers still open, outermost first.
+
+    Example:
+        >>> reader = LenientJson()
+        >>> reader.feed("{'a': [1, 2,], 'b': tr", final=False)
+        >>> reader.feed("{'a': [1, 2,], 'b': true}", final=True)
+        >>> reader.roots
+        [{'a': [1, 2], 'b': True}]
+
+    """
+
+    __slots__ = ("_hopeless_check", "_overflow", "_pos", "_string_at", "_string_scan", "on_close", "roots", "stack")
+
+    def __init__(self) -> None:
+        self.roots: list[Any] = []
+        self.stack: list[list[Any]] = []  # frames: [container, pending_key]; the key only for dicts
+        self._overflow = 0  # depth beyond _MAX_DEPTH, tracked as a count
+        self._hopeless_check = 1024  # overflow depth at which to check that enough closers remain
+        self._pos = 0
+        self._string_at = -1  # start of a string left open by the previous feed
+        self._string_scan = 0  # where its body scan stopped
+        # When set, each container is appended here as it closes, with its parent (None at the top).
+        self.on_close: list[tuple[Any, Any]] | None = None
+
+    @property
+    def open_ids(self) -> set[int]:
+        """Ids of the containers left open (candidates cut off mid-way)."""
+        return {id(frame[0]) for frame in self.stack}
+
+    @property
+    def inside_value(self) -> bool:
+        """True when the text read so far ends inside a value."""
+        return bool(self.stack or self._overflow or self._string_at != -1)
+
+    def _add(self, value: Any) -> None:
+        stack = self.stack
+        if not stack:
+            self.roots.append(value)
+            return
+        frame = stack[-1]
+        container = frame[0]
+        if type(container) is list:
+            container.append(value)
+        elif frame[1] is None:
+            # A container (or a bool/None) cannot be a key; it is dropped.
+            kind = type(value)
+            frame[1] = str(value) if kind is str or kind is int or kind is float else None
+        else:
+            container[frame[1]] = value
+            frame[1] = None
+
+    def feed(self, text: str, *, final: bool) -> None:
+        """Read ``text`` (everything so far: the previous text plus what arrived) from where it stopped.
+
+        Args:
+            text: The whole text so far; earlier reads must have been given a prefix of it.
+            final: True when no more text will come: a number or word at the end is complete.
+
+        """
+        pos = self._pos
+        end = len(text)
+        if self._string_at != -1:
+            pos = self._finish_string(text, final)
+            if pos == -1:
+                return
+        stack = self.stack
+        add = self._add
+        while pos < end:
+            if self._overflow:
+                pos = self._skip_overflow(text, pos, final)
+                if pos == -1:
+                    return
+                continue
+            if not stack:
+                found = JSON_START.search(text, pos)
+                if found is None:
+                    pos = end
+                    break
+                pos = found.start()
+            for match in _TOKENS.finditer(text, pos):
+                kind = match.lastindex
+                if kind is None:
+                    if not final and match.end() == end and text[end - 1] in "-.":
+                        # "-" or "-." at the end may start a number in the next piece.
+                        self._pos = end - 2 if text[end - 2 : end] == "-." else end - 1
+                        return
+                    continue  # separators and other characters
+                if kind == _STRING:
+                    at, stop = match.span(_STRING)
+                    add(_decode_dq(text[at + 1 : stop - 1]))
+                elif kind == _OPEN:
+                    at, stop = match.span(_OPEN)
+                    while at < stop and len(stack) < _MAX_DEPTH:
+                        container: Any = [] if text[at] == "[" else {}
+                        add(container)
+                        stack.append([container, None])
+                        at += 1
+                    if at < stop:
+                        self._overflow += stop - at  # deeper containers are counted, not built
+                        pos = stop
+                        break
+                elif kind == _CLOSE:
+                    self._close_run(text, *match.span(_CLOSE))
+                    if not stack:
+                        pos = match.end()
+                        break  # back to skipping text up to the next value
+                elif kind == _QUOTED:
+                    at, stop = match.span(_QUOTED)
+                    add(_decode_sq(text[at + 1 : stop - 1]))
+                elif kind == _UNCLOSED:
+                    self._string_at = match.start()
+                    self._string_scan = match.start() + 1
+                    self._finish_string(text, final)
+                    return
+                elif not final and (
+                    match.end() == end or (kind == _NUMBER and _NUMBER_GROWS.match(text, match.end(kind)) is not None)
+                ):
+                    self._pos = match.start()  # a number or word that may go on in the next piece
+                    return
+                else:
+                    token = match.group(kind)
+                    add(_json_number(token) if kind == _NUMBER else _WORDS.get(token, token))
+            else:
+                pos = end
+        self._pos = pos
+
+    def _close_run(self, text: str, start: int, end: int) -> None:
+        """Close brackets ``text[start:end]``, each the innermost container of its own kind.
+
+        A ``}`` met while a list is open closes the list too (a forgotten ``]``), so prose after
+        a broken reply is not read into the object around it.
+        """
+        stack = self.stack
+        for at in range(start, end):
+            if self._overflow or not stack:
+                self._close(end - at)
+                return
+            wanted = dict if text[at] == "}" else list
+            depth = len(stack) - 1
+            while depth >= 0 and type(stack[depth][0]) is not wanted:
+                depth -= 1
+            self._close(len(stack) - depth if depth >= 0 else 1)
+
+    def _close(self, count: int) -> None:
+        """Close ``count`` containers: counted ones first, then built ones (extra closers are ignored)."""
+        if self._overflow:
+            taken = min(self._overflow, count)
+            self._overflow -= taken
+            count -= taken
+        stack = self.stack
+        while count and stack:
+            closed = stack.pop()[0]
+            if self.on_close is not None:
+                self.on_close.append((closed, stack[-1][0] if stack else None))
+            count -= 1
+
+    def _skip_overflow(self, text: str, pos: int, final: bool) -> int:
+        """Skip the content of containers nested beyond the depth limit: only brackets count there.
+
+        Returns where reading goes on, or -1 when the text ends inside a string.
+        """
+        end = len(text)
+        while self._overflow and pos < end:
+            if final and self._overflow >= self._hopeless_check:
+                # Checked at doubling depths, so the counts cost O(n log n) at worst, and usually once.
+                self._hopeless_check = 2 * self._overflow
+                if text.count("]", pos) + text.count("}", pos) < self._overflow:
+                    return end  # too few closers left to ever come back up: nothing more can be read
+            # Opening brackets, other characters and plain strings up to the next closer, in one
+            # match; its opening brackets are counted in C (the strings it took hold none).
+            run = _OVERFLOW_RUN.match(text, pos, min(end, pos + 4096))  # bounded: depth is checked between runs
+            assert run is not None  # the pattern can match the empty string
+            if run.end() > pos:
+                self._overflow += text.count("[", pos, run.end()) + text.count("{", pos, run.end())
+                pos = run.end()
+                continue
+            step = _OVERFLOW_STEP.match(text, pos)
+            assert step is not None  # every part of the pattern is optional
+            kind = step.lastindex
+            if kind is None:
+                return step.end()  # the end of the text
+            if kind == 1:
+                self._overflow += step.end() - step.start(1)
+            elif kind == 2:
+                self._close(step.end() - step.start(2))
+            else:
+                self._string_at = step.start(3)
+                self._string_scan = step.start(3) + 1
+                self._finish_string(text, final)
+                return -1
+            pos = step.end()
+        return pos
+
+    def _finish_string(self, text: str, final: bool) -> int:
+        """Read the open string to its closing quote; -1 (and remember the scan) if it has none yet."""
+        start = self._string_at
+        quote = text[start]
+        body = (_DQ_BODY if quote == '"' else _SQ_BODY).match(text, self._string_scan)
+        assert body is not None  # the pattern can match the empty string
+        close = body.end()
+        if close >= len(text) or text[close] != quote:
+            self._string_scan = close
+            self._pos = start
+            if final:
+                # The text ends inside this string: nothing after it can be read.
+                self._pos = len(text)
+            return -1
+        self._string_at = -1
+        if not self._overflow:
+            raw = text[start + 1 : close]
+            self._add(_decode_dq(raw) if quote == '"' else _decode_sq(raw))
+        return close + 1
+
+
+def _lenient_json(text: str) -> tuple[list[Any], set[int], bool]:
+    """Read JSON-ish ``text`` at once.
+
+    Returns:
+        The top-level values, the ids of the containers left open, and whether it ended inside a value.
+    """
+    reader = LenientJson()
+    reader.feed(text, final=True)
+    return reader.roots, reader.open_ids, reader.inside_value
+
+
+def _is_number(value: Any) -> bool:
+    kind = type(value)
+    return kind is int or kind is float
+
+
+def _is_number_list(value: Any) -> bool:
+    return type(value) is list and all(_is_number(v) or _is_number_list(v) for v in value)
+
+
+def item_from_json(value: Any, index: int) -> Item | None:
+    """The candidate a JSON value stands for, or None if it holds no candidate text.
+
+    A record's text is its ``text`` (``response``, ``answer``, ``content``) field, else its one
+    other field, else all its other fields as a JSON object; fields about the candidate
+    (probability, confidence, reasoning...) and numbers are never its text.
+
+    Example:
+        >>> item_from_json({"answer": "Paris", "prob": "20%"}, 0)
+        Item(text='Paris', probability='20%', index=0)
+
+    """
+    if type(value) is dict:
+        if "text" in value and "probability" in value:  # the format we ask for
+            return Item(_as_text(value["text"]), value["probability"], index)
+        lowered = {str(k).strip().lower(): v for k, v in value.items()}
+        text: Any = None
+        for key in TEXT_KEYS:
+            if key in lowered:
+                text = lowered[key]
+                break
+        probability: Any = None
+        for key in PROBABILITY_KEYS:
+            if key in lowered:
+                probability = lowered[key]
+                break
+        if text is None:
+            # One unnamed field (e.g. {"joke": ..., "probability": ...}) is the text; several
+            # (a multi-field record) are kept together as a JSON object. A number or a list
+            # of numbers is a value about the candidate, not its text.
+            others = {
+                k: v
+                for k, v in value.items()
+                if str(k).strip().lower() not in NOT_TEXT_KEYS and not _is_number(v) and not _is_number_list(v)
+            }
+            if not others:
+                return None
+            text = next(iter(others.values())) if len(others) == 1 else others
+        if _is_number_list(text):
+            return None
+        return Item(_as_text(text), probability, index)
+    if type(value) is list:
+        if len(value) == 2 and type(value[0]) is str:
+            return Item(value[0].strip(), value[1], index)  # a [text, probability] pair
+        return None
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return Item(_as_text(value), None, index)
+    return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _lowered_keys(record: dict[Any, Any]) -> set[str]:
+    return {str(k).strip().lower() for k in record}
+
+
+def _is_record(value: Any) -> bool:
+    return type(value) is dict and not _TEXT_KEY_SET.isdisjoint(_lowered_keys(value))
+
+
+def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
+    """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
+    if len(roots) == 1 and type(roots[0]) is dict and type(roots[0].get("responses")) is list:
+        reasoning = roots[0].get("reasoning")
+        return roots[0]["responses"], reasoning if isinstance(reasoning, str) else None
+    queue: list[Any] = list(roots)
+    first_list_of_records: list[Any] | None = None
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        if type(node) is dict:
+            lowered = {str(k).strip().lower(): v for k, v in node.items()}
+            for key in LIST_KEYS:
+                if type(lowered.get(key)) is list:
+                    reasoning = lowered.get("reasoning")
+                    return lowered[key], reasoning if isinstance(reasoning, str) else None
+            queue.extend(v for k, v in lowered.items() if k not in NOT_TEXT_KEYS and type(v) in (dict, list))
+        elif type(node) is list:
+            if first_list_of_records is None and any(_is_record(v) for v in node):
+                first_list_of_records = node
+            queue.extend(v for v in node if type(v) in (dict, list))
+    if first_list_of_records is not None:
+        return first_list_of_records, None
+    records = [r for r in roots if _is_record(r)]
+    if records:
+        return records, None
+    if len(roots) == 1 and type(roots[0]) is list:
+        return roots[0], None
+    return None, None
+
+
+_NO_IDS: frozenset[int] = frozenset()
+
+
+def _json_items(found: list[Any], open_ids: set[int] | frozenset[int]) -> list[Item]:
+    """The candidates among the entries of a candidate list, skipping those cut off mid-way."""
+    items = []
+    for index, entry in enumerate(found):
+        if id(entry) in open_ids:
+            continue
+        item = item_from_json(entry, index)
+        if item is not None:
+            items.append(item)
+    return items
+
+
+_DECODER = json.JSONDecoder()
+
+
+# The shape asked for, cut off (max_tokens): read its complete records with one regex each.
+_ASKED_HEAD = re.compile(r'\{\s*"responses"\s*:\s*\[\s*')
+_ASKED_RECORD = re.compile(
+    r'\{\s*"text"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"\s*,\s*"probability"\s*:\s*'
+    r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\}\s*(,\s*)?"
+)
+
+
+# What may follow the last complete record for the fast path to apply: one open record, no brackets.
+_OPEN_RECORD = re.compile(r"\{[^{}\[\]]*\Z")
+
+
+def _extract_cut_off(text: str, start: int) -> Extraction | None:
+    """The complete records of a reply in the asked shape that stops inside a record, else None.
+
+    Only a reply whose rest, after its last complete record, is one open record without brackets
+    qualifies: the lenient reader would read exactly these records and drop the open one, so
+    this is the same result, faster.
+    """
+    head = _ASKED_HEAD.match(text, start)
+    if head is None:
+        return None
+    items: list[Item] = []
+    pos = head.end()
+    while (record := _ASKED_RECORD.match(text, pos)) is not None:
+        items.append(Item(_decode_dq(record.group(1)).strip(), _json_number(record.group(2)), len(items)))
+        pos = record.end()
+        if record.group(3) is None:
+            break
+    if not items or _OPEN_RECORD.match(text, pos) is None:
+        return None
+    return Extraction(items, None, True, "json")
+
+
+def extract_json(text: str, start: int) -> Extraction | None:
+    """The candidates of a JSON-ish reply whose structure starts at ``start``."""
+    # Fast path: one well-formed value from ``start`` (prose or a fence may follow it).
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        cut_off = _extract_cut_off(text, start)
+        if cut_off is not None:
+            return cut_off
+    else:
+        if JSON_START.search(text, end) is None:
+            found, reasoning = _candidate_list([value])
+            if found:
+                items = _json_items(found, _NO_IDS)
+                if items:
+                    return Extraction(items, reasoning, False, "json")
+        # Otherwise more values follow (JSON lines): the lenient reader reads them all.
+    # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
+    # ends the scan, so every item it returns is complete.
+    roots, open_ids, truncated = _lenient_json(text[start:] if start > 0 else text)
+    found, reasoning = _candidate_list(roots)
+    if found is None:
+        return None
+    return Extraction(_json_items(found, open_ids), reasoning, truncated, "json")
+
+
+def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
+    """The complete candidate records of a JSON-ish reply, whole (every field kept).
+
+    For callers whose candidates carry several named fields (e.g. a DSPy signature's outputs).
+
+    Returns:
+        The records in reply order, and whether the reply was cut off.
+
+    Example:
+        >>> extract_records('[{"answer": "30", "probability": 0.5}, {"answer": "2')
+        ([{'answer': '30', 'probability': 0.5}], True)
+
+    """
+    start = JSON_START.search(text)
+    if start is None:
+        return [], False
+    roots, open_ids, truncated = _lenient_json(text[start.start() :])
+    found, _ = _candidate_list(roots)
+    records = [r for r in found or [] if type(r) is dict and id(r) not in open_ids]
+    return records, truncated

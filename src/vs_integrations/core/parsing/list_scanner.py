@@ -1,0 +1,264 @@
+"""The list scanner: bullet, numbered and lettered items, with or without a stated probability.
+
+An item runs from its bullet to the next bullet line. Its probability is what it states at its
+end: ``(Prob: 0.2)``, ``(Probability 20%)``, ``(0.2)``, ``: 20%``, ``- 0.2``, or a
+``Probability: 0.2`` line. Several numbered items may share one line (``1. X, 2. Y``).
+Every pattern here is anchored on a literal or bounded in length, so the scan is linear.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .items import MAX_ITEMS, Extraction, Item, too_many_items
+
+__all__ = ["BULLET", "PROBABILITY_MARKER", "extract_list", "list_start", "search_bullet", "split_stated_probability"]
+
+# Case-insensitive only after the literal "(" so the regex engine can scan for it quickly.
+PROBABILITY_MARKER = re.compile(
+    r"\((?i:\s*(?:(?:prob(?:ability)?|confidence|weight)\s*[:=]?|p\s*[:=])\s*([^()\n]{0,40}?)\s*)\)"
+)
+_BULLET_BODY = r"[ \t]*(?:•|[\-*+–](?=[ \t])|\(?(\d{1,3})[.):](?!\d)|\(?[A-Za-z]\)(?=[ \t]))[ \t]*"
+BULLET = re.compile(_BULLET_BODY)  # matched at a line start
+# Searching for the newline first lets the regex engine skip to candidates (a MULTILINE "^"
+# pattern is tried at every position: ~100x slower on long replies).
+_BULLET_AFTER_NEWLINE = re.compile(r"\n" + _BULLET_BODY)
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*%|\s*/\s*\d+(?:\.\d+)?)?"
+# What an unlabelled number must look like to be read as a probability: 0.2, .2, 20%, 1/6.
+_STATED = r"(?:\d*\.\d+|\d+(?:\.\d*)?\s*%|\d+\s*/\s*\d+)"
+# A probability stated at the very end of an item (its tail, a bounded window, is searched).
+_TAIL = re.compile(
+    r"(?:"
+    rf"[\s,;:\-–—(\[]\s*(?i:(?:prob(?:ability)?|confidence|weight)\s*[:=]?|p\s*[:=])\s*({_NUMBER})\s*[)\]]?"
+    rf"|\(\s*({_STATED})\s*\)"
+    rf"|\s*[:=\-–—]\s*({_STATED})"
+    rf"|,\s*(\d+(?:\.\d*)?\s*%)"
+    r")[\s,;.]*\Z"
+)
+_TAIL_WINDOW = 80
+_TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
+_BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
+_TRIM = " \t\r\n-–—:,;"
+_REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
+# The shape asked for, one item per line: read in one pass when the whole reply is like it.
+# Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
+_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
+
+
+def split_stated_probability(text: str) -> tuple[str, str | None]:
+    """Split a probability stated at the end of ``text`` from the text itself.
+
+    Example:
+        >>> split_stated_probability("Black: 20%")
+        ('Black', '20%')
+        >>> split_stated_probability("New York (the city)")
+        ('New York (the city)', None)
+
+    """
+    if text.rstrip(" \t\r\n,;.")[-1:] not in _TAIL_ENDS:
+        return _clean(text), None  # no stated probability can end here: skip the regex
+    window_start = max(0, len(text) - _TAIL_WINDOW)
+    tail = _TAIL.search(text, window_start)
+    if tail is None:
+        return _clean(text), None
+    value = next(group for group in tail.groups() if group is not None)
+    return _clean(text[: tail.start()]), value
+
+
+def _clean(text: str) -> str:
+    text = text.strip(_TRIM)
+    if text[:1] not in "*_":
+        return text
+    # Markdown emphasis around the whole text is formatting, not content.
+    for mark in ("**", "__", "*"):
+        if len(text) > 2 * len(mark) and text.startswith(mark) and text.endswith(mark):
+            return text[len(mark) : -len(mark)].strip()
+    return text
+
+
+_INLINE_NUMBER = re.compile(r"(?:[,;]\s*|\s)(\d{1,3})[.)][ \t]+")
+_INLINE_MISSES = 1000  # numbers that are not the next item's: past this many, the line is content
+
+
+def _split_inline(line: str, number: int) -> list[str]:
+    """``X, 2. Y, 3. Z`` after item ``number``'s bullet: the items that share its line.
+
+    A following number splits the line when it is the next one and comes after a comma or
+    semicolon, or after a space when the one after it follows too or the line was split already
+    (so "I rolled a 2. Then" stays whole).
+    """
+    pieces: list[str] = []
+    previous = 0
+    expected = number + 1
+    misses = 0
+    followed = True  # whether item expected + 1 may still follow a space-separated cut
+    for cut in _INLINE_NUMBER.finditer(line):
+        if int(cut.group(1)) != expected:
+            misses += 1
+            if misses > _INLINE_MISSES:
+                break
+            continue
+        if not pieces and line[cut.start()] not in ",;":
+            # Searched at most once: if it is not after this cut, it is not after a later one.
+            followed = followed and re.compile(rf"\s{expected + 1}[.)][ \t]+").search(line, cut.end()) is not None
+            if not followed:
+                continue
+        pieces.append(line[previous : cut.start()])
+        previous = cut.end()
+        expected += 1
+        if len(pieces) >= MAX_ITEMS:
+            break
+    if not pieces:
+        return [line]
+    pieces.append(line[previous:])
+    return pieces
+
+
+def search_bullet(text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+    """The first bullet that starts a line at or after ``pos`` (before ``endpos``), or None."""
+    end = len(text) if endpos is None else endpos
+    if pos == 0 or text[pos - 1 : pos] == "\n":
+        bullet = BULLET.match(text, pos, end)
+        if bullet is not None:
+            return bullet
+    found = _BULLET_AFTER_NEWLINE.search(text, pos, end)
+    return None if found is None else BULLET.match(text, found.start() + 1, end)
+
+
+def _plain_list(text: str) -> Extraction | None:
+    stripped = text.strip()
+    matches = _PLAIN_ITEM.findall(stripped)
+    if not matches or len(matches) != stripped.count("\n") + 1:
+        return None
+    new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
+    items = [new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
+    return Extraction(items, None, False, "list")
+
+
+def list_start(text: str) -> int:
+    """Where a list starts in ``text`` (its first bullet line, or the line of its first marker); -1 if none."""
+    bullet = search_bullet(text)
+    marker = PROBABILITY_MARKER.search(text, 0, bullet.start() if bullet else len(text)) if "(" in text else None
+    if marker is not None:
+        return text.rfind("\n", 0, marker.start()) + 1
+    return bullet.start() if bullet is not None else -1
+
+
+def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[bool, bool]:
+    """Append the items of one bullet's block; returns (stated a probability, ends in a break)."""
+    markers = list(PROBABILITY_MARKER.finditer(block)) if "(" in block else []
+    if len(markers) == 1 and not _clean(block[: markers[0].start()]):
+        # "1. (Probability: 0.6) Paris": the probability comes first, the text after it.
+        rest = block[markers[0].end() :]
+        broken = _BREAK.search(rest)
+        items.append(Item(_clean(rest[: broken.start()] if broken else rest), markers[0].group(1), len(items)))
+        return True, True
+    if markers:
+        previous = 0
+        for marker in markers:
+            segment = block[previous : marker.start()]
+            if previous:
+                segment = segment.lstrip(" \t\r\n,;.")
+                bullet = BULLET.match(segment)
+                if bullet is not None:
+                    segment = segment[bullet.end() :]
+            items.append(Item(_clean(segment), marker.group(1), len(items)))
+            previous = marker.end()
+        return True, True
+    broken = _BREAK.search(block)
+    paragraph = (block[: broken.start()] if broken else block).rstrip()
+    first_line_end = paragraph.find("\n")
+    first_line = paragraph if first_line_end == -1 else paragraph[:first_line_end]
+    pieces = _split_inline(first_line, number) if number is not None else [first_line]
+    if len(pieces) > 1 and first_line_end == -1:
+        stated = False
+        for piece in pieces:
+            text, probability = split_stated_probability(piece)
+            stated |= probability is not None
+            items.append(Item(text, probability, len(items)))
+        return stated, broken is not None
+    text, probability = split_stated_probability(paragraph)
+    if probability is None and first_line_end != -1:
+        # "1. Red: 20%" followed by lines about it: the item is its first line.
+        head, head_probability = split_stated_probability(first_line)
+        if head_probability is not None:
+            text, probability = head, head_probability
+    items.append(Item(text, probability, len(items)))
+    return probability is not None, broken is not None
+
+
+def extract_list(text: str, start: int) -> Extraction | None:
+    """The candidates of a list reply whose first item starts at ``start``.
+
+    Returns:
+        The items, or None when there is no item. When most items state a probability and the
+        reply ends inside a last item that states none, that item was cut off: it is dropped
+        and the extraction is marked truncated.
+
+    """
+    if start == 0:
+        plain = _plain_list(text)
+        if plain is not None:
+            return plain
+    items: list[Item] = []
+    bullets = []
+    bullet = search_bullet(text, start)
+    while bullet is not None:
+        bullets.append(bullet)
+        if len(bullets) > MAX_ITEMS:
+            break
+        bullet = search_bullet(text, bullet.end())
+    # Text before the first bullet that holds a marker is an item of its own ("Red (Prob: 0.2), ...").
+    blocks: list[tuple[int, int, int | None]] = []  # (start, end, number)
+    first = bullets[0].start() if bullets else len(text)
+    if start < first and PROBABILITY_MARKER.search(text, start, first) is not None:
+        blocks.append((start, first, None))
+    capped = len(bullets) > MAX_ITEMS  # the extra bullet only marks where the last kept item ends
+    for position, bullet in enumerate(bullets[:MAX_ITEMS]):
+        end = bullets[position + 1].start() if position + 1 < len(bullets) else len(text)
+        number = bullet.group(1)
+        blocks.append((bullet.end(), end, int(number) if number is not None else None))
+    if not blocks:
+        return None
+    stated_count = 0
+    last_stated = False
+    last_broken = False
+    restarted = False
+    previous_number = None
+    for block_start, block_end, number in blocks:
+        if number is not None and previous_number is not None and number <= previous_number and last_broken:
+            # After a break, numbering starts again: a second list (models repeat themselves); stop.
+            restarted = True
+            break
+        previous_number = number if number is not None else previous_number
+        last_stated, last_broken = _block_items(text[block_start:block_end], number, items)
+        stated_count += last_stated
+        if len(items) >= MAX_ITEMS:
+            capped = True
+            del items[MAX_ITEMS:]
+            break
+    truncated = False
+    warnings: list[str] = [too_many_items()] if capped else []
+    if restarted:
+        warnings.append("read the first numbered list only; a second one restarted its numbering after a break")
+    if (
+        not capped
+        and not restarted
+        and not last_stated
+        and not last_broken
+        and stated_count
+        and stated_count >= len(blocks) - 1
+    ):
+        # The others state a probability and the reply stops inside this one: cut off.
+        items.pop()
+        truncated = True
+    kept = [item for item in items if item.text]
+    if not kept:
+        return None if not truncated else Extraction([], None, True, "list")
+    if len(kept) < len(items):
+        warnings.append(f"skipped {len(items) - len(kept)} list item(s) with no text")
+        kept = [item._replace(index=index) for index, item in enumerate(kept)]
+    # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
+    preamble = text[:start].strip()
+    reasoning = _REASONING_LINE.sub("", preamble).strip() or None if _REASONING_LINE.match(preamble) else None
+    return Extraction(kept, reasoning, truncated, "list", tuple(warnings))

@@ -1,0 +1,225 @@
+"""Reading a reply as it streams: each candidate as soon as it is complete.
+
+The format is detected once, from the first structure that appears; from then on only that
+format's closer is acted on, and every scan resumes where the previous chunk's scan stopped, so
+feeding a reply in small chunks costs about what one parse of it costs, whatever its texts hold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .items import Item
+from .json_scanner import JSON_START, LIST_KEYS, LenientJson, item_from_json
+from .list_scanner import BULLET, PROBABILITY_MARKER, extract_list, search_bullet
+from .xml_scanner import XML_OPEN, xml_block_item
+
+__all__ = ["IncrementalScanner"]
+
+_XML_CLOSE = re.compile(r"</(?i:response)>")
+_OVERLAP = 12  # longer than any opener or closer, so one split across two chunks is still found
+_LIST_KEY_SET = frozenset(LIST_KEYS)
+
+
+class _JsonItems:
+    """Candidates of a JSON reply, each emitted when its record's closing bracket arrives."""
+
+    def __init__(self) -> None:
+        self._reader = LenientJson()
+        self._closed: list[tuple[Any, Any]] = []
+        self._reader.on_close = self._closed
+        self._candidates: list[Any] | None = None  # the list the candidates are in, once known
+
+    def feed(self, text: str) -> list[Item]:
+        # The reader skips to the first bracket itself, and resumes where it stopped.
+        self._reader.feed(text, final=False)
+        if not self._closed:
+            return []
+        fresh: list[Item] = []
+        for closed, parent in self._closed:
+            fresh.extend(self._candidates_in(closed, parent))
+        self._closed.clear()
+        return fresh
+
+    def _candidates_in(self, closed: Any, parent: Any) -> list[Item]:
+        if self._candidates is None:
+            if type(closed) is dict and type(parent) is list and item_from_json(closed, 0) is not None:
+                self._candidates = parent
+            elif type(closed) is list and (parent is None or self._named_list(closed, parent)):
+                # {"responses": ["a", "b"]}: the strings are complete when their list closes.
+                return [item for index, value in enumerate(closed) if (item := item_from_json(value, index))]
+            elif parent is None and type(closed) is dict:
+                item = item_from_json(closed, len(self._reader.roots) - 1)
+                return [item] if item is not None else []
+            else:
+                return []
+        if parent is not self._candidates:
+            return []
+        item = item_from_json(closed, len(parent) - 1)
+        return [item] if item is not None else []
+
+    @staticmethod
+    def _named_list(closed: list[Any], parent: Any) -> bool:
+        # The list just closed is the value of its parent's last key (no key can follow while it is open).
+        if type(parent) is not dict or not parent:
+            return False
+        key = next(reversed(parent))
+        return parent[key] is closed and str(key).strip().lower() in _LIST_KEY_SET
+
+
+class _XmlItems:
+    """Candidates of an XML-ish reply, each emitted at its ``</response>`` (or where the next one opens)."""
+
+    def __init__(self, start: int) -> None:
+        self._scan = start
+        self._tag = -1  # where the open <response>'s attributes start; -1 when none is open
+        self._body = -1  # where its body starts; -1 while its ">" has not arrived
+        self._count = 0
+
+    def feed(self, text: str) -> list[Item]:
+        fresh: list[Item] = []
+        scan = self._scan
+        while True:
+            if self._tag == -1:
+                opener = XML_OPEN.search(text, scan)
+                if opener is None:
+                    scan = max(scan, len(text) - _OVERLAP)
+                    break
+                self._tag, self._body = opener.end(), -1
+                scan = opener.end()
+            if self._body == -1:
+                gt = text.find(">", scan)
+                if gt == -1:
+                    scan = len(text)
+                    break
+                self._body = scan = gt + 1
+                if text[self._tag : gt].rstrip().endswith("/"):  # <response/>: nothing inside
+                    self._tag = -1
+                    continue
+            close = _XML_CLOSE.search(text, scan)
+            opener = XML_OPEN.search(text, scan, close.start() if close is not None else len(text))
+            if opener is not None:
+                fresh.append(self._item(text, opener.start()))  # left open: it ends where the next one opens
+                scan = opener.start()
+                continue
+            if close is not None:
+                fresh.append(self._item(text, close.start()))
+                scan = close.end()
+                continue
+            scan = max(scan, len(text) - _OVERLAP)
+            break
+        self._scan = scan
+        return fresh
+
+    def _item(self, text: str, end: int) -> Item:
+        attributes = text[self._tag : self._body - 1]
+        item = xml_block_item(attributes, text[self._body : end], self._count)
+        self._count += 1
+        self._tag = self._body = -1
+        return item
+
+
+class _ListItems:
+    """Candidates of a list reply: an item is complete at its ``(Prob: x)`` or when the next bullet line starts."""
+
+    def __init__(self, start: int) -> None:
+        self._block = start  # where the current item's block starts (its bullet)
+        self._segment = start  # where its text not yet emitted starts (after a marker)
+        self._marked = False  # whether the current block has had a marker
+        self._line = start  # start of the line not yet known to hold a bullet or not
+        self._newline_scan = start  # no newline before this was missed
+        self._marker_scan = start
+        self._count = 0
+
+    def feed(self, text: str) -> list[Item]:
+        fresh: list[Item] = []
+        end = len(text)
+        while True:
+            bullet = None
+            if self._line > self._block:
+                bullet = BULLET.match(text, self._line)
+                if bullet is not None and bullet.end() >= end:
+                    return self._markers(text, end, fresh)  # its lookahead needs the next character
+            stop = bullet.start() if bullet is not None else end
+            self._markers(text, stop, fresh)
+            if bullet is not None:
+                if not self._marked:
+                    fresh.extend(self._items(text[self._block : bullet.start()], first=True))
+                self._block = self._segment = self._marker_scan = bullet.start()
+                self._marked = False
+            newline = text.find("\n", max(self._line, self._newline_scan))
+            if newline == -1:
+                self._newline_scan = end
+                return fresh
+            self._line = self._newline_scan = newline + 1
+
+    def _markers(self, text: str, stop: int, fresh: list[Item]) -> list[Item]:
+        """Emit the items ended by a ``(Prob: x)`` marker before ``stop``."""
+        while True:
+            marker = PROBABILITY_MARKER.search(text, max(self._marker_scan, self._segment), stop)
+            if marker is None:
+                # A marker is at most about 60 characters long: older text cannot start one.
+                self._marker_scan = max(self._marker_scan, stop - 60)
+                return fresh
+            fresh.extend(self._items(text[self._segment : marker.end()], first=not self._marked))
+            self._marked = True
+            self._segment = self._marker_scan = marker.end()
+
+    def _items(self, block: str, *, first: bool) -> list[Item]:
+        if not first:
+            block = block.lstrip(" \t\r\n,;.")
+        extraction = extract_list(block, 0)
+        if extraction is None:
+            return []
+        items = [item._replace(index=self._count + position) for position, item in enumerate(extraction.items)]
+        self._count += len(items)
+        return items
+
+
+class IncrementalScanner:
+    """Finds the complete candidates of a growing reply, reading each part of it about once.
+
+    Example:
+        >>> scanner = IncrementalScanner()
+        >>> scanner.feed("1. Red (Prob: 0.5) 2. Bl")
+        [Item(text='Red', probability='0.5', index=0)]
+
+    """
+
+    def __init__(self) -> None:
+        self._detect_from = 0
+        self._format: _JsonItems | _XmlItems | _ListItems | None = None
+
+    def feed(self, text: str) -> list[Item]:
+        """Candidates completed by the text added since the last call (``text`` is everything so far)."""
+        if self._format is None:
+            self._format = self._detect(text)
+            if self._format is None:
+                return []
+        return self._format.feed(text)
+
+    def _detect(self, text: str) -> _JsonItems | _XmlItems | _ListItems | None:
+        start = max(0, self._detect_from - _OVERLAP)
+        found: list[tuple[int, str]] = []
+        json_at = JSON_START.search(text, start)
+        if json_at is not None:
+            found.append((json_at.start(), "json"))
+        xml_at = XML_OPEN.search(text, start)
+        if xml_at is not None:
+            found.append((xml_at.start(), "xml"))
+        bullet = search_bullet(text, start)
+        if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
+            found.append((bullet.start(), "list"))
+        marker = PROBABILITY_MARKER.search(text, start)
+        if marker is not None:
+            found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
+        self._detect_from = len(text)
+        if not found:
+            return None
+        at, name = min(found)
+        if name == "json":
+            return _JsonItems()
+        if name == "xml":
+            return _XmlItems(at)
+        return _ListItems(at)

@@ -1,0 +1,235 @@
+"""The reading rules for replies small models really write: one test per rule."""
+
+import math
+
+import pytest
+
+from vs_integrations import Distribution, ParseError, StreamParser, parse
+from vs_integrations.core.parsing import Item, extract
+
+
+def stated(dist: Distribution) -> list[tuple[str, float | None]]:
+    return [(c.text, c.raw_probability) for c in dist]
+
+
+def probs(dist: Distribution) -> list[float]:
+    return [round(c.probability, 4) for c in dist]
+
+
+# --- lists ------------------------------------------------------------------------------------
+def test_numbered_list_without_probabilities_is_uniform_with_a_warning():
+    dist = parse("1. Lisbon\n2. Oslo\n3. Rome")
+    assert stated(dist) == [("Lisbon", None), ("Oslo", None), ("Rome", None)]
+    assert probs(dist) == [0.3333] * 3
+    assert any("no candidate stated" in w for w in dist.warnings)
+
+
+def test_list_item_without_probability_gets_the_mean_of_the_others():
+    dist = parse("1. Lisbon (Probability: 0.5)\n2. Oslo\n3. Rome (Probability: 0.1)")
+    assert stated(dist) == [("Lisbon", 0.5), ("Oslo", None), ("Rome", 0.1)]
+    assert probs(dist) == [round(0.5 / 0.9, 4), round(0.3 / 0.9, 4), round(0.1 / 0.9, 4)]
+    assert any("gave them the mean 0.3" in w for w in dist.warnings)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("- Tea: 45%\n- Coffee: 35%\n- Water: 20%", [("Tea", 0.45), ("Coffee", 0.35), ("Water", 0.2)]),
+        ("1. Heads (0.5)\n2. Tails (0.5)", [("Heads", 0.5), ("Tails", 0.5)]),
+        ("1. Heads (55%)\n2. Tails (45 %)", [("Heads", 0.55), ("Tails", 0.45)]),
+        ("* Mars - 0.6\n* Venus – 0.4", [("Mars", 0.6), ("Venus", 0.4)]),
+        ("1. Three (1/6)\n2. Four (1/6)", [("Three", 1 / 6), ("Four", 1 / 6)]),
+        ("1. Jazz, probability: 0.7\n2. Blues [Prob 0.3]", [("Jazz", 0.7), ("Blues", 0.3)]),
+        ("1. **Crimson** (Probability: 0.3)\n2. *Teal*: 70%", [("Crimson", 0.3), ("Teal", 0.7)]),
+    ],
+)
+def test_probability_spellings_at_the_end_of_list_items(reply, expected):
+    got = stated(parse(reply))
+    assert [text for text, _ in got] == [text for text, _ in expected]
+    assert all(math.isclose(a, b) for (_, a), (_, b) in zip(got, expected, strict=True))  # type: ignore[arg-type]
+
+
+def test_probability_on_its_own_line_under_the_item():
+    dist = parse("1. A haiku about rain\nProbability: 0.25\n2. A limerick\nProbability: 0.75")
+    assert stated(dist) == [("A haiku about rain", 0.25), ("A limerick", 0.75)]
+
+
+def test_numbers_that_are_content_stay_in_the_text():
+    dist = parse("1. Route 66\n2. Roll: 4\n3. Ohio (the state, not the river)\n4. Version 2.0 of it")
+    assert dist.texts == ["Route 66", "Roll: 4", "Ohio (the state, not the river)", "Version 2.0 of it"]
+    assert all(c.raw_probability is None for c in dist)
+
+
+def test_a_probability_written_before_the_text():
+    dist = parse("1. (Probability: 0.6) Paris\n2. (Prob: 0.4) Lyon")
+    assert stated(dist) == [("Paris", 0.6), ("Lyon", 0.4)]
+
+
+def test_a_second_list_that_restarts_its_numbering_is_not_read():
+    dist = parse("1. Ohio\n2. Utah\n\nOr, in another order:\n1. Utah: 2. Ohio: 3.")
+    assert dist.texts == ["Ohio", "Utah"]
+    assert any("restarted its numbering" in w for w in dist.warnings)
+
+
+def test_lettered_items():
+    assert parse("a) Mint\nb) Basil (Prob: 0.4)\n(c) Sage").texts == ["Mint", "Basil", "Sage"]
+
+
+def test_a_single_item_list():
+    dist = parse("- Montana")
+    assert stated(dist) == [("Montana", None)] and probs(dist) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("reply", "texts"),
+    [
+        ("1. Oak; 2. Pine; 3. Birch", ["Oak", "Pine", "Birch"]),
+        ("1. Oak 2. Pine 3. Birch", ["Oak", "Pine", "Birch"]),
+        ("1. Oak: 50%, 2. Pine: 50%", ["Oak", "Pine"]),
+        ("1. I scored 2. Then I left.\n2. Nine", ["I scored 2. Then I left.", "Nine"]),
+        ("3. Oak, 5. Pine", ["Oak, 5. Pine"]),
+    ],
+)
+def test_several_numbered_items_on_one_line(reply, texts):
+    assert parse(reply).texts == texts
+
+
+def test_prose_and_fences_around_a_list_are_not_items():
+    reply = "Sure! Here they are:\n```\n- Kiwi: 30%\n- Mango: 70%\n```\nEnjoy your fruit."
+    dist = parse(reply)
+    assert stated(dist) == [("Kiwi", 0.3), ("Mango", 0.7)]
+    assert dist.raw == reply
+
+
+def test_prose_after_a_blank_line_ends_the_last_item():
+    dist = parse("1. Kiwi\n2. Mango\n\nI hope this list helps you choose.")
+    assert dist.texts == ["Kiwi", "Mango"]
+
+
+def test_lines_under_an_item_stay_with_it():
+    dist = parse("1. Why was the cat sitting on the computer?\nTo keep an eye on the mouse!\n2. A second joke")
+    assert dist.texts == ["Why was the cat sitting on the computer?\nTo keep an eye on the mouse!", "A second joke"]
+
+
+def test_a_cut_off_last_item_is_dropped_when_the_others_state_a_probability():
+    dist = parse("- Tea: 45%\n- Coffee: 35%\n- Wat")
+    assert dist.texts == ["Tea", "Coffee"] and dist.truncated
+
+
+def test_a_last_item_without_probability_is_kept_when_the_reply_goes_on():
+    dist = parse("- Tea: 45%\n- Coffee: 35%\n- Water\n\nThat is all.")
+    assert dist.texts == ["Tea", "Coffee", "Water"] and not dist.truncated
+
+
+def test_empty_list_items_are_skipped_with_a_warning():
+    dist = parse("1. Red\n2.\n3. Blue")
+    assert dist.texts == ["Red", "Blue"]
+    assert [c.index for c in dist] == [0, 1]
+    assert any("no text" in w for w in dist.warnings)
+
+
+# --- XML --------------------------------------------------------------------------------------
+def test_an_unclosed_tag_holding_text_is_a_flagged_candidate():
+    reply = "<response>Purple is the colour of royalty"
+    dist = parse(reply)
+    assert dist.texts == ["Purple is the colour of royalty"]
+    assert dist.truncated and dist.raw == reply
+    assert any("unclosed <response>" in w for w in dist.warnings)
+
+
+def test_tags_left_open_end_where_the_next_one_opens():
+    dist = parse("<response>Amber (Probability: 0.2)\n<response>Jade (Probability: 0.3)\n<response>Onyx")
+    assert stated(dist) == [("Amber", 0.2), ("Jade", 0.3), ("Onyx", None)]
+    assert any("left open" in w for w in dist.warnings)
+
+
+def test_an_empty_unclosed_tag_is_no_candidate():
+    with pytest.raises(ParseError) as info:
+        parse("<response>   ")
+    assert info.value.raw == "<response>   "
+
+
+def test_a_bare_xml_body_may_state_its_probability_like_a_list_item():
+    dist = parse("<response>Amber: 40%</response><response>Jade (0.6)</response>")
+    assert stated(dist) == [("Amber", 0.4), ("Jade", 0.6)]
+
+
+# --- JSON keys that are not the candidate's text -----------------------------------------------
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"responses": [{"text": "Fig", "probability": 0.5}, [0.25, 0.25], {"text": "Date", "probability": 0.5}]}',
+        '{"responses": [{"text": "Fig", "probability": 0.5}, {"probability": 0.3}, {"text": "Date", "probability": 0.5}]}',
+        '[{"fruit": "Fig", "probability": 0.5}, {"fruit": 2}, {"fruit": "Date", "probability": 0.5}]',
+        '[{"fruit": "Fig", "confidence": 0.5}, {"reasoning": "sweet", "score": 1}, {"fruit": "Date", "confidence": 0.5}]',
+        '[{"fruit": "Fig", "probability": 0.5, "reasoning": "x"}, {"fruit": "Date", "probability": 0.5, "why": [1, 2]}]',
+    ],
+)
+def test_values_about_a_candidate_never_become_candidates(reply):
+    assert parse(reply).texts == ["Fig", "Date"]
+
+
+def test_a_forgotten_closing_bracket_does_not_pull_the_prose_after_it_into_the_reply():
+    reply = '```json\n{"responses": [{"text": "Oslo", "probability": 0.5}, {"text": "Bern", "probability": 0.5}\n}\n```\nThe responses are cities.'
+    assert parse(reply).texts == ["Oslo", "Bern"]
+
+
+def test_a_reasoning_field_beside_the_text_is_not_the_text():
+    dist = parse('{"responses": [{"reasoning": "short and common", "joke": "Knock knock", "probability": 1}]}')
+    assert dist.texts == ["Knock knock"]
+
+
+def test_numbers_in_the_candidate_list_itself_are_candidates():
+    assert parse('{"responses": [3, 5, 6]}').texts == ["3", "5", "6"]
+
+
+# --- repairs are warnings, the reply is kept ---------------------------------------------------
+@pytest.mark.parametrize(
+    "reply",
+    ["1. Red\n2. Blue", "<response>Red", "- Tea: 45%\n- Coffee: 35%\n- Wat", "1. Oak 2. Pine 3. Birch"],
+)
+def test_every_repair_leaves_a_warning_and_the_raw_reply(reply):
+    dist = parse(reply)
+    assert dist.warnings and dist.raw == reply
+
+
+def test_items_carry_index_like_candidates():
+    extraction = extract("1. a: 20%\n2. b: 80%")
+    assert extraction.items == [Item("a", "20%", 0), Item("b", "80%", 1)]
+    assert extraction.format == "list"
+
+
+# --- streaming the new rules -------------------------------------------------------------------
+def stream(reply: str, size: int) -> tuple[list[str], Distribution]:
+    parser = StreamParser()
+    emitted: list[str] = []
+    for start in range(0, len(reply), size):
+        emitted.extend(c.text for c in parser.feed(reply[start : start + size]))
+    return emitted, parser.close()
+
+
+@pytest.mark.parametrize("size", [1, 3, 64])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"responses": [{"text": "a } b", "probability": 0.2}, {"text": "c ] > ) d", "probability": 0.8}]}',
+        "<response><text>x > y)</text><probability>0.4</probability></response>\n"
+        "<response><text>}]</text><probability>0.6</probability></response>\n",
+        "1. Ohio (the state) (Prob: 0.4)\n2. Utah: 60%\n",
+        "1. Red\n2. Green\n3. Blue\n",
+        "<response>Amber\n<response>Jade\n<response>Onyx</response>",
+    ],
+)
+def test_streaming_emits_what_the_one_shot_parse_reads_whatever_the_texts_hold(reply, size):
+    emitted, dist = stream(reply, size)
+    assert dist.texts == parse(reply).texts
+    # A list's last item has no closer: only the end of the reply completes it.
+    assert emitted == dist.texts or (reply[0].isdigit() and emitted == dist.texts[:-1])
+
+
+def test_streaming_emits_a_list_item_when_the_next_one_starts():
+    parser = StreamParser()
+    assert parser.feed("1. Red\n2") == []
+    assert [c.text for c in parser.feed(". Green\n3")] == ["Red"]
+    assert [c.text for c in parser.feed(". Blue\n")] == ["Green"]
+    assert parser.close().texts == ["Red", "Green", "Blue"]
