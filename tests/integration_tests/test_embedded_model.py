@@ -1,13 +1,23 @@
 """The embedded SmolLM2-135M model, for real."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from vs_integrations import StreamParser, VSConfig, VSEngine, build_messages, json_schema, parse
+from vs_integrations import (
+    BackendUnreachable,
+    ContextTooLong,
+    StreamParser,
+    VSConfig,
+    VSEngine,
+    build_messages,
+    json_schema,
+    parse,
+)
 from vs_integrations.local import LocalModel, LocalModelError
 
 pytestmark = pytest.mark.integration
@@ -70,8 +80,9 @@ def test_calls_from_threads_are_serialised():
 
 
 def test_missing_file_and_bad_arguments():
-    with pytest.raises(LocalModelError, match="not found"):
+    with pytest.raises(LocalModelError, match="not found") as info:
         LocalModel("/nonexistent/model.gguf")([{"role": "user", "content": "x"}], None)
+    assert isinstance(info.value, BackendUnreachable)
     with pytest.raises(ValueError, match="n_threads"):
         LocalModel(n_threads=0)
 
@@ -109,11 +120,79 @@ def test_cli_compare_on_the_embedded_model(tmp_path):
             "1",
             "--plot",
             str(plot),
+            "--json",
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert "direct" in result.stdout and "vs" in result.stdout
+    methods = json.loads(result.stdout)["methods"]
+    assert len(methods["direct"]["answers"]) == 3 and len(methods["standard"]["answers"]) == 3
+    assert methods["standard"]["distinct"] == len(methods["standard"]["counts"])
     assert plot.stat().st_size > 1000
+
+
+LONG_PROMPT = "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 260  # ~2,600 tokens
+
+
+def test_a_prompt_past_the_context_is_refused_before_generating():
+    model = LocalModel(seed=1, n_ctx=512, max_tokens=24)
+    messages = [{"role": "user", "content": "word " * 600}]
+    assert model.count_prompt_tokens(messages) > 512
+    with pytest.raises(ContextTooLong) as info:
+        model(messages, None)
+    assert info.value.limit == 512 and info.value.prompt_tokens == model.count_prompt_tokens(messages)
+    assert "512" in str(info.value)
+    assert model.usage.calls == 0
+    # A prompt that fits still works on the same model.
+    assert model([{"role": "user", "content": "Say hi."}], None)
+    for chunk in model.stream([{"role": "user", "content": "Say hi."}]):
+        assert isinstance(chunk, str)
+    with pytest.raises(ContextTooLong):
+        list(model.stream(messages))
+
+
+def test_cli_sample_and_generate_refuse_an_oversized_prompt(tmp_path):
+    env = {**os.environ, "VS_THREADS": "1"}
+    sample = subprocess.run(
+        [sys.executable, "-m", "vs_integrations.cli", "sample", LONG_PROMPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert sample.returncode == 3, sample.stderr
+    assert "context window holds 2048" in sample.stderr and "Traceback" not in sample.stderr
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        json.dumps({"id": "long", "prompt": LONG_PROMPT})
+        + "\n"
+        + json.dumps({"id": "ok", "prompt": "Name a colour."})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    generate = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.cli",
+            "generate",
+            str(prompts),
+            "-o",
+            str(out),
+            "-k",
+            "3",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert generate.returncode == 6, generate.stderr
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["long"]["error"]["type"] == "ContextTooLong" and records["long"]["error"]["limit"] == 2048
+    assert records["ok"]["distribution"]["candidates"]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from vs_integrations import VSConfig, VSEngine
+from vs_integrations import ContextTooLong, VSConfig, VSEngine
 from vs_integrations.openai_compatible import OpenAICompatibleModel
 
 pytestmark = pytest.mark.integration
@@ -50,3 +50,25 @@ def test_cli_against_the_server(llama_server):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["candidates"]
+
+
+def test_an_oversized_prompt_is_a_typed_context_error_and_a_generate_record(llama_server, tmp_path):
+    long_prompt = "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 260
+    model = OpenAICompatibleModel("smollm2", base_url=llama_server, max_retries=0)
+    with pytest.raises(ContextTooLong) as info:
+        model([{"role": "user", "content": long_prompt}], {"type": "object"})
+    assert info.value.limit == 2048 and info.value.status == 400 and "2048" in info.value.body
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "long", "prompt": long_prompt}) + "\n")
+    out = tmp_path / "out.jsonl"
+    command = ["generate", str(prompts), "-o", str(out), "--base-url", llama_server, "--model", "smollm2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "vs_integrations.cli", *command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 6, result.stderr
+    record = json.loads(out.read_text())
+    assert record["error"]["type"] == "ContextTooLong" and record["error"]["limit"] == 2048

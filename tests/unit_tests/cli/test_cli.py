@@ -71,7 +71,6 @@ def test_unparseable_reply_exits_4_and_shows_raw(use_backend, capsys):
     [
         (["sample", "x", "--tail", "2"], "VSConfig.tail"),
         (["sample", "x", "-k", "3", "--per-turn", "5", "--variant", "multi"], "per_turn"),
-        (["sample", "x", "--retries", "-1"], "--retries"),
     ],
 )
 def test_bad_settings_exit_2(argv, message, capsys):
@@ -96,7 +95,8 @@ def test_missing_model_file_exits_5(capsys, tmp_path):
 def test_unreachable_server_exits_3(capsys):
     code = cli.main(["sample", "x", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
     assert code == cli.EXIT_SERVER
-    assert "could not reach the server" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "could not reach http://127.0.0.1:9/v1" in err and "Traceback" not in err
 
 
 def write_prompts(path: Path, prompts) -> Path:
@@ -109,25 +109,37 @@ def test_generate_records_failures_and_resumes(use_backend, tmp_path):
         tmp_path / "p.jsonl", [{"id": "a", "prompt": "good one"}, "bad one", {"prompt": "good two"}]
     )
     out = tmp_path / "out.jsonl"
-    backend = use_backend(ScriptedBackend(lambda p: "no list here" if p == "bad one" else vs_reply(p + " 1", p + " 2")))
-    assert cli.main(["generate", str(prompts), "-o", str(out), "-k", "2", "--retries", "0", "--seed", "3"]) == 0
+    broken = {"bad one"}
+    backend = use_backend(ScriptedBackend(lambda p: "no list here" if p in broken else vs_reply(p + " 1", p + " 2")))
+    argv = ["generate", str(prompts), "-o", str(out), "-k", "2", "--retries", "0", "--seed", "3"]
+    assert cli.main(argv) == cli.EXIT_FAILED_RECORDS
     records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(records) == {"a", "2", "3"}
-    assert records["2"]["raw"] == "no list here" and "error" in records["2"]
+    assert records["2"]["error"]["type"] == "ParseError" and records["2"]["error"]["raw"] == "no list here"
+    assert records["2"]["attempts"] == 1
     assert records["a"]["sampled"] in {"good one 1", "good one 2"}
     assert len(records["3"]["distribution"]["candidates"]) == 2
     calls = backend.usage.calls
-    # Second run: every id is already there, nothing is called.
-    assert cli.main(["generate", str(prompts), "-o", str(out)]) == 0
+    # --keep-failures: nothing is called, the failure stands and the exit code says so.
+    assert cli.main([*argv, "--keep-failures"]) == cli.EXIT_FAILED_RECORDS
     assert backend.usage.calls == calls
+    # The model is fixed: a rerun retries only the failed prompt and supersedes its error record.
+    broken.clear()
+    assert cli.main(argv) == 0
+    assert backend.usage.calls == calls + 1
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == ["2", "3", "a"] and not any("error" in r for r in records)
+    # Everything is done: nothing is called.
+    assert cli.main(argv) == 0
+    assert backend.usage.calls == calls + 1
     # A torn last line (hard kill) does not count as done.
     out.write_text(out.read_text().splitlines()[0] + "\n" + '{"id": "2", "pro')
-    assert cli.main(["generate", str(prompts), "-o", str(out), "-k", "2", "--concurrency", "2", "--retries", "0"]) == 0
-    ids = [json.loads(line)["id"] for line in out.read_text().splitlines() if line.endswith("}")]
-    assert sorted(ids) == ["2", "3", "a"]
+    assert cli.main([*argv, "--concurrency", "2"]) == 0
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 3
 
 
-def test_generate_interrupt_keeps_written_records(use_backend, tmp_path):
+def test_generate_interrupt_keeps_finished_records(use_backend, tmp_path, capsys):
     prompts = write_prompts(tmp_path / "p.jsonl", ["one", "two", "three"])
     out = tmp_path / "out.jsonl"
 
@@ -139,6 +151,7 @@ def test_generate_interrupt_keeps_written_records(use_backend, tmp_path):
     use_backend(ScriptedBackend(reply))
     assert cli.main(["generate", str(prompts), "-o", str(out), "-k", "2"]) == cli.EXIT_INTERRUPTED
     assert [json.loads(line)["prompt"] for line in out.read_text().splitlines()] == ["one"]
+    assert "run the same command again to resume" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -152,25 +165,38 @@ def test_generate_rejects_bad_prompt_files(tmp_path, capsys, content, message):
     assert message in capsys.readouterr().err
 
 
-def test_compare_counts_and_plots(use_backend, tmp_path, capsys):
-    answers = iter(["Texas.", "texas", "Ohio"] * 3)
+def test_compare_counts_after_the_evaluation_normalisation(use_backend, capsys):
+    direct = ["Texas", " texas ", "TEXAS", "Ohio"]  # the first four calls are the direct ones
 
     def reply(prompt):
-        if prompt == "Name a US state.":
-            if len(reply.calls) < 3:
-                reply.calls.append(prompt)
-                return next(answers)
-            return vs_reply("Maine", "Utah", "Iowa")
-        raise AssertionError(prompt)
+        return direct.pop(0) if direct else vs_reply("Maine", "Utah")
 
-    reply.calls = []
     use_backend(ScriptedBackend(reply))
+    assert cli.main(["compare", "Name a US state.", "-n", "4", "-k", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["methods"]["direct"]["distinct"] == 2
+    assert data["methods"]["direct"]["counts"] == {"texas": 3, "ohio": 1}
+    assert data["methods"]["standard"]["answers"] == ["Maine", "Utah", "Maine", "Utah"]
+    assert data["methods"]["standard"]["calls"] == 2
+
+
+def test_compare_table_and_plot(use_backend, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table on one line per row
+    direct = ["Texas", "texas", "Ohio"]
+    use_backend(ScriptedBackend(lambda p: direct.pop(0) if direct else vs_reply("Maine", "Utah", "Iowa")))
     plot = tmp_path / "plot.png"
     assert cli.main(["compare", "Name a US state.", "-n", "3", "-k", "3", "--plot", str(plot), "--seed", "0"]) == 0
     out = capsys.readouterr().out
-    assert "direct" in out and "texas ×2" in out
+    assert "direct" in out and "texas ×2" in out and "standard" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_normalise_answer():
-    assert cli.normalise_answer('  "Texas."  ') == "texas"
+def test_the_failed_records_exit_code_is_documented(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["generate", "--help"])
+    assert info.value.code == 0
+    assert f"{cli.EXIT_FAILED_RECORDS} finished, some prompts have error records" in " ".join(
+        capsys.readouterr().out.split()
+    )
+    docs = (Path(__file__).parents[3] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert f"| {cli.EXIT_FAILED_RECORDS} | `generate` finished, but some prompts have error records" in docs
