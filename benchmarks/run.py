@@ -12,6 +12,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import sampling_cost
+
 from vs_integrations import VSConfig, VSEngine, parse
 
 TEXTS = [
@@ -227,6 +229,7 @@ def main() -> None:
     dspy_figures(min_seconds)
     if not args.quick:
         model_figures()
+        sampling_cost.main(quick=True)
 
 
 if __name__ == "__main__":
