@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import parser as parser_figures  # benchmarks/parser.py: the parser's own figures
 import ray_throughput
+import sampling_cost
 
 from vs_integrations import VSConfig, VSEngine
 
@@ -200,6 +201,7 @@ def main() -> None:
     ray_throughput.main(args.quick)
     if not args.quick:
         model_figures()
+        sampling_cost.main(quick=True)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,39 @@ class Candidate(NamedTuple):
 
 SeedLike = int | random.Random | None
 
+SamePredicate = Callable[[str, str], bool]
+"""``same(a, b) -> bool``: True when two candidate texts count as one candidate."""
+
+
+def text_key(text: str) -> str:
+    """The form two texts are compared in when pooling candidates: whitespace collapsed, casefolded.
+
+    Example:
+        >>> text_key("  New   York ") == text_key("new york")
+        True
+
+    """
+    return " ".join(text.split()).casefold()
+
+
+def _mixture_shares(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0 / count] * count
+    values = list(weights)
+    if len(values) != count:
+        raise ValueError(f"Distribution.merge(): got {len(values)} weight(s) for {count} distribution(s)")
+    for position, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"Distribution.merge(): weights[{position}] must be a number; got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"Distribution.merge(): weights[{position}] must be finite; got {value!r}")
+        if value < 0:
+            raise ValueError(f"Distribution.merge(): weights[{position}] must be >= 0; got {value!r}")
+    total = math.fsum(values)
+    if total <= 0:
+        raise ValueError("Distribution.merge(): the weights are all zero; at least one must be positive")
+    return [value / total for value in values]
+
 
 class Distribution(Sequence[Candidate]):
     """A normalised, immutable distribution over the candidates of one VS reply.
@@ -188,6 +221,89 @@ class Distribution(Sequence[Candidate]):
             warnings=self.warnings,
             truncated=self.truncated,
             reasoning=self.reasoning,
+        )
+
+    # -- combining -----------------------------------------------------------------------------
+    @classmethod
+    def merge(
+        cls,
+        distributions: Sequence[Distribution],
+        weights: Sequence[float] | None = None,
+        *,
+        same: SamePredicate | None = None,
+    ) -> Distribution:
+        """The mixture of several distributions, with equal candidates pooled.
+
+        Each distribution's probabilities are scaled by its weight (weights are normalised);
+        candidates whose texts match after :func:`text_key` (case and whitespace ignored), or that
+        ``same`` says are the same, are pooled into one that keeps the first spelling, the first
+        stated value and the summed probability. The result is renormalised; its ``raw``
+        joins every distribution's raw reply, its ``warnings`` keep all of theirs. Candidates of
+        a zero-weight distribution are not part of the mixture (its raw text and warnings are
+        still kept).
+
+        Args:
+            distributions: The distributions to mix (at least one).
+            weights: One non-negative, finite weight per distribution, not all zero; default
+                equal weights.
+            same: Optional ``same(a, b) -> bool`` deciding that two texts are the same candidate
+                (e.g. :func:`vs_integrations.similarity.embedding_same`); checked after the
+                normalised-text match, against the texts kept so far.
+
+        Raises:
+            ValueError: If there is no distribution or a weight is invalid (the message says
+                which and why).
+            TypeError: If an element is not a :class:`Distribution`.
+
+        Example:
+            >>> a = Distribution([Candidate("Ohio", 0.5, 0.5, 0), Candidate("Utah", 0.5, 0.5, 1)])
+            >>> b = Distribution([Candidate(" ohio ", 1.0, 1.0, 0)])
+            >>> [(c.text, c.probability) for c in Distribution.merge([a, b])]
+            [('Ohio', 0.75), ('Utah', 0.25)]
+
+        """
+        parts = list(distributions)
+        if not parts:
+            raise ValueError("Distribution.merge() needs at least one distribution; got none")
+        for position, part in enumerate(parts):
+            if not isinstance(part, Distribution):
+                raise TypeError(
+                    f"Distribution.merge(): distributions[{position}] must be a Distribution; got {type(part).__name__}"
+                )
+        shares = _mixture_shares(weights, len(parts))
+        rows: list[list[Any]] = []  # [text, mass, stated value]
+        by_key: dict[str, int] = {}
+        pooled = 0
+        for part, share in zip(parts, shares, strict=True):
+            if share == 0:
+                continue
+            for candidate in part:
+                key = text_key(candidate.text)
+                at = by_key.get(key)
+                if at is None and same is not None:
+                    at = next((i for i, kept in enumerate(rows) if same(kept[0], candidate.text)), None)
+                if at is None:
+                    by_key[key] = len(rows)
+                    rows.append([candidate.text, share * candidate.probability, candidate.raw_probability])
+                else:
+                    by_key.setdefault(key, at)
+                    rows[at][1] += share * candidate.probability
+                    pooled += 1
+        notes = [warning for part in parts for warning in part.warnings]
+        if pooled:
+            notes.append(f"merge pooled {pooled} duplicate candidate(s), adding their probabilities")
+        total = sum(row[1] for row in rows)
+        if rows and total <= 0:
+            notes.append("merge: no candidate had a positive probability; used a uniform distribution")
+            for row in rows:
+                row[1] = 1.0
+            total = float(len(rows))
+        return cls(
+            [Candidate(text, mass / total, stated, index) for index, (text, mass, stated) in enumerate(rows)],
+            raw="\n\n".join(part.raw for part in parts if part.raw),
+            warnings=notes,
+            truncated=any(part.truncated for part in parts),
+            reasoning="\n\n".join(part.reasoning for part in parts if part.reasoning) or None,
         )
 
     # -- rendering and serialisation ---------------------------------------------------------

@@ -1,7 +1,8 @@
-"""The call loop: ask, parse, retry, and for VS-Multi hold the conversation.
+"""The call loop: ask, parse, top up short replies, and for VS-Multi hold the conversation.
 
 The loop is written once as a generator that yields requests and receives replies, so the sync
-and async drivers (and every adapter) share the same logic.
+and async drivers (and every adapter) share the same logic. One collecting routine serves the
+top-up retry of a short reply, VS-Multi's turns and :meth:`VSEngine.distinct`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
-from .config import OnFailure as OnFailure  # re-exported for callers typing on_failure
-from .config import VSConfig, resolve_config
-from .distribution import Candidate, Distribution
+from .config import OnFailure, VSConfig, resolve_config
+from .distribution import Candidate, Distribution, SamePredicate, text_key
 from .errors import ParseError
-from .parser import Item, build_distribution, extract, parse
+from .parser import Item, build_distribution, extract
 from .prompts import Message, build_messages, followup_message, json_schema
 
 Schema = dict[str, Any]
@@ -30,7 +30,8 @@ class VSEngine:
     The model is a callable ``(messages, json_schema_or_None) -> str`` (or an async one for
     :meth:`arun`). ``messages`` are ``{"role", "content"}`` dicts; the schema, when not None, is
     what the reply must match (pass it to constrained decoding or a structured-output API, or
-    ignore it).
+    ignore it). A reply with fewer than ``k`` distinct candidates is topped up: the retry asks
+    only for the missing ones, listing those held, and the replies are pooled.
 
     Args:
         config: The VS settings (default ``VSConfig()``); ``max_retries`` and ``on_failure``
@@ -72,112 +73,304 @@ class VSEngine:
 
         Raises:
             ParseError: When no acceptable reply came within the retries and ``on_failure``
-                is ``"raise"``.
+                is ``"raise"`` (or no candidate at all was read and it is ``"partial"``).
 
         """
-        steps = self.steps(instruction)
-        request = next(steps)
-        while True:
-            messages, schema = request
-            try:
-                request = steps.send(model(messages, schema))
-            except StopIteration as done:
-                result: Distribution = done.value
-                return result
+        return _drive(model, self.steps(instruction))
 
     async def arun(self, model: AsyncModelFn, instruction: str | Sequence[Message]) -> Distribution:
         """Async twin of :meth:`run`."""
-        steps = self.steps(instruction)
-        request = next(steps)
-        while True:
-            messages, schema = request
-            reply = await model(messages, schema)
-            try:
-                request = steps.send(reply)
-            except StopIteration as done:
-                result: Distribution = done.value
-                return result
+        return await _adrive(model, self.steps(instruction))
 
-    def steps(self, instruction: str | Sequence[Message]) -> Generator[Request, str, Distribution]:
+    def distinct(
+        self,
+        model: ModelFn,
+        instruction: str | Sequence[Message],
+        n: int,
+        *,
+        max_calls: int | None = None,
+        same: SamePredicate | None = None,
+    ) -> Distribution:
+        """Keep asking until ``n`` distinct candidates are held; return them as one distribution.
+
+        The first call asks for ``min(n, turn_size)`` candidates (``turn_size`` is ``k``, or
+        ``per_turn`` for the ``multi`` variant); each later call shows the previous reply, lists
+        the candidates held so far and asks for up to ``turn_size`` different ones. Candidates are
+        pooled across replies by normalised text (case and whitespace ignored) or by ``same``,
+        keeping the first spelling and the probability first stated; the result is normalised,
+        its ``raw`` joins every reply. A model that ignores the format, or over-delivers without a
+        schema, may leave fewer or more than ``n``.
+
+        Args:
+            model: ``(messages, schema) -> str``.
+            instruction: The user's request or messages.
+            n: Distinct candidates wanted (>= 1).
+            max_calls: Call budget; default ``2 * ceil(n / turn_size) + 1`` (twice the calls a
+                perfect model needs, plus one). When it runs out, ``on_failure`` decides as in
+                :meth:`run`: ``"partial"`` returns what is held with a warning, ``"raise"``
+                raises :class:`ParseError` carrying it, ``"fallback"`` returns the last raw reply.
+            same: Optional ``same(a, b) -> bool`` making "distinct" semantic (e.g.
+                :func:`vs_integrations.similarity.embedding_same`).
+
+        Raises:
+            ValueError: If ``n`` or ``max_calls`` is not a positive integer.
+            ParseError: As for :meth:`run`.
+
+        Example:
+            >>> replies = iter(['{"responses": [{"text": "Ohio", "probability": 0.5},'
+            ...                 ' {"text": "Utah", "probability": 0.5}]}',
+            ...                 '{"responses": [{"text": "Iowa", "probability": 0.4}]}'])
+            >>> VSEngine(k=2).distinct(lambda messages, schema: next(replies), "Name a US state.", 3).texts
+            ['Ohio', 'Utah', 'Iowa']
+
+        """
+        return _drive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same))
+
+    async def adistinct(
+        self,
+        model: AsyncModelFn,
+        instruction: str | Sequence[Message],
+        n: int,
+        *,
+        max_calls: int | None = None,
+        same: SamePredicate | None = None,
+    ) -> Distribution:
+        """Async twin of :meth:`distinct`."""
+        return await _adrive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same))
+
+    def steps(
+        self,
+        instruction: str | Sequence[Message],
+        *,
+        distinct: int | None = None,
+        max_calls: int | None = None,
+        same: SamePredicate | None = None,
+    ) -> Generator[Request, str, Distribution]:
         """The loop as a generator: yields ``(messages, schema)``, is sent each reply.
 
         Adapters that must call the model themselves (streaming, framework callbacks) drive
-        this generator; its return value is the final distribution.
+        this generator; its return value is the final distribution. With ``distinct=n`` it runs
+        :meth:`distinct`'s loop instead of the configured variant's.
+
+        Args:
+            instruction: The user's request or messages.
+            distinct: Collect this many distinct candidates (see :meth:`distinct`).
+            max_calls: :meth:`distinct`'s call budget; only with ``distinct``.
+            same: ``same(a, b) -> bool`` deciding that two candidates are one.
+
+        Raises:
+            ValueError: If ``distinct`` or ``max_calls`` is invalid (raised at the first
+                ``next()``).
+
         """
-        messages = build_messages(instruction, self.config)
-        if self.config.variant == "multi":
-            return (yield from self._multi(messages))
-        return (yield from self._single(messages))
-
-    def _single(self, messages: list[Message]) -> Generator[Request, str, Distribution]:
-        k = self.config.k
-        best: Distribution | None = None
-        last_raw = ""
-        for _ in range(self.max_retries + 1):
-            last_raw = yield messages, self.schema()
-            _check_reply(last_raw)
-            try:
-                distribution = parse(last_raw, self.config)
-            except ParseError:
-                continue
-            if len(distribution) >= k:
-                return distribution
-            if best is None or len(distribution) > len(best):
-                best = distribution
-        return self._give_up(best, last_raw)
-
-    def _multi(self, messages: list[Message]) -> Generator[Request, str, Distribution]:
         config = self.config
-        per_turn = config.turn_size
-        turns_needed = -(-config.k // per_turn)
-        items: list[Item] = []
-        seen: set[str] = set()
-        replies: list[str] = []
-        notes: list[str] = []
-        failures = 0
-        conversation = list(messages)
-        count = per_turn
-        for _ in range(turns_needed + self.max_retries):
+        if distinct is not None:
+            n = _positive_int("distinct n", distinct)
+            per_call = config.turn_size
+            budget = 2 * -(-n // per_call) + 1 if max_calls is None else _positive_int("max_calls", max_calls)
+            messages = build_messages(instruction, config, count=min(per_call, n))
+            pool = _Pool(config, same)
+            yield from self._collect(messages, pool, target=n, per_call=per_call, calls=budget, listing=True)
+            return self._finish(pool, n, spent="the call budget")
+        if max_calls is not None:
+            raise ValueError("max_calls applies only with distinct=n (run's budget is max_retries)")
+        messages = build_messages(instruction, config)
+        pool = _Pool(config, same)
+        if config.variant == "multi":
+            # A conversation, as in the paper: every turn stays in it, so the follow-up need not
+            # list what is held; unreadable or repeating turns use the retry budget.
+            calls = -(-config.k // config.turn_size) + self.max_retries
+            yield from self._collect(messages, pool, target=config.k, per_call=config.turn_size, calls=calls)
+        else:
+            # A short reply is topped up: the retry asks only for the missing candidates.
+            calls = self.max_retries + 1
+            yield from self._collect(messages, pool, target=config.k, per_call=config.k, calls=calls, listing=True)
+        return self._finish(pool, config.k)
+
+    def _collect(
+        self,
+        messages: list[Message],
+        pool: _Pool,
+        *,
+        target: int,
+        per_call: int,
+        calls: int,
+        listing: bool = False,
+    ) -> Generator[Request, str, None]:
+        """Ask until ``pool`` holds ``target`` distinct candidates or ``calls`` are spent.
+
+        After a reply that added candidates, the next request is the conversation plus that
+        reply (as the assistant's turn, so roles alternate: some servers refuse two user turns
+        in a row) and a follow-up asking for the missing ones, at most ``per_call`` a call. With
+        ``listing`` the follow-up lists what is held and the conversation keeps only the original
+        messages and the last reply, so prompts stay bounded; without it the whole conversation
+        is kept (VS-Multi). A reply that adds nothing gets the same request again, except that
+        with ``listing`` a follow-up that added nothing switches the rest of the collection to
+        asking the original request afresh, pooling each fresh reply's new candidates: small
+        models shown their previous turn often copy it (SmolLM2-135M repeats it verbatim).
+        """
+        first_count = min(per_call, target)
+        conversation, count = messages, first_count
+        follow_up = True
+        for call in range(1, calls + 1):
             reply = yield conversation, self.schema(count)
             _check_reply(reply)
-            replies.append(reply)
-            extraction = extract(reply, config)
-            fresh = [item for item in extraction.items if item.text and item.text.casefold() not in seen]
-            if not fresh:
-                failures += 1
-                notes.append(f"turn {len(replies)} added no new candidate")
+            if not pool.add(reply):
+                if listing and conversation is not messages:
+                    conversation, count, follow_up = messages, first_count, False
+                    pool.notes.append(
+                        f"follow-up reply {call} added nothing; later calls ask the original request afresh"
+                    )
                 continue
-            for item in fresh:
-                seen.add(item.text.casefold())
-                items.append(item._replace(index=len(items)))
-            if len(items) >= config.k:
-                break
-            count = min(per_turn, config.k - len(items))
-            conversation = [*conversation, {"role": "assistant", "content": reply}, followup_message(config, count)]
-        raw = "\n\n".join(replies)
-        if not items:
-            return self._give_up(None, raw)
-        distribution = build_distribution(items, config, raw=raw, warnings=notes)
-        if len(distribution) >= config.k:
-            return distribution
-        return self._give_up(distribution, raw)
+            missing = target - len(pool)
+            if missing <= 0 or call == calls:
+                return
+            if not follow_up:
+                continue
+            count = min(per_call, missing)
+            pool.notes.append(
+                f"reply {len(pool.replies)} left {missing} of {target} distinct candidate(s) missing; "
+                f"asked for {count} more"
+            )
+            followup = followup_message(self.config, count, held=pool.texts if listing else None)
+            conversation = [*(messages if listing else conversation), {"role": "assistant", "content": reply}, followup]
 
-    def _give_up(self, best: Distribution | None, raw: str) -> Distribution:
-        attempts = self.max_retries + 1
-        wanted = f"{self.config.k} distinct candidates"
+    def _finish(self, pool: _Pool, target: int, *, spent: str = "the retries") -> Distribution:
+        best = pool.distribution() if pool.texts else None
+        if best is not None and len(best) >= target:
+            return best
+        return self._give_up(best, pool, target, spent)
+
+    def _give_up(self, best: Distribution | None, pool: _Pool, target: int, spent: str) -> Distribution:
+        raw = "\n\n".join(pool.replies)
+        held = len(best) if best is not None else 0
+        summary = (
+            f"held {held} of the {target} distinct candidates wanted after {len(pool.replies)} call(s) "
+            f"({spent} used up)"
+        )
         if self.on_failure == "partial" and best is not None:
-            shortfall = f"kept {len(best)} candidate(s); wanted {wanted} in {attempts} attempt(s)"
-            logger.warning("verbalized sampling: %s", shortfall)
-            best.warnings.append(shortfall)
+            logger.warning("verbalized sampling: %s", summary)
+            best.warnings.append(f"kept {held} candidate(s): {summary}")
             return best
         if self.on_failure == "fallback":
+            last = pool.replies[-1] if pool.replies else ""
             return Distribution(
-                [Candidate(raw.strip(), 1.0, None, 0)],
+                [Candidate(last.strip(), 1.0, None, 0)],
                 raw=raw,
-                warnings=[f"no reply held {wanted} in {attempts} attempt(s); fell back to the raw reply"],
+                warnings=[*pool.notes, f"{summary}; fell back to the last raw reply"],
             )
-        found = f"best reply held {len(best)}" if best is not None else "no reply parsed"
-        raise ParseError(f"no reply held {wanted} in {attempts} attempt(s) ({found})", raw, best)
+        raise ParseError(summary if best is not None else f"{summary}; no reply parsed", raw, best)
+
+
+class _Pool:
+    """The distinct candidates read from several replies, and every reply.
+
+    A candidate is new unless its normalised text (:func:`text_key`) or, with ``same``, a
+    held candidate matches it. A repeat within one reply is kept under the held spelling, so
+    the parser adds its probability as it does for a single reply; a repeat of an earlier
+    reply's candidate is dropped (its probability was stated already).
+    """
+
+    def __init__(self, config: VSConfig, same: SamePredicate | None) -> None:
+        self.config = config
+        self.same = same
+        self.items: list[Item] = []
+        self.texts: list[str] = []  # the held candidates, first spellings, in order
+        self.replies: list[str] = []
+        self.notes: list[str] = []
+        self.reasoning: str | None = None
+        self.truncated = False
+        self._spellings: dict[str, str] = {}  # text_key -> held spelling
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def add(self, reply: str) -> int:
+        """Read ``reply``; return how many new distinct candidates it added."""
+        self.replies.append(reply)
+        number = len(self.replies)
+        extraction = extract(reply, self.config)
+        if not extraction.items:
+            self.notes.append(f"reply {number} held no readable candidate")
+            return 0
+        if extraction.truncated:
+            self.truncated = True
+            self.notes.append(f"reply {number} was cut off; kept its complete candidates")
+        if self.reasoning is None:
+            self.reasoning = extraction.reasoning
+        fresh: set[str] = set()
+        repeated = empty = 0
+        for item in extraction.items:
+            if not item.text:
+                empty += 1
+                continue
+            spelling = self._held(item.text)
+            if spelling is None:
+                spelling = item.text
+                self._spellings[text_key(spelling)] = spelling
+                self.texts.append(spelling)
+                fresh.add(spelling)
+            elif spelling not in fresh:
+                repeated += 1
+                continue
+            # The position becomes the candidate's index; a repeat's is unused (it merges into the first).
+            self.items.append(Item(spelling, item.probability, len(self.texts) - 1))
+        if empty:
+            self.notes.append(f"reply {number} had {empty} candidate(s) with empty text; dropped them")
+        if repeated:
+            self.notes.append(f"reply {number} repeated {repeated} candidate(s) already held; kept the first")
+        if not fresh:
+            self.notes.append(f"reply {number} added no new candidate")
+        return len(fresh)
+
+    def _held(self, text: str) -> str | None:
+        key = text_key(text)
+        spelling = self._spellings.get(key)
+        if spelling is None and self.same is not None:
+            spelling = next((held for held in self.texts if self.same(held, text)), None)
+            if spelling is not None:
+                self._spellings[key] = spelling
+        return spelling
+
+    def distribution(self) -> Distribution:
+        """The held candidates, their stated probabilities read on one scale and normalised."""
+        return build_distribution(
+            self.items,
+            self.config,
+            raw="\n\n".join(self.replies),
+            reasoning=self.reasoning,
+            truncated=self.truncated,
+            warnings=self.notes,
+        )
+
+
+def _drive(model: ModelFn, steps: Generator[Request, str, Distribution]) -> Distribution:
+    request = next(steps)
+    while True:
+        messages, schema = request
+        try:
+            request = steps.send(model(messages, schema))
+        except StopIteration as done:
+            result: Distribution = done.value
+            return result
+
+
+async def _adrive(model: AsyncModelFn, steps: Generator[Request, str, Distribution]) -> Distribution:
+    request = next(steps)
+    while True:
+        messages, schema = request
+        reply = await model(messages, schema)
+        try:
+            request = steps.send(reply)
+        except StopIteration as done:
+            result: Distribution = done.value
+            return result
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return value
 
 
 def _check_reply(reply: object) -> None:

@@ -89,16 +89,54 @@ def system_prompt(config: VSConfig, count: int | None = None) -> str:
     return " ".join(parts)
 
 
-def followup_message(config: VSConfig, count: int | None = None) -> Message:
-    """The user turn of the ``multi`` variant that asks for more, different responses."""
+# A follow-up lists at most this many held responses (the most recent), each cut to this many
+# characters, so the prompt stays bounded however many candidates a long collection holds.
+MAX_LISTED = 30
+MAX_LISTED_CHARS = 200
+
+
+def _listing(held: Sequence[str]) -> str:
+    shown = list(held)[-MAX_LISTED:]
+    lines = []
+    for number, text in enumerate(shown, len(held) - len(shown) + 1):
+        flat = " ".join(text.split())
+        if len(flat) > MAX_LISTED_CHARS:
+            flat = flat[: MAX_LISTED_CHARS - 3] + "..."
+        lines.append(f"{number}. {flat}")
+    earlier = len(held) - len(shown)
+    intro = (
+        f"You have already given {len(held)} responses; the last {len(shown)} are:"
+        if earlier
+        else f"You have already given {len(held)} response{'s' if len(held) != 1 else ''}:"
+    )
+    return intro + "\n" + "\n".join(lines)
+
+
+def followup_message(config: VSConfig, count: int | None = None, *, held: Sequence[str] | None = None) -> Message:
+    """The user turn that asks for more responses, different from those already given.
+
+    The ``multi`` variant sends it after each turn (the conversation shows the earlier turns);
+    the engine's top-up retries and :meth:`~vs_integrations.VSEngine.distinct` pass ``held``,
+    the responses collected so far, which the message lists (at most the last
+    :data:`MAX_LISTED`, each cut to :data:`MAX_LISTED_CHARS` characters).
+
+    Args:
+        config: The VS settings.
+        count: Responses asked for; defaults to ``config.turn_size``.
+        held: Responses already collected, to be listed and avoided.
+
+    Example:
+        >>> followup_message(VSConfig(k=3), 1, held=["Ohio", "Utah"])["content"].splitlines()[:3]
+        ['You have already given 2 responses:', '1. Ohio', '2. Utah']
+
+    """
     n = config.turn_size if count is None else count
-    return {
-        "role": "user",
-        "content": (
-            f"Generate {n} alternative responses to the original request, different from all the "
-            f"responses above, each with {_PROBABILITY_PHRASES[config.probability]}. " + format_instructions(config, n)
-        ),
-    }
+    ask = (
+        f"Generate {n} alternative response{'s' if n != 1 else ''} to the original request, different from all "
+        f"the responses {'listed' if held else 'above'}, each with {_PROBABILITY_PHRASES[config.probability]}. "
+        + format_instructions(config, n)
+    )
+    return {"role": "user", "content": f"{_listing(held)}\n\n{ask}" if held else ask}
 
 
 SIGNATURE_FIELD_DESCRIPTIONS: dict[str, str] = {
@@ -137,13 +175,16 @@ def signature_instructions(
     return " ".join(parts)
 
 
-def build_messages(instruction: str | Sequence[Message], config: VSConfig | None = None) -> list[Message]:
+def build_messages(
+    instruction: str | Sequence[Message], config: VSConfig | None = None, *, count: int | None = None
+) -> list[Message]:
     """Chat messages that ask for a verbalized distribution.
 
     Args:
         instruction: The user's request, or a list of ``{"role", "content"}`` messages (kept; a
             leading system message gets the VS instruction appended to it).
         config: The VS settings (default ``VSConfig()``).
+        count: Responses asked for in this call; defaults to ``config.turn_size``.
 
     Returns:
         A new list of ``{"role": ..., "content": ...}`` dicts.
@@ -153,7 +194,7 @@ def build_messages(instruction: str | Sequence[Message], config: VSConfig | None
 
     """
     cfg = config or VSConfig()
-    vs = system_prompt(cfg)
+    vs = system_prompt(cfg, count)
     if isinstance(instruction, str):
         if not instruction.strip():
             raise ValueError("instruction must be a non-empty string or a non-empty list of messages")

@@ -81,7 +81,8 @@ def test_retries_then_parse_error_keeps_raw():
     sampler = VerbalizedSampler(llm=fake("nope", vs_reply("a"), "still nope"), k=2, max_retries=2, on_failure="raise")
     with pytest.raises(ParseError) as info:
         sampler.invoke("x")
-    assert info.value.raw == "still nope" and info.value.distribution.texts == ["a"]
+    assert info.value.raw == "\n\n".join(["nope", vs_reply("a"), "still nope"])  # every reply kept
+    assert info.value.distribution.texts == ["a"]
 
 
 def test_partial_and_retry_success():

@@ -96,7 +96,7 @@ def test_unparseable_reply_raises_with_raw(index):
     engine = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm, config=VSConfig(k=2)))
     with pytest.raises(ParseError) as info:
         engine.query("Where?")
-    assert info.value.raw == "I do not know."
+    assert info.value.raw == "\n\n".join(["I do not know."] * 3)  # every reply kept
 
 
 def test_prompt_updates(index):
