@@ -1,11 +1,12 @@
 """Rows per second: ``vs_integrations.ray.verbalize`` vs ``vs generate --concurrency``, same server, one run.
 
-The server is a local OpenAI-compatible stub that answers every request with a valid k=3 VS reply
-after a fixed delay (0.25 s, standing in for a model server's latency), so the figures show what each
-runner's orchestration costs and how well it overlaps requests, not model speed. Both runners
-keep the same number of requests in flight. "Whole run" counts from the start of the command (a
-new process for ``vs generate``, new Ray workers for ``verbalize``) to the last row; "while
-serving" is the server's view, from the first request's arrival to the last answer.
+The server is the tests' fake OpenAI-compatible server (tests/fake_openai_server.py), answering
+every request with a valid k=3 VS reply after a fixed delay (0.25 s, standing in for a model
+server's latency), so the figures show what each runner's orchestration costs and how well it
+overlaps requests, not model speed. Both runners keep the same number of requests in flight.
+"Whole run" counts from the start of the command (a new process for ``vs generate``, new Ray
+workers for ``verbalize``) to the last row; "while serving" is the server's view, from the first
+request's arrival to the last answer (the last arrival plus the delay).
 
 Usage: python benchmarks/ray_throughput.py [--quick]
 """
@@ -17,53 +18,25 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root: tests/ holds the server
+from tests.fake_openai_server import FakeOpenAIServer, Reply, Request
 
 REPLY = json.dumps({"responses": [{"text": f"answer {i}", "probability": p} for i, p in enumerate((0.5, 0.3, 0.2))]})
 IN_FLIGHT = 8  # vs generate --concurrency 8; Ray: 2 workers x 4 requests each
 
 
-class StubServer(ThreadingHTTPServer):
-    """Records when each request arrived and when its answer was sent."""
+def start_server(latency: float) -> tuple[FakeOpenAIServer, list[float]]:
+    """The tests' fake server answering every request with REPLY after ``latency`` s; arrival times."""
+    arrivals: list[float] = []
 
-    spans: list[tuple[float, float]]
+    def answer(request: Request) -> Reply:
+        arrivals.append(time.perf_counter())  # list.append is atomic
+        return Reply.completion(REPLY, prompt_tokens=50, completion_tokens=60, delay=latency)
 
-
-def start_server(latency: float) -> tuple[StubServer, str]:
-    body = json.dumps(
-        {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "stub",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 60, "total_tokens": 110},
-        }
-    ).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            arrived = time.perf_counter()
-            self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(latency)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            server.spans.append((arrived, time.perf_counter()))  # list.append is atomic
-
-    server = StubServer(("127.0.0.1", 0), Handler)
-    server.spans = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    return FakeOpenAIServer(default=answer).start(), arrivals
 
 
 def cli_seconds(base_url: str, prompts: list[str]) -> float:
@@ -101,23 +74,22 @@ def main(quick: bool) -> None:
     n = 64 if quick else 256
     latency = 0.25
     prompts = [f"Name thing number {i}." for i in range(n)]
-    server, base_url = start_server(latency)
+    server, arrivals = start_server(latency)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     runners = {"vs generate --concurrency 8": cli_seconds, "verbalize (2 workers x 4)": ray_seconds}
     figures: dict[str, tuple[float, float]] = {}
     try:
         for name, run in runners.items():
-            server.spans = []
-            took = run(base_url, prompts)
+            arrivals.clear()
+            took = run(server.base_url, prompts)
             # The server's view: from the first request's arrival to the last answer, start-up excluded.
-            served = max(end for _, end in server.spans) - min(start for start, _ in server.spans)
+            served = max(arrivals) + latency - min(arrivals)
             figures[name] = (n / took, n / served)
     finally:
         ray.shutdown()
-        server.shutdown()
-        server.server_close()
-    print(f"## Ray Data vs vs generate ({n} prompts, k=3, {latency * 1e3:.0f} ms stub server, {IN_FLIGHT} in flight)")
+        server.close()
+    print(f"## Ray Data vs vs generate ({n} prompts, k=3, {latency * 1e3:.0f} ms fake server, {IN_FLIGHT} in flight)")
     print(f"ideal (in flight / latency)      {IN_FLIGHT / latency:8.1f} rows/s")
     for name, (whole, serving) in figures.items():
         print(f"{name:32} {whole:8.1f} rows/s whole run  {serving:8.1f} rows/s while serving")

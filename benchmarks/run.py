@@ -10,57 +10,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 import parser as parser_figures  # benchmarks/parser.py: the parser's own figures
 import ray_throughput
 import sampling_cost
+from parser import REPLIES, per_call  # the same replies and timing loop as the parser's figures
 
 from vs_integrations import VSConfig, VSEngine
-
-TEXTS = [
-    "Why did the coffee file a police report? It got mugged, and frankly it never saw the espresso coming.",
-    "I told my barista a joke about decaf. It had no punchline, much like the drink, but she laughed anyway.",
-    "Coffee: the reason I am able to pretend I like mornings, people, and the sound of my own alarm clock.",
-    "My coffee and I have an understanding: it keeps me awake, and I never ask what it does all night long.",
-    "How does a latte say goodbye? It doesn't; it just slowly goes cold on your desk until you forget it.",
-]
-PROBABILITIES = [0.3, 0.25, 0.2, 0.15, 0.1]
-REPLIES = {
-    "json": json.dumps(
-        {"responses": [{"text": t, "probability": p} for t, p in zip(TEXTS, PROBABILITIES, strict=True)]}
-    ),
-    "xml": "\n".join(
-        f"<response><text>{t}</text><probability>{p}</probability></response>"
-        for t, p in zip(TEXTS, PROBABILITIES, strict=True)
-    ),
-    "list": "\n".join(
-        f"{i}. {t} (Probability: {p})" for i, (t, p) in enumerate(zip(TEXTS, PROBABILITIES, strict=True), 1)
-    ),
-}
-
-
-def per_call(functions: dict[str, Callable[[], object]], min_seconds: float) -> dict[str, float]:
-    """Seconds per call of each function: rounds interleave them, the best round counts."""
-    runs = {}
-    for name, fn in functions.items():
-        count = 1
-        while True:
-            start = time.perf_counter()
-            for _ in range(count):
-                fn()
-            if time.perf_counter() - start >= min_seconds / 10:
-                break
-            count *= 2
-        runs[name] = count
-    best = dict.fromkeys(functions, float("inf"))
-    for _ in range(7):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            for _ in range(runs[name]):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / runs[name])
-    return best
 
 
 def import_figures() -> None:

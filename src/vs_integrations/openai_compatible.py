@@ -31,7 +31,13 @@ from .core.errors import (
     ResponseFormatRefused,
 )
 from .core.prompts import Message
-from .response_format import SchemaNegotiation, is_context_length_error, learnt_style, refuses_response_format
+from .response_format import (
+    SchemaNegotiation,
+    is_context_length_error,
+    learnt_style,
+    negotiate,
+    refuses_response_format,
+)
 
 _INSTALL_HINT = "install the 'cli' extra: pip install 'vs-integrations[cli]'"
 # The context size and the prompt's size, as OpenAI, vLLM and llama.cpp's servers word them.
@@ -133,16 +139,10 @@ class OpenAICompatibleModel(Backend):
     def _negotiate(self, schema: Schema | None, call: Any) -> Any:
         """``call(response_format)`` in each form the negotiation offers, as typed errors."""
         negotiation = SchemaNegotiation(self.endpoint, schema)
-        for response_format in negotiation:
-            try:
-                result = call(response_format)
-            except self._openai.APIError as exc:
-                if negotiation.refused(exc):
-                    continue
-                raise self._typed(exc, response_format is not None) from exc
-            negotiation.accepted()
-            return result
-        raise AssertionError("unreachable: the last form either returns or raises")
+        try:
+            return negotiate(negotiation, call)
+        except self._openai.APIError as exc:
+            raise self._typed(exc, negotiation.style != "none") from exc
 
     def _complete(self, messages: list[Message], schema: Schema | None) -> Completion:
         # The raw response: the client would hand back a bare str for an HTML body, or a

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Hashable, Iterator
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any, Literal, TypeVar
 
+T = TypeVar("T")
 SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
 SCHEMA_STYLES: tuple[str, ...] = ("json_schema", "json_object", "none")
 """The forms to try, most standard first; ``none`` sends no schema (prompt only)."""
@@ -115,7 +116,7 @@ def forget_learnt_styles() -> None:
 class SchemaNegotiation:
     """The forms to try for one request, and what to do when the server refuses one.
 
-    One request's loop, the same in sync, async and streaming code::
+    One request's loop (what :func:`negotiate` and :func:`anegotiate` run)::
 
         negotiation = SchemaNegotiation(("http://host/v1", "qwen"), schema)
         for response_format in negotiation:
@@ -170,3 +171,38 @@ class SchemaNegotiation:
         if self.endpoint is not None and self.schema is not None and self.style is not None:
             with _learnt_lock:
                 _learnt[self.endpoint] = self.style
+
+
+def negotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], T]) -> T:
+    """Run ``call`` with each ``response_format`` form until the server does not refuse one.
+
+    Example:
+        >>> negotiation = SchemaNegotiation(None, {"type": "object"}, style="json_object")
+        >>> negotiate(negotiation, lambda form: form["type"])
+        'json_object'
+
+    """
+    for form in negotiation:
+        try:
+            result = call(form)
+        except Exception as exc:
+            if negotiation.refused(exc):
+                continue
+            raise
+        negotiation.accepted()
+        return result
+    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
+
+
+async def anegotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], Awaitable[T]]) -> T:
+    """Async twin of :func:`negotiate` (the same loop, awaiting ``call``)."""
+    for form in negotiation:
+        try:
+            result = await call(form)
+        except Exception as exc:
+            if negotiation.refused(exc):
+                continue
+            raise
+        negotiation.accepted()
+        return result
+    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")

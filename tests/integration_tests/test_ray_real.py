@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import ray
 
+from tests.ray_cluster import local_cluster
 from vs_integrations import Distribution
 from vs_integrations.ray import postprocess, preprocess, verbalize
 
@@ -15,10 +16,8 @@ PROMPTS = ["Name a US state.", "Name a colour."]
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
+    with local_cluster():
+        yield
 
 
 def check_rows(rows, prompts):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.callbacks.manager import AsyncRunManager, RunManager
@@ -17,11 +17,10 @@ from ..core.config import SETTINGS, OnFailure, ProbabilityDefinition, ReplyForma
 from ..core.engine import VSEngine
 from ..core.errors import SettingsError
 from ..core.prompts import Message
-from ..response_format import SchemaNegotiation, SchemaStyle
+from ..response_format import SchemaNegotiation, SchemaStyle, anegotiate, negotiate
 from ._messages import from_core_messages
 from .local_chat_model import ChatLocalModel
 
-T = TypeVar("T")
 _DEFAULTS = VSConfig()
 # The pydantic field holding VSConfig.format (``format`` is its alias).
 _FORMAT_FIELD = "reply_format"
@@ -146,34 +145,6 @@ def endpoint_key(llm: BaseChatModel) -> tuple[str, str | None, str | None]:
 def with_response_format(invoke: dict[str, Any], form: dict[str, Any] | None) -> dict[str, Any]:
     """The inner call's keywords, with ``response_format`` when a form is sent."""
     return invoke if form is None else {**invoke, "response_format": form}
-
-
-def negotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], T]) -> T:
-    """Run ``call`` with each ``response_format`` form until the model does not refuse one."""
-    for form in negotiation:
-        try:
-            result = call(form)
-        except Exception as exc:
-            if negotiation.refused(exc):
-                continue
-            raise
-        negotiation.accepted()
-        return result
-    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
-
-
-async def anegotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], Awaitable[T]]) -> T:
-    """Async twin of :func:`negotiate`."""
-    for form in negotiation:
-        try:
-            result = await call(form)
-        except Exception as exc:
-            if negotiation.refused(exc):
-                continue
-            raise
-        negotiation.accepted()
-        return result
-    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
 
 
 def as_ai_message(result: Any) -> AIMessage:

@@ -17,7 +17,8 @@ from ..core.config import VSConfig
 from ..core.distribution import Candidate, Distribution
 from ..core.engine import Request
 from ..core.parser import Item, StreamParser, build_distribution
-from ._common import InnerModelSettings, anegotiate, negotiate, with_response_format
+from ..response_format import anegotiate, negotiate
+from ._common import InnerModelSettings, with_response_format
 from ._messages import from_core_messages, to_core_messages, to_langchain_messages
 from .draw import Draw
 

@@ -1,7 +1,8 @@
 """A scripted DSPy LM on DSPy's engine route: it answers whatever output fields a prompt asks for.
 
 Unlike ``DummyLM`` it goes through ``dspy.LM`` (cache included), and it can serve optimizers,
-whose prompt programs ask for fields a test does not know in advance.
+whose prompt programs ask for fields a test does not know in advance. ``Brainstorm`` is the small
+program the optimizer tests compile.
 """
 
 import re
@@ -11,6 +12,8 @@ from collections.abc import Callable
 import dspy
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import Message, Response, TextPart, Usage, response_to_events
+
+from vs_integrations.dspy import VerbalizedSampling
 
 _RESPOND = "Respond with the corresponding output fields"
 _FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]")
@@ -64,3 +67,14 @@ class ScriptedEngine:
 def scripted_lm(answer: Answer, *, cache: bool = False) -> tuple[dspy.LM, ScriptedEngine]:
     engine = ScriptedEngine(answer)
     return dspy.LM("scripted/test", engine=engine, cache=cache), engine
+
+
+class Brainstorm(dspy.Module):
+    """A program holding the module as one of its parts, as users compose it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ideas = VerbalizedSampling("topic -> idea", k=2, seed=0)
+
+    def forward(self, topic):
+        return self.ideas(topic=topic)

@@ -10,6 +10,8 @@ from dspy.utils import DummyLM
 from vs_integrations import Distribution, ParseError, SettingsError, VSConfig
 from vs_integrations.dspy import VerbalizedSampling, verbalized_signature
 
+from .scripted import Brainstorm
+
 XML_PAIR = (
     "<response><text>Ohio</text><probability>0.7</probability></response>"
     "<response><text>Utah</text><probability>0.3</probability></response>"
@@ -239,15 +241,6 @@ def test_a_reply_only_the_core_parser_reads_is_rescued_and_traced():
     assert predictor is module.predict
     assert inputs == {"question": "x", "k": 2}
     assert [c["answer"] for c in outputs.candidates] == ["Ohio", "Utah"]
-
-
-class Brainstorm(dspy.Module):
-    def __init__(self):
-        super().__init__()
-        self.ideas = VerbalizedSampling("topic -> idea", k=2, seed=0)
-
-    def forward(self, topic):
-        return self.ideas(topic=topic)
 
 
 TOPICS = ("tea", "cake", "rain")

@@ -8,7 +8,7 @@ import pytest
 
 from vs_integrations.dspy import VerbalizedSampling
 
-from .scripted import requested_fields, scripted_lm
+from .scripted import Brainstorm, requested_fields, scripted_lm
 
 DROPPED = "Write one idea about the topic."  # an optimizer's proposal without the VS wording
 
@@ -61,15 +61,6 @@ def test_an_instruction_without_the_vs_wording_still_samples():
     system = engine.requests[-1]["messages"][0]["content"]
     assert DROPPED in system and "full distribution of possible responses" in system
     assert len(prediction.completions.idea) == 2
-
-
-class Brainstorm(dspy.Module):
-    def __init__(self):
-        super().__init__()
-        self.ideas = VerbalizedSampling("topic -> idea", k=2, seed=0)
-
-    def forward(self, topic):
-        return self.ideas(topic=topic)
 
 
 TRAINSET = [dspy.Example(topic=t, idea=f"{t} idea").with_inputs("topic") for t in ("tea", "cake", "rain", "snow")]

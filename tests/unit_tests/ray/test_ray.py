@@ -1,4 +1,4 @@
-"""vs_integrations.ray on a local Ray cluster, against a stdlib fake OpenAI-compatible server.
+"""vs_integrations.ray on a local Ray cluster, against the scripted fake OpenAI-compatible server.
 
 Ray datasets cost seconds each, so two are built for the whole module (one through
 ``verbalize``, one through ``build_processor`` with the HTTP processor) and every Ray test reads
@@ -15,28 +15,52 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from tests.fake_openai_server import FakeOpenAIServer, Reply, Rule, last_user_text, prompt_contains
+from tests.ray_cluster import local_cluster
 from vs_integrations import Distribution, SettingsError, VSConfig, json_schema
 from vs_integrations.ray import OUTPUT_TYPES, error_record, postprocess, preprocess, verbalize
 
-from .fake_server import CONTEXT_ERROR, HTML_PAGE, PROSE, FakeServer, candidates
-
 GOOD = ["Name a colour.", "Name a fruit.", "Name a city."]
 SEED = 7
+CONTEXT_ERROR = "This model's maximum context length is 2048 tokens. However, you requested 9000 tokens."
+HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1>upstream proxy hiccup</body></html>"
+PROSE = "I would rather not answer that."
+
+
+def candidates(prompt):
+    """The three texts a good row's reply holds."""
+    return [f"{prompt} / answer {i}" for i in range(3)]
+
+
+def vs_reply(*texts, probabilities=None):
+    probabilities = probabilities or [1 / len(texts)] * len(texts)
+    return json.dumps({"responses": [{"text": t, "probability": p} for t, p in zip(texts, probabilities, strict=True)]})
 
 
 @pytest.fixture(scope="module")
 def server():
-    fake = FakeServer()
-    yield fake
-    fake.close()
+    """The answer depends on the prompt's words: a context-length error (``LONG``), a proxy's HTML
+    page with HTTP 200 (``MALFORMED``), prose holding no candidate (``PROSE``), else a VS reply."""
+    with FakeOpenAIServer(
+        Rule(prompt_contains("LONG"), Reply.error(400, CONTEXT_ERROR)),
+        Rule(prompt_contains("MALFORMED"), Reply.html(HTML_PAGE)),
+        Rule(prompt_contains("PROSE"), Reply.completion(PROSE)),
+        default=lambda request: Reply.completion(
+            vs_reply(*candidates(last_user_text(request)), probabilities=[0.5, 0.3, 0.2])
+        ),
+    ) as fake:
+        yield fake
+
+
+def calls_for(server, word):
+    """How many requests carried ``word`` in their prompt."""
+    return sum(word in prompt for prompt in server.prompts())
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
+    with local_cluster():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +116,7 @@ def test_context_length_row_is_isolated_with_the_servers_answer(verbalized):
     assert row["distribution"] is None and row["sampled"] is None
     error = row["error"]
     assert error["status"] == 400
-    server_message = CONTEXT_ERROR["error"]["message"]
-    assert server_message in error["message"] + (error["body"] or "")
+    assert CONTEXT_ERROR in error["message"] + (error["body"] or "")
 
 
 def test_malformed_200_row_is_isolated_with_the_servers_body(verbalized):
@@ -110,8 +133,8 @@ def test_error_rows_name_the_typed_errors(verbalized):
 def test_unparsable_row_is_retried_alone_and_keeps_the_raw_reply(verbalized, server):
     error = by_prompt(verbalized, "PROSE")["error"]
     assert error["type"] == "ParseError" and error["body"] == PROSE and error["status"] is None
-    assert server.calls_for("PROSE") == VSConfig().max_retries + 1
-    assert all(server.calls_for(prompt) == 1 for prompt in GOOD)
+    assert calls_for(server, "PROSE") == VSConfig().max_retries + 1
+    assert all(calls_for(server, prompt) == 1 for prompt in GOOD)
 
 
 def test_unknown_setting_is_refused_at_call_time_before_any_request(cluster, server):
@@ -168,22 +191,18 @@ def test_http_processor_gets_vs_prompts_and_parsed_rows(cluster, server):
     assert Distribution.from_dict(good["distribution"]).texts == candidates(GOOD[0])
     long_error = rows[1]["error"]
     assert long_error["type"] == "ContextTooLong"
-    assert CONTEXT_ERROR["error"]["message"] in long_error["body"]
+    assert CONTEXT_ERROR in long_error["body"]
     prose_error = rows[2]["error"]
     assert prose_error["type"] == "ParseError" and prose_error["body"] == PROSE
     # One pass: one request per row, each a VS request with the schema as response_format.
     sent = server.requests[before:]
     assert len(sent) == 3
-    request = next(r["body"] for r in sent if r["prompt"] == GOOD[0])
+    request = next(r for r in sent if last_user_text(r) == GOOD[0])
     assert request["model"] == "fake" and request["messages"][0]["role"] == "system"
     assert request["response_format"]["json_schema"]["schema"] == json_schema(VSConfig(k=3))
 
 
 # ----------------------------------------------------------------------------- row functions
-def vs_reply(*texts):
-    return json.dumps({"responses": [{"text": t, "probability": 1 / len(texts)} for t in texts]})
-
-
 def test_preprocess_vllm_puts_the_schema_in_structured_outputs():
     row = preprocess(k=3, sampling_params={"temperature": 1.0})({"prompt": "Name a colour.", "id": 4})
     assert row["id"] == 4 and row["messages"][-1] == {"role": "user", "content": "Name a colour."}
