@@ -102,7 +102,7 @@ def test_stream_through_retries_flags_only_new_candidates_and_keeps_warnings():
     assert [[n.text for n in c.new] for c in chunks] == [["a"], ["b"], ["c"], []]
     expected = sampler_for(*replies, k=4, max_retries=1).invoke("x")
     assert chunks[-1] == expected and chunks[-1].warnings == expected.warnings
-    assert any("wanted 4 distinct candidates" in w for w in chunks[-1].warnings)  # the partial default
+    assert any("held 3 of the 4 distinct candidates wanted" in w for w in chunks[-1].warnings)  # the partial default
 
 
 async def test_astream_multi_variant_and_transform():

@@ -130,4 +130,4 @@ def test_partial_is_the_default_for_short_replies():
     sampler = VerbalizedSampler(llm=GenericFakeChatModel(messages=iter([short] * 3)), k=3)
     dist = sampler.invoke("x")
     assert dist.texts == ["a", "b"]
-    assert any("wanted 3 distinct candidates" in w for w in dist.warnings)
+    assert any("held 2 of the 3 distinct candidates wanted" in w for w in dist.warnings)

@@ -130,10 +130,12 @@ def test_error_rows_name_the_typed_errors(verbalized):
     assert by_prompt(verbalized, "MALFORMED")["error"]["type"] == "MalformedResponse"
 
 
-def test_unparsable_row_is_retried_alone_and_keeps_the_raw_reply(verbalized, server):
+def test_unparsable_row_is_retried_alone_and_keeps_every_raw_reply(verbalized, server):
     error = by_prompt(verbalized, "PROSE")["error"]
-    assert error["type"] == "ParseError" and error["body"] == PROSE and error["status"] is None
-    assert calls_for(server, "PROSE") == VSConfig().max_retries + 1
+    attempts = VSConfig().max_retries + 1
+    assert error["type"] == "ParseError" and error["status"] is None
+    assert error["body"].split("\n\n") == [PROSE] * attempts  # one raw reply per attempt, none lost
+    assert calls_for(server, "PROSE") == attempts
     assert all(calls_for(server, prompt) == 1 for prompt in GOOD)
 
 
