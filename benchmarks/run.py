@@ -103,9 +103,9 @@ def dspy_figures(min_seconds: float) -> None:
 
 
 def model_figures() -> None:
-    from vs_integrations.local import LocalModel
+    from vs_integrations.local import LocalModel, default_threads
 
-    print("## Embedded model (SmolLM2-135M, 2 threads)")
+    print(f"## Embedded model (SmolLM2-135M, {default_threads()} thread(s))")
     code = "from vs_integrations.cli import main; raise SystemExit(main(['sample', 'Name a US state.', '--json']))"
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)

@@ -13,6 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from vs_integrations.local import available_cores, default_threads
+
+# The embedded model (in this process and in `vs` subprocesses) and the server run side by side;
+# their threads together must not exceed the cores, or llama.cpp's spinning threads collapse both
+# (docs/benchmarks.md, "Threads"). The embedded model keeps the library default (or $VS_THREADS);
+# the server gets the cores left, at least 1.
+SERVER_THREADS = max(available_cores() - default_threads(), 1)
+
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
@@ -47,7 +55,9 @@ def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 "--port",
                 str(port),
                 "--n_threads",
-                "2",
+                str(SERVER_THREADS),
+                "--n_threads_batch",
+                str(SERVER_THREADS),
                 "--n_ctx",
                 "2048",
                 "--model_alias",

@@ -501,7 +501,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     header = (
         f"# Evaluation: direct vs Sequence vs VS\n\n{_describe(backend)}; n = {args.n} answers per method "
-        f"and task, k = {config.k}, temperature {args.temperature}, seed {args.seed}. Direct gives one answer a "
+        f"and task, k = {config.k} unless a task sets its own, temperature {args.temperature}, seed {args.seed}. "
+        "Direct gives one answer a "
         "call; Sequence and VS give each call's distinct candidates."
     )
     path = write_report(runs, rows, args.out, header)

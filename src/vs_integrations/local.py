@@ -76,6 +76,37 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return max(os.cpu_count() or 1, 1)
+
+
+def default_threads() -> int:
+    """``$VS_THREADS``, else half the available cores (at least 1).
+
+    Half, not all: llama.cpp's threads spin while they wait for a core, so when anything else
+    wants the cores (another llama.cpp process, a test server, busy neighbours) a thread count
+    equal to the cores collapses generation (see docs/benchmarks.md, "Threads"). Prompt
+    processing uses the same count, not llama-cpp-python's default of every core, for the same
+    reason.
+
+    Raises:
+        ValueError: If ``$VS_THREADS`` is not a whole number >= 1.
+    """
+    configured = os.environ.get(THREADS_ENV)
+    if configured is None:
+        return max(available_cores() // 2, 1)
+    try:
+        threads = int(configured)
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV} must be a whole number >= 1; got {configured!r}") from None
+    if threads < 1:
+        raise ValueError(f"{THREADS_ENV} must be a whole number >= 1; got {configured!r}")
+    return threads
+
+
 def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     key = (str(path), n_ctx, n_threads)
     with _load_lock:
@@ -87,7 +118,9 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
             if not path.is_file():
                 raise LocalModelError(f"model file not found: {path}")
             try:
-                _models[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+                _models[key] = Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
+                )
             except ValueError as exc:
                 raise LocalModelError(f"could not load {path}: {exc}") from exc
             _model_locks[key] = threading.Lock()
@@ -101,7 +134,8 @@ class LocalModel(Backend):
 
     Args:
         model_path: A GGUF file; default ``$VS_MODEL_PATH`` or the embedded SmolLM2-135M.
-        n_threads: CPU threads; default ``$VS_THREADS`` or 2.
+        n_threads: CPU threads for generation and prompt processing; default
+            :func:`default_threads` (``$VS_THREADS``, else half the cores).
         n_ctx: Context length in tokens.
         temperature: Sampling temperature (the paper uses 0.7).
         top_p: Nucleus sampling (the paper uses 1.0).
@@ -129,7 +163,7 @@ class LocalModel(Backend):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        threads = n_threads if n_threads is not None else int(os.environ.get(THREADS_ENV, "2"))
+        threads = n_threads if n_threads is not None else default_threads()
         if threads < 1:
             raise ValueError(f"n_threads must be >= 1; got {threads}")
         if not temperature >= 0:

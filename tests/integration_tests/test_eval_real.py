@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from vs_integrations.evaluation import BUILTIN_TASKS
+
 pytestmark = pytest.mark.integration
 
 
@@ -39,4 +41,9 @@ def test_vs_eval_on_the_embedded_model(tmp_path):
     rows = json.loads((out / "summary.json").read_text())
     assert [row["method"] for row in rows] == ["direct", "standard"]
     assert all(row["answers"] == 4 and row["tokens"] > 0 for row in rows)
-    assert "## dice" in (out / "report.md").read_text() and (out / "dice_answers.png").exists()
+    assert [row["k"] for row in rows] == [None, 6]  # the die asks for every face
+    report = (out / "report.md").read_text()
+    assert "## dice" in report and "k = 6 (set by the task)" in report and (out / "dice_answers.png").exists()
+    answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
+    for record, row in zip(answers, rows, strict=True):  # the report's counts follow the strict judge
+        assert row["valid"] == sum(BUILTIN_TASKS["dice"].judge(a) is not None for a in record["answers"])

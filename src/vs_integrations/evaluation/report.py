@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import metrics
 from .runner import MethodRun
+
+RESAMPLES = 1000
+MIN_VALID = 10  # fewer valid answers on either side of a ratio: too few to judge a goal
+Statistic = Callable[[list[str]], float | None]
 
 _COLUMNS = (
     ("method", "method", "{}"),
+    ("k", "k", "{}"),
     ("answers", "answers", "{}"),
     ("valid", "valid", "{}"),
     ("distinct_valid", "distinct valid", "{}"),
@@ -38,33 +45,117 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def goal_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+def distinct_count(valid: list[str]) -> float:
+    """Distinct valid answers."""
+    return float(len(set(valid)))
+
+
+def ratio_interval(
+    vs: MethodRun, direct: MethodRun, statistic: Statistic, resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float] | None:
+    """95% bootstrap interval of ``statistic(vs) / statistic(direct)``, resampling whole calls.
+
+    A call's candidates are not independent draws (a VS call lists k different answers), so
+    each run's calls are resampled with replacement, not its answers. Resamples where either
+    statistic is undefined (KL without a valid answer) or the direct one is 0 are dropped; None
+    if fewer than half remain.
+
+    Example:
+        >>> from vs_integrations.evaluation import BUILTIN_TASKS
+        >>> die = BUILTIN_TASKS["dice"]
+        >>> direct = MethodRun(die, "direct", ["4", "4", "3"], [1, 1, 1])
+        >>> vs = MethodRun(die, "standard", list("123456"), [6])
+        >>> ratio_interval(vs, direct, distinct_count)
+        (3.0, 6.0)
+    """
+    rng = random.Random(seed)
+    vs_calls, direct_calls = vs.judged_calls(), direct.judged_calls()
+    if not vs_calls or not direct_calls:
+        return None
+    ratios = []
+    for _ in range(resamples):
+        top = statistic(_valid(rng.choices(vs_calls, k=len(vs_calls))))
+        bottom = statistic(_valid(rng.choices(direct_calls, k=len(direct_calls))))
+        if top is not None and bottom:
+            ratios.append(top / bottom)
+    if len(ratios) < resamples / 2:
+        return None
+    ratios.sort()
+    return ratios[int(0.025 * (len(ratios) - 1))], ratios[int(0.975 * (len(ratios) - 1))]
+
+
+def _valid(calls: Sequence[list[str | None]]) -> list[str]:
+    return [answer for call in calls for answer in call if answer is not None]
+
+
+def _kl_statistic(support: Sequence[str]) -> Statistic:
+    def kl(valid: list[str]) -> float | None:
+        return metrics.kl_to_uniform(metrics.answer_counts(valid), support) if valid else None
+
+    return kl
+
+
+def _verdict(ratio: float, interval: tuple[float, float] | None, goal: float, at_least: bool) -> str:
+    """Met or not met by the whole interval; "undecided" when the interval spans the goal."""
+    low, high = interval if interval is not None else (ratio, ratio)
+    if (low >= goal) if at_least else (high <= goal):
+        return "met"
+    if (high < goal) if at_least else (low > goal):
+        return "not met"
+    return "undecided: the interval spans the goal"
+
+
+def _ratio_text(name: str, ratio: float, interval: tuple[float, float] | None, goal: str, verdict: str) -> str:
+    spread = f" [{interval[0]:.2f}–{interval[1]:.2f}]" if interval is not None else ""
+    return f"{name} ×{ratio:.2f}{spread} (goal {goal}: {verdict})"
+
+
+def goal_lines(rows: Sequence[dict[str, Any]], runs: Sequence[MethodRun] = ()) -> list[str]:
     """The goals as measured ratios of each VS variant to direct prompting.
 
     Tasks with an answer set (dice, choice): distinct valid answers (goal ≥ 2×), generated tokens
     per distinct valid answer (goal ≤ 1×) and, for dice, KL to uniform (goal ≤ 0.5×). Free text:
-    semantic diversity (the paper reports 1.6–2.1× for creative writing).
+    semantic diversity (the paper reports 1.6–2.1× for creative writing). With the ``runs``, the
+    distinct and KL ratios carry a 95% bootstrap interval over calls, and a goal counts as met
+    (or not met) only when the whole interval is on that side of it. With fewer than
+    ``MIN_VALID`` valid answers on either side no goal is judged: the ratio is shown, unjudged.
     """
     by_method = {row["method"]: row for row in rows}
+    runs_by_method = {run.method: run for run in runs}
     direct = by_method.get("direct")
     if direct is None:
         return []
+    direct_run = runs_by_method.get("direct")
     lines = []
     for method in ("standard", "cot", "multi"):
         vs = by_method.get(method)
         if vs is None:
             continue
+        vs_run = runs_by_method.get(method)
+
+        def interval(statistic: Statistic, vs_run: MethodRun | None = vs_run) -> tuple[float, float] | None:
+            return None if vs_run is None or direct_run is None else ratio_interval(vs_run, direct_run, statistic)
+
         parts = []
+        few = None
+        if min(direct["valid"], vs["valid"]) < MIN_VALID:
+            few = f"too few valid answers to judge: {direct['valid']} direct, {vs['valid']} VS"
         if direct["coverage"] is not None or direct["kl_uniform"] is not None:
             if direct["distinct_valid"]:
                 ratio = vs["distinct_valid"] / direct["distinct_valid"]
-                parts.append(f"distinct valid ×{ratio:.2f} (goal ≥ 2: {'met' if ratio >= 2 else 'not met'})")
+                spread = interval(distinct_count)
+                parts.append(
+                    _ratio_text("distinct valid", ratio, spread, "≥ 2", few or _verdict(ratio, spread, 2, True))
+                )
             if direct["tokens_per_distinct"] and vs["tokens_per_distinct"]:
                 ratio = vs["tokens_per_distinct"] / direct["tokens_per_distinct"]
-                parts.append(f"tokens per distinct ×{ratio:.2f} (goal ≤ 1: {'met' if ratio <= 1 else 'not met'})")
+                parts.append(
+                    _ratio_text("tokens per distinct", ratio, None, "≤ 1", few or _verdict(ratio, None, 1, False))
+                )
             if direct["kl_uniform"] and vs["kl_uniform"] is not None and direct["coverage"] is None:
                 ratio = vs["kl_uniform"] / direct["kl_uniform"]
-                parts.append(f"KL ×{ratio:.2f} (goal ≤ 0.5: {'met' if ratio <= 0.5 else 'not met'})")
+                spread = interval(_kl_statistic(vs_run.task.support)) if vs_run is not None else None
+                parts.append(_ratio_text("KL", ratio, spread, "≤ 0.5", few or _verdict(ratio, spread, 0.5, False)))
         elif direct["semantic_diversity"] and vs["semantic_diversity"] is not None:
             ratio = vs["semantic_diversity"] / direct["semantic_diversity"]
             parts.append(f"semantic diversity ×{ratio:.2f} (paper, larger models: 1.6–2.1)")
@@ -73,17 +164,36 @@ def goal_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def settings_line(runs: Sequence[MethodRun]) -> str:
+    """How one task was run and judged: k (and where it came from), n, the judge's rule."""
+    task = runs[0].task
+    ks = sorted({run.k for run in runs if run.k is not None})
+    k = "k = " + "/".join(map(str, ks)) if ks else "k not used"
+    if ks and task.k is not None:
+        k += " (set by the task)"
+    n = max(len(run.answers) for run in runs)
+    return f"{k}; up to n = {n} answers per method; valid answer: {task.rule}."
+
+
 def write_report(runs: Sequence[MethodRun], rows: Sequence[dict[str, Any]], out: Path, header: str) -> Path:
     """Write ``report.md`` and the plots into ``out``; returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
     sections = [header]
     for task in dict.fromkeys(row["task"] for row in rows):
         task_rows = [row for row in rows if row["task"] == task]
-        sections.append(f"## {task}\n\n{markdown_table(task_rows)}")
-        goals = goal_lines(task_rows)
+        task_runs = [run for run in runs if run.task.name == task]
+        sections.append(f"## {task}")
+        if task_runs:
+            sections.append(settings_line(task_runs))
+        sections.append(markdown_table(task_rows))
+        goals = goal_lines(task_rows, task_runs)
         if goals:
             sections.append("\n".join(goals))
-        task_runs = [run for run in runs if run.task.name == task]
+            if any("[" in line for line in goals):
+                sections.append(
+                    f"Brackets: 95% bootstrap interval ({RESAMPLES} resamples of whole calls); a goal is met or "
+                    "not met only when the whole interval is on one side of it."
+                )
         if task_runs and task_runs[0].task.support:
             name = f"{task}_answers.png"
             plot_histograms(task_runs, out / name)

@@ -10,7 +10,8 @@ from typing import Any
 from ..backend import Backend
 from ..core.config import VSConfig
 from ..core.engine import VSEngine
-from ..core.parser import ParseError, parse
+from ..core.errors import ParseError
+from ..core.parser import parse
 from ..core.prompts import sequence_messages, sequence_schema
 from . import metrics
 from .tasks import Task
@@ -21,11 +22,24 @@ Embedder = Callable[[Sequence[str]], list[list[float]]]
 
 @dataclass
 class MethodRun:
-    """The answers one method gave on one task, and what they cost."""
+    """The answers one method gave on one task, and what they cost.
+
+    ``call_sizes`` holds how many answers each successful call gave, in order (1 for direct; for
+    VS one call is one engine run, its retries and turns included), so intervals can resample
+    whole calls: a call's candidates are not independent draws.
+
+    Example:
+        >>> from vs_integrations.evaluation import BUILTIN_TASKS
+        >>> run = MethodRun(BUILTIN_TASKS["dice"], "direct", ["4", "six", "I am a die"], [1, 1, 1])
+        >>> run.valid
+        ['4', '6']
+    """
 
     task: Task
     method: str
     answers: list[str] = field(default_factory=list)
+    call_sizes: list[int] = field(default_factory=list)
+    k: int | None = None
     calls: int = 0
     failed_calls: int = 0
     tokens: int = 0
@@ -35,6 +49,17 @@ class MethodRun:
     def valid(self) -> list[str]:
         """The normalised valid answers."""
         return [judged for judged in map(self.task.judge, self.answers) if judged is not None]
+
+    def judged_calls(self) -> list[list[str | None]]:
+        """Each call's answers as judged (None: invalid); one answer a call if sizes are unknown."""
+        judged = [self.task.judge(answer) for answer in self.answers]
+        if sum(self.call_sizes) != len(judged):
+            return [[answer] for answer in judged]
+        calls, start = [], 0
+        for size in self.call_sizes:
+            calls.append(judged[start : start + size])
+            start += size
+        return calls
 
     @property
     def valid_texts(self) -> list[str]:
@@ -49,6 +74,7 @@ class MethodRun:
         row: dict[str, Any] = {
             "task": self.task.name,
             "method": self.method,
+            "k": self.k,
             "answers": len(self.answers),
             "valid": len(valid),
             "precision": len(valid) / len(self.answers) if self.answers else 0.0,
@@ -79,12 +105,14 @@ class MethodRun:
 def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, max_retries: int = 2) -> MethodRun:
     """Collect ``n`` answers from ``method``: one a call for direct, each call's candidates otherwise.
 
-    A call whose reply cannot be read adds no answer and counts as failed; at most ``3 * n``
-    calls are made.
+    Sequence and VS ask for the task's own k when it sets one (the die: 6), else ``k``. A call
+    whose reply cannot be read adds no answer and counts as failed; at most ``3 * n`` calls are
+    made.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    run = MethodRun(task, method)
+    k = task.k if task.k is not None else k
+    run = MethodRun(task, method, k=None if method == "direct" else k)
     tokens_before, calls_before = backend.usage.completion_tokens, backend.usage.calls
     started = time.perf_counter()
     engine = None
@@ -95,15 +123,18 @@ def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, ma
         attempts += 1
         try:
             if method == "direct":
-                run.answers.append(backend([{"role": "user", "content": task.prompt}], None).strip())
+                answers = [backend([{"role": "user", "content": task.prompt}], None).strip()]
             elif method == "sequence":
-                run.answers.extend(parse(backend(sequence_messages(task.prompt, k), sequence_schema(k))).texts)
+                answers = parse(backend(sequence_messages(task.prompt, k), sequence_schema(k))).texts
             else:
                 assert engine is not None
-                run.answers.extend(engine.run(backend, task.prompt).texts)
+                answers = engine.run(backend, task.prompt).texts
         except ParseError:
             run.failed_calls += 1
-    del run.answers[n:]
+            continue
+        answers = answers[: n - len(run.answers)]
+        run.answers.extend(answers)
+        run.call_sizes.append(len(answers))
     run.calls = backend.usage.calls - calls_before
     run.tokens = backend.usage.completion_tokens - tokens_before
     run.seconds = time.perf_counter() - started

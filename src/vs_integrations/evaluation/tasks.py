@@ -27,23 +27,89 @@ FLOUR_PROBLEM = (
 )
 FLOUR_CORRECT = 30.0
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_FACE_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6"}
+# A whole answer that is one face: "4", "four", "I rolled a 4", "The die shows six", "It's a 3".
+_DICE_ANSWER = re.compile(
+    r"(?:(?:i|you|we)\s+(?:rolled|got|roll|get)\s+"
+    r"|(?:the\s+)?(?:die|dice|roll|result|answer|number)\s+(?:is|was|shows|showed|lands\s+on|landed\s+on)\s+"
+    r"|it\s*(?:'s|is|was)\s+|rolled\s+)?"
+    r"(?:an?\s+)?(?P<face>[1-6]|one|two|three|four|five|six)"
+)
+# Wrapping a bare answer may carry: quotes, Markdown emphasis or code (a closing ".", "!" or ","
+# is stripped too: list replies split into "6," "1," ...).
+_WRAPPING = "\"'*_`"
+
+
+def judge_face(answer: str) -> str | None:
+    """The face ("1"-"6") if ``answer`` is a die roll and nothing else, else None.
+
+    Accepted: a bare face as a digit or word, optionally quoted or emphasised and ending in ``.``,
+    ``!`` or ``,``, or one short sentence around it ("I rolled a 4", "The die shows six", "The
+    number is 2", "It's a 3").
+    Refused: anything else, e.g. "1. I am a person,", "1, 2, 3", "7", "4.5", "I rolled a 4 and a 2".
+
+    Example:
+        >>> judge_face("I rolled a four!"), judge_face("1. I am a person,")
+        ('4', None)
+    """
+    text = " ".join(answer.replace("\u2019", "'").split()).strip(_WRAPPING).rstrip(".!,").strip(_WRAPPING)
+    match = _DICE_ANSWER.fullmatch(text.casefold())
+    if match is None:
+        return None
+    face = match["face"]
+    return _FACE_WORDS.get(face, face)
+
+
+def judge_one_of(answer: str, answers: tuple[str, ...], not_answers: tuple[str, ...] = ()) -> str | None:
+    """The one answer of ``answers`` that ``answer`` names, or None if it names none or several.
+
+    Matching ignores case and needs whole words; the longest answer at a place wins, so "West
+    Virginia" names West Virginia only, not Virginia too. Phrases in ``not_answers`` (e.g.
+    "Washington, D.C.") are removed first: they contain an answer but do not name it. Naming the
+    same answer twice counts once.
+
+    Example:
+        >>> judge_one_of("I'd say West Virginia.", ("Virginia", "West Virginia"))
+        'West Virginia'
+    """
+    text = answer
+    for phrase in not_answers:
+        text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", text, flags=re.IGNORECASE)
+    by_length = sorted(answers, key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(a) for a in by_length) + r")\b", re.IGNORECASE)
+    canonical = {a.casefold(): a for a in answers}
+    named = {canonical[m.group(1).casefold()] for m in pattern.finditer(text)}
+    return named.pop() if len(named) == 1 else None
+
+
+STATE_NOT_ANSWERS = (
+    "Washington, D.C.", "Washington D.C.", "Washington DC", "Washington, DC", "New York City", "Kansas City",
+    "Oklahoma City", "Iowa City", "Virginia Beach",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Task:
-    """One prompt and the rule that judges an answer.
+    """One prompt, the rule that judges an answer, and the k it asks VS for.
 
     Attributes:
         name: Short identifier (used in reports and ``--tasks``).
         prompt: What the model is asked.
-        kind: ``dice`` (a face 1-6), ``choice`` (one of ``answers``), ``free`` (any non-empty
-            text), ``negatives`` (a worked solution ending in a number other than ``correct``).
+        kind: ``dice`` (one face, see :func:`judge_face`), ``choice`` (names exactly one of
+            ``answers``, see :func:`judge_one_of`), ``free`` (any non-empty text), ``negatives``
+            (a worked solution ending in a number other than ``correct``).
         answers: The valid answers of a ``choice`` task (also its coverage and KL support).
         correct: The correct final number of a ``negatives`` task.
+        k: The k Sequence and VS ask for on this task; None: the run's k. A task whose answer
+            set is small and known asks for all of it: the die's k is 6 (with k = 5 a model that
+            lists five faces can never get KL to uniform below ln(6/5) = 0.18).
+        not_answers: Phrases that contain an answer without naming it (``choice`` only).
 
     Example:
         >>> BUILTIN_TASKS["states"].judge("I'd say West Virginia.")
         'West Virginia'
+        >>> BUILTIN_TASKS["states"].judge("California or Texas") is None
+        True
     """
 
     name: str
@@ -51,11 +117,24 @@ class Task:
     kind: TaskKind
     answers: tuple[str, ...] = field(default=())
     correct: float | None = None
+    k: int | None = None
+    not_answers: tuple[str, ...] = field(default=())
 
     @property
     def support(self) -> tuple[str, ...]:
         """The answers KL and coverage are measured over (empty for open-ended tasks)."""
         return DICE_FACES if self.kind == "dice" else self.answers
+
+    @property
+    def rule(self) -> str:
+        """The judge's rule in words, as the report states it."""
+        if self.kind == "dice":
+            return 'one face and nothing else: "4", "four", or a short "I rolled a 4" (strict)'
+        if self.kind == "choice":
+            return f"names exactly one of the {len(self.answers)} answers (several, or none: invalid)"
+        if self.kind == "negatives":
+            return f"ends in a number other than the correct {self.correct:g}"
+        return "any non-empty text"
 
     def judge(self, answer: str) -> str | None:
         """The normalised valid answer, or None if ``answer`` is not valid for this task."""
@@ -63,34 +142,27 @@ class Task:
         if not text:
             return None
         if self.kind == "dice":
-            numbers = _NUMBER.findall(text)
-            return numbers[0] if len(numbers) == 1 and numbers[0] in DICE_FACES else None
+            return judge_face(text)
         if self.kind == "choice":
-            return _first_mention(text, self.answers)
+            return judge_one_of(text, self.answers, self.not_answers)
         if self.kind == "negatives":
             numbers = _NUMBER.findall(text.replace(",", ""))
             if not numbers or self.correct is None or float(numbers[-1]) == self.correct:
                 return None
-            return " ".join(text.split()).casefold()
         return " ".join(text.split()).casefold()
-
-
-def _first_mention(text: str, answers: tuple[str, ...]) -> str | None:
-    """The answer mentioned first in ``text`` (the longest one at that place: West Virginia, not Virginia)."""
-    best: tuple[int, int, str] | None = None
-    for answer in answers:
-        match = re.search(rf"\b{re.escape(answer)}\b", text, re.IGNORECASE)
-        if match is not None:
-            key = (match.start(), -len(answer), answer)
-            best = key if best is None or key < best else best
-    return best[2] if best else None
 
 
 BUILTIN_TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("dice", "Roll a fair six-sided die. Reply with the number only.", "dice"),
-        Task("states", "Name a US state. Reply with the name only.", "choice", US_STATES),
+        Task("dice", "Roll a fair six-sided die. Reply with the number only.", "dice", k=len(DICE_FACES)),
+        Task(
+            "states",
+            "Name a US state. Reply with the name only.",
+            "choice",
+            US_STATES,
+            not_answers=STATE_NOT_ANSWERS,
+        ),
         Task("joke", "Tell a joke about coffee.", "free"),
         Task("poem", 'Write a short poem starting with "I stand alone in darkness,"', "free"),
         Task("story", "Write a short story about a bear.", "free"),
@@ -100,7 +172,9 @@ BUILTIN_TASKS: dict[str, Task] = {
 
 
 def load_tasks(path: Path) -> list[Task]:
-    """User tasks from JSONL: ``{"name", "prompt", "kind"?, "answers"?, "correct"?}`` a line.
+    """User tasks from JSONL: ``{"name", "prompt", "kind"?, "answers"?, "correct"?, "k"?}`` a line.
+
+    A dice task asks for k = 6 unless the line sets ``k``; other tasks use the run's k.
 
     Raises:
         ValueError: On a malformed line (the message names the line).
@@ -118,6 +192,9 @@ def load_tasks(path: Path) -> list[Task]:
                 raise ValueError("a choice task needs a non-empty 'answers' list")
             if kind == "negatives" and record.get("correct") is None:
                 raise ValueError("a negatives task needs 'correct'")
+            k = record.get("k", len(DICE_FACES) if kind == "dice" else None)
+            if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+                raise ValueError(f"k must be a whole number >= 1; got {k!r}")
             tasks.append(
                 Task(
                     str(record["name"]),
@@ -125,6 +202,7 @@ def load_tasks(path: Path) -> list[Task]:
                     kind,
                     tuple(str(a) for a in record.get("answers", ())),
                     None if record.get("correct") is None else float(record["correct"]),
+                    k,
                 )
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -38,7 +38,7 @@ class ChatLocalModel(BaseChatModel):
     model_path: str | None = None
     """A GGUF file; default ``$VS_MODEL_PATH`` or the embedded SmolLM2-135M."""
     n_threads: int | None = None
-    """CPU threads; default ``$VS_THREADS`` or 2."""
+    """CPU threads; default ``$VS_THREADS`` or half the cores."""
     temperature: float = 0.7
     """Sampling temperature."""
     max_tokens: int = 1024
