@@ -74,8 +74,8 @@ def test_partial_is_the_default_and_logs_the_shortfall(caplog):
     with caplog.at_level(logging.WARNING, logger="vs_integrations"):
         result = engine.run(lambda messages, schema: reply, "x")
     assert result.texts == ["a", "b"]
-    assert any("kept 2 candidate(s)" in w for w in result.warnings)
-    assert "kept 2 candidate(s)" in caplog.text
+    assert any("held 2 of the 3 distinct candidates wanted" in w for w in result.warnings)
+    assert "held 2 of the 3 distinct candidates wanted" in caplog.text
     with pytest.raises(ParseError) as caught:
         engine.run(lambda messages, schema: "nothing here", "x")
     assert caught.value.raw == "nothing here"
