@@ -14,7 +14,9 @@ that completes within a grace period.
 
 Records (one JSON object a line):
 
-- good: ``{"id", "prompt", "sampled", "distribution", "attempts"}``;
+- good: ``{"id", "prompt", "sampled", "distribution", "attempts"}``; with ``distinct=N`` the
+  distribution is the merged one holding the prompt's N distinct candidates (fewer, with a
+  warning in ``distribution["warnings"]``, when the call budget ran out);
 - failed: ``{"id", "prompt", "error": {"type", "message", ...}, "attempts"}``, where ``error``
   also holds ``status`` and ``body`` (what the server sent), ``raw`` (the reply that could not be
   parsed), ``limit`` and ``prompt_tokens`` (context too long), when known.
@@ -22,6 +24,7 @@ Records (one JSON object a line):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -307,6 +310,8 @@ def run_batch(
     grace: float = 5.0,
     on_start: Callable[[int], None] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    distinct: int | None = None,
+    max_calls: int | None = None,
 ) -> BatchResult:
     """Run ``engine`` on every prompt not yet done in ``output``, appending one record each.
 
@@ -326,6 +331,10 @@ def run_batch(
             result completing within them is kept, the rest are abandoned (daemon threads).
         on_start: Called with the number of prompts to run, before the first is submitted.
         on_record: Called with each record after it is written (progress display).
+        distinct: Collect this many distinct candidates per prompt with
+            :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` (several calls, one
+            merged distribution) instead of one :meth:`~vs_integrations.VSEngine.run`.
+        max_calls: The call budget per prompt for ``distinct`` (default the engine's).
 
     Returns:
         What was done; ``interrupted`` is set on Ctrl-C (the KeyboardInterrupt is not re-raised),
@@ -342,6 +351,7 @@ def run_batch(
     """
     if concurrency < 1 or attempts < 1:
         raise ValueError(f"concurrency and attempts must be >= 1; got {concurrency} and {attempts}")
+    sample = prompt_runner(engine, distinct, max_calls)
     out = OutputFile(output)
     done = out.prepare(prompts, retry_failed=retry_failed)
     todo = [prompt for prompt in prompts if prompt.id not in done]
@@ -361,7 +371,7 @@ def run_batch(
             except queue.Empty:
                 return
             try:
-                outcome = _attempt(engine, model, prompt, attempts, retry_delay, seed, stop)
+                outcome = _attempt(sample, model, prompt, attempts, retry_delay, seed, stop)
             except BaseException:
                 # KeyboardInterrupt or SystemExit raised by the model function: the main thread
                 # must hear of it, or it would wait for this prompt forever.
@@ -436,8 +446,30 @@ def _drain(jobs: queue.SimpleQueue[Prompt]) -> set[str]:
             return ids
 
 
+def prompt_runner(
+    engine: VSEngine, distinct: int | None = None, max_calls: int | None = None
+) -> Callable[[ModelFn, str], Distribution]:
+    """What one prompt runs: ``engine.run``, or ``engine.distinct`` with ``distinct=N``.
+
+    Raises:
+        ValueError: If ``distinct`` or ``max_calls`` is not a positive integer, or ``max_calls``
+            is given without ``distinct`` (checked here, before any prompt is sent).
+
+    Example:
+        >>> replies = iter(['{"responses": [{"text": "a", "probability": 1.0}]}',
+        ...                 '{"responses": [{"text": "b", "probability": 1.0}]}'])
+        >>> prompt_runner(VSEngine(k=1), distinct=2)(lambda messages, schema: next(replies), "A letter?").texts
+        ['a', 'b']
+    """
+    # The engine validates these at its generator's first step: take that step, send nothing.
+    next(engine.steps("validation only", distinct=distinct, max_calls=max_calls))
+    if distinct is None:
+        return engine.run
+    return functools.partial(engine.distinct, n=distinct, max_calls=max_calls)
+
+
 def _attempt(
-    engine: VSEngine,
+    sample: Callable[[ModelFn, str], Distribution],
     model: ModelFn,
     prompt: Prompt,
     attempts: int,
@@ -448,7 +480,7 @@ def _attempt(
     """Run one prompt, retrying transient errors; an error that stays becomes an error record."""
     for attempt in range(1, attempts + 1):
         try:
-            distribution = engine.run(model, prompt.text)
+            distribution = sample(model, prompt.text)
         except Exception as exc:  # every failure of one prompt is isolated into its record
             if is_transient(exc) and attempt < attempts and not stop.wait(retry_delay * 2 ** (attempt - 1)):
                 continue

@@ -18,16 +18,16 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .backend import Backend
-from .batch import BatchInputError, BatchResult, read_prompts, run_batch
+from .batch import BatchInputError, BatchResult, prompt_runner, read_prompts, run_batch
 from .core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
 from .core.distribution import Candidate, Distribution
-from .core.engine import VSEngine
+from .core.engine import ModelFn, VSEngine
 from .core.errors import BackendError, ContextTooLong, ParseError
 
 EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_FAILED_RECORDS, EXIT_INTERRUPTED = 2, 3, 4, 5, 6, 130
@@ -121,10 +121,32 @@ def _vs_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--format", choices=FORMATS, default="json", dest="reply_format")
 
 
+def _distinct_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distinct-N (several calls pooled into one distribution)")
+    group.add_argument(
+        "--distinct",
+        type=_positive_int,
+        metavar="N",
+        help="keep asking (-k a call, each call listing what is held) until N distinct candidates are held",
+    )
+    group.add_argument(
+        "--max-calls", type=_positive_int, help="call budget per prompt for --distinct (default 2*ceil(N/k)+1)"
+    )
+
+
+def _runner(engine: VSEngine, args: argparse.Namespace) -> Callable[[ModelFn, str], Distribution]:
+    """``engine.run``, or ``engine.distinct`` for ``--distinct N``."""
+    if args.max_calls is not None and args.distinct is None:
+        raise CLIError("--max-calls needs --distinct N (a single VS call's budget is --retries)", EXIT_USAGE)
+    return prompt_runner(engine, args.distinct, args.max_calls)
+
+
 _GENERATE_EPILOG = f"""\
 Each prompt gets one JSON line in the output: {{"id", "prompt", "sampled", "distribution",
 "attempts"}}, or {{"id", "prompt", "error": {{"type", "message", "status", "body", "raw", ...}},
-"attempts"}} when it failed (the batch goes on). A rerun skips prompts with a good record and
+"attempts"}} when it failed (the batch goes on). With --distinct N the distribution holds the
+prompt's N distinct candidates, pooled over several calls (fewer, with a warning, if the call
+budget runs out). A rerun skips prompts with a good record and
 retries failed ones (unless --keep-failures). Exit codes: 0 every prompt has a good record;
 {EXIT_FAILED_RECORDS} finished, some prompts have error records; 2 bad input; 3 the server could not be
 reached (a rerun resumes); 5 the model could not be loaded; 130 interrupted (a rerun resumes)."""
@@ -139,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("prompt", type=_prompt)
     sample.add_argument("--json", action="store_true", help="print the distribution as JSON")
     _vs_options(sample)
+    _distinct_options(sample)
     _model_options(sample)
 
     compare = commands.add_parser(
@@ -170,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--keep-failures", action="store_true", help="do not retry prompts whose record is an error")
     _vs_options(generate)
+    _distinct_options(generate)
     _model_options(generate)
 
     evaluate = commands.add_parser(
@@ -274,11 +298,11 @@ def _describe(backend: Backend) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     """``vs sample``: print the distribution and the candidate drawn from it."""
     config = make_config(args)
-    engine = VSEngine(config)
+    run = _runner(VSEngine(config), args)
     backend = make_backend(args)
     started = time.perf_counter()
     with _backend_errors():
-        distribution = engine.run(backend, args.prompt)
+        distribution = run(backend, args.prompt)
     seconds = time.perf_counter() - started
     picked = distribution.sample(args.seed)
     if args.json:
@@ -401,6 +425,7 @@ def _print_comparison(
 def cmd_generate(args: argparse.Namespace) -> int:
     """``vs generate``: one JSON line per prompt, appended as each finishes."""
     config = make_config(args)
+    _runner(VSEngine(config), args)  # refuse --max-calls without --distinct before any work
     try:
         prompts = read_prompts(args.prompts)
     except BatchInputError as exc:
@@ -423,6 +448,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 on_start=lambda todo: progress.update(bar, total=todo),
                 on_record=lambda record: progress.advance(bar),
+                distinct=args.distinct,
+                max_calls=args.max_calls,
             )
         except BatchInputError as exc:
             raise CLIError(str(exc), EXIT_USAGE) from exc

@@ -11,6 +11,12 @@ Two ways in:
   reply schema as guided decoding, and parsed distributions. That path is one pass: one engine
   call per row, no retries.
 
+Both take ``distinct=N``. :func:`verbalize` runs :meth:`VSEngine.distinct
+<vs_integrations.VSEngine.distinct>` per row (calls pooled until N distinct candidates are held,
+within ``max_calls``). The processor path has one call per row, so there ``distinct=N`` asks for
+N candidates in that call (``k=N``); a reply holding fewer is kept with the shortfall in the
+distribution's ``warnings`` (under the default ``on_failure="partial"``).
+
 Output columns, in both: ``distribution`` (``Distribution.to_dict()``, or None), ``sampled`` (one
 text drawn from it, or None) and ``error`` (None, or the dict :func:`error_record` makes).
 """
@@ -137,6 +143,8 @@ class _VerbalizeWorker:
         temperature: float,
         max_tokens: int,
         timeout: float,
+        distinct: int | None = None,
+        max_calls: int | None = None,
     ) -> None:
         from .openai_compatible import OpenAICompatibleModel
 
@@ -144,13 +152,19 @@ class _VerbalizeWorker:
             model, base_url=base_url, api_key=api_key, temperature=temperature, max_tokens=max_tokens, timeout=timeout
         )
         self.engine = VSEngine(config)
+        self.distinct = distinct
+        self.max_calls = max_calls
         self.prompt_column = prompt_column
         self.pool = ThreadPoolExecutor(max_workers=requests_per_worker)
 
     def one(self, prompt: Any) -> dict[str, Any]:
         """The three output columns for one prompt; any failure becomes an error row."""
         try:
-            distribution = self.engine.run(self.backend, _instruction(prompt))
+            instruction = _instruction(prompt)
+            if self.distinct is None:
+                distribution = self.engine.run(self.backend, instruction)
+            else:
+                distribution = self.engine.distinct(self.backend, instruction, self.distinct, max_calls=self.max_calls)
             return _result(distribution, _draw(distribution, self.engine.config.seed, prompt), None)
         except Exception as exc:  # one row's failure must not stop the others
             return _failure(exc)
@@ -181,6 +195,8 @@ def verbalize(
     temperature: float = 0.7,
     max_tokens: int = 1024,
     timeout: float = 120.0,
+    distinct: int | None = None,
+    max_calls: int | None = None,
     config: VSConfig | None = None,
     **vs_settings: Any,
 ) -> Dataset:
@@ -205,6 +221,10 @@ def verbalize(
         temperature: Sampling temperature sent with every request.
         max_tokens: Cap on generated tokens per request.
         timeout: Seconds per request.
+        distinct: Collect this many distinct candidates per row with
+            :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` (several calls of ``k``,
+            pooled into one distribution); None makes one VS call per row.
+        max_calls: The per-row call budget of ``distinct`` (default ``2 * ceil(N / k) + 1``).
         config: A whole :class:`VSConfig` to start from.
         **vs_settings: VS settings (``k``, ``variant``, ``tail``, ``max_retries``, ``seed``...).
 
@@ -213,7 +233,9 @@ def verbalize(
 
     Raises:
         SettingsError: At call time, before any work, for an unknown VS setting.
-        ValueError: At call time for an invalid setting value or worker count.
+        ValueError: At call time for an invalid setting value or worker count, or a
+            ``distinct``/``max_calls`` that is not a positive integer (``max_calls`` without
+            ``distinct``).
 
     Example:
         >>> import ray
@@ -225,6 +247,11 @@ def verbalize(
 
     """
     resolved = resolve_config(config, owner="verbalize", **vs_settings)
+    try:
+        # The engine checks distinct/max_calls at its loop's first step: take it now, send nothing.
+        next(VSEngine(resolved).steps("validation only", distinct=distinct, max_calls=max_calls))
+    except ValueError as exc:
+        raise ValueError(f"verbalize: {exc}") from exc
     if requests_per_worker < 1 or batch_size < 1:
         raise ValueError(
             f"verbalize: requests_per_worker and batch_size must be >= 1; got {requests_per_worker}, {batch_size}"
@@ -246,6 +273,8 @@ def verbalize(
             "temperature": temperature,
             "max_tokens": max_tokens,
             "timeout": timeout,
+            "distinct": distinct,
+            "max_calls": max_calls,
         },
         compute=compute,
         batch_size=batch_size,
@@ -254,8 +283,15 @@ def verbalize(
     )
 
 
-def _one_pass_config(owner: str, config: VSConfig | None, vs_settings: dict[str, Any]) -> VSConfig:
+def _one_pass_config(
+    owner: str, config: VSConfig | None, vs_settings: dict[str, Any], distinct: int | None
+) -> VSConfig:
     resolved = resolve_config(config, owner=owner, **vs_settings)
+    if distinct is not None:
+        if isinstance(distinct, bool) or not isinstance(distinct, int) or distinct < 1:
+            raise ValueError(f"{owner}: distinct must be a positive integer; got {distinct!r}")
+        # One call per row: the N distinct candidates are asked for in that call.
+        resolved = resolved.with_(k=distinct)
     if resolved.variant == "multi":
         raise ValueError(
             f"{owner}: variant='multi' needs a conversation of several calls; a processor makes one call per row "
@@ -272,6 +308,7 @@ def preprocess(
     model: str | None = None,
     sampling_params: dict[str, Any] | None = None,
     schema_style: str = "json_schema",
+    distinct: int | None = None,
     config: VSConfig | None = None,
     **vs_settings: Any,
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -291,6 +328,8 @@ def preprocess(
         sampling_params: Overrides :data:`DEFAULT_SAMPLING_PARAMS` (temperature, max_tokens...).
         schema_style: For ``"http"``: the ``response_format`` dialect (``"json_schema"`` for
             OpenAI and vLLM, ``"json_object"`` for llama.cpp's server, ``"none"``).
+        distinct: Ask for this many distinct candidates in the row's one call (it sets ``k``;
+            give :func:`postprocess` the same value).
         config: A whole :class:`VSConfig` to start from.
         **vs_settings: VS settings (``k``, ``tail``, ``probability``...); ``variant="multi"`` is
             refused (it needs several calls per row).
@@ -298,7 +337,7 @@ def preprocess(
     Raises:
         SettingsError: At call time for an unknown VS setting.
         ValueError: At call time for an unknown processor or schema style, a missing ``model``
-            for ``"http"``, or ``variant="multi"``.
+            for ``"http"``, ``variant="multi"``, or a ``distinct`` that is not a positive integer.
 
     Example:
         >>> from vs_integrations.ray import preprocess
@@ -307,7 +346,7 @@ def preprocess(
         ('Name a colour.', 1024)
 
     """
-    resolved = _one_pass_config("preprocess", config, vs_settings)
+    resolved = _one_pass_config("preprocess", config, vs_settings, distinct)
     if processor not in PROCESSORS:
         raise ValueError(f"preprocess: processor must be one of {', '.join(PROCESSORS)}; got {processor!r}")
     if schema_style not in SCHEMA_STYLES:
@@ -373,6 +412,7 @@ def _reply_text(row: dict[str, Any]) -> str:
 def postprocess(
     *,
     prompt_column: str = "prompt",
+    distinct: int | None = None,
     config: VSConfig | None = None,
     **vs_settings: Any,
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -386,12 +426,14 @@ def postprocess(
 
     Args:
         prompt_column: The prompt column given to :func:`preprocess`.
+        distinct: The ``distinct`` given to :func:`preprocess`: a reply with fewer distinct
+            candidates is kept with the shortfall as a warning (``on_failure="partial"``).
         config: A whole :class:`VSConfig` to start from.
         **vs_settings: The same VS settings as :func:`preprocess`.
 
     Raises:
         SettingsError: At call time for an unknown VS setting.
-        ValueError: At call time for an invalid value or ``variant="multi"``.
+        ValueError: At call time for an invalid value (``distinct`` included) or ``variant="multi"``.
 
     Example:
         >>> from vs_integrations.ray import postprocess
@@ -401,7 +443,7 @@ def postprocess(
         (True, None)
 
     """
-    resolved = _one_pass_config("postprocess", config, vs_settings)
+    resolved = _one_pass_config("postprocess", config, vs_settings, distinct)
     engine = VSEngine(resolved)
 
     def vs_postprocess(row: dict[str, Any]) -> dict[str, Any]:

@@ -155,10 +155,20 @@ class VerbalizedSampling(dspy.Module):
 
     With no LM configured, the embedded model is used (``local`` extra) with ``dspy.JSONAdapter``.
 
+    ``distinct=N`` runs the engine's distinct-N loop (:meth:`VSEngine.distinct
+    <vs_integrations.VSEngine.distinct>`): calls of ``k`` candidates are pooled until ``N``
+    distinct ones are held or ``max_calls`` (default ``2 * ceil(N / k) + 1``) are spent, and
+    ``.completions`` holds every pooled candidate (a shortfall is a warning under the default
+    ``on_failure="partial"``). The inner ``Predict`` has no conversation, so each later call is
+    the same request with a fresh rollout id (the engine's "ask afresh" mode), not a follow-up
+    listing what is held; the last call may bring more than the missing ones, all kept.
+
     Args:
         signature: The task, e.g. ``"question -> answer"`` or a ``dspy.Signature`` class.
         config: A whole :class:`~vs_integrations.VSConfig`; flat settings override its fields.
         fresh: Send a rollout id per call (see above); False lets identical calls hit the cache.
+        distinct: Collect this many distinct candidates over several calls (None: one VS call).
+        max_calls: The call budget of ``distinct`` (None: the engine's default).
         **settings: Flat VS settings (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
             ``format``, ``max_retries``, ``on_failure``, ``seed``) and the LM settings
             ``temperature``, ``max_tokens``, ``top_p`` (given to the inner ``dspy.Predict``).
@@ -167,12 +177,16 @@ class VerbalizedSampling(dspy.Module):
     Raises:
         SettingsError: For a keyword that is neither (the message names it and the accepted ones).
         ValueError: For ``variant="multi"`` (it needs a conversation) or ``format`` other than
-            ``"json"`` (DSPy's adapter sets the reply format), or a signature clash.
+            ``"json"`` (DSPy's adapter sets the reply format), a signature clash, or a
+            ``distinct``/``max_calls`` that is not a positive integer (``max_calls`` without
+            ``distinct``).
 
     Example:
         >>> vs = VerbalizedSampling("topic -> joke", k=3, seed=0)
         >>> vs.vs_config.k, [name for name, _ in vs.named_predictors()]
         (3, ['predict'])
+        >>> VerbalizedSampling("problem -> wrong_solution", k=5, distinct=20).distinct
+        20
     """
 
     def __init__(
@@ -181,6 +195,8 @@ class VerbalizedSampling(dspy.Module):
         *,
         config: VSConfig | None = None,
         fresh: bool = True,
+        distinct: int | None = None,
+        max_calls: int | None = None,
         **settings: Any,
     ) -> None:
         super().__init__()
@@ -195,6 +211,13 @@ class VerbalizedSampling(dspy.Module):
                 f"VerbalizedSampling: format={resolved.format!r} does not apply; DSPy's adapter "
                 "(dspy.ChatAdapter, dspy.JSONAdapter) sets the reply format"
             )
+        try:
+            # The engine checks distinct/max_calls at its loop's first step: take it now, send nothing.
+            next(VSEngine(resolved).steps("validation only", distinct=distinct, max_calls=max_calls))
+        except ValueError as exc:
+            raise ValueError(f"VerbalizedSampling: {exc}") from exc
+        self.distinct = distinct
+        self.max_calls = max_calls
         self._vs_config = resolved
         self.signature = ensure_signature(signature)
         self.predict = dspy.Predict(verbalized_signature(self.signature, resolved), **rest)
@@ -221,7 +244,7 @@ class VerbalizedSampling(dspy.Module):
         lm = self.predict.lm or dspy.settings.lm
         lm_settings = getattr(lm, "kwargs", {}) or {}
         engine = VSEngine(config, use_schema=False)
-        steps = engine.steps(key)
+        steps = engine.steps(key, distinct=self.distinct, max_calls=self.max_calls)
         next(steps)
         originals: dict[str, str] = {}  # what the engine was sent -> the LM's own text
         fields_by_text: dict[str, dict[str, Any]] = {}
@@ -405,7 +428,7 @@ def _refuse_unknown(keywords: dict[str, Any]) -> None:
     unknown = sorted(set(keywords) - set(LM_SETTINGS))
     if not unknown:
         return
-    accepted = ("config", *SETTINGS, *LM_SETTINGS)
+    accepted = ("config", *SETTINGS, *LM_SETTINGS, "fresh", "distinct", "max_calls")
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, accepted, n=1)

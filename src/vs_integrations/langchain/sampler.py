@@ -12,6 +12,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import patch_config
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..core.config import VSConfig
 from ..core.distribution import Candidate, Distribution
@@ -147,6 +148,12 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     VS keywords given to ``invoke``/``stream`` (or ``bind``) apply to that call. ``seed`` seeds
     the draw of :meth:`with_draw`.
 
+    ``distinct=N`` runs :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` instead of
+    one VS call: it keeps asking (``k`` a call, each later call listing the candidates held) until
+    ``N`` distinct candidates are held, within ``max_calls`` (default ``2 * ceil(N / k) + 1``),
+    and returns them as one merged distribution; ``batch`` and ``stream`` do the same, the stream
+    yielding a chunk as each new candidate completes, across the calls.
+
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
         >>> from langchain_core.prompts import ChatPromptTemplate
@@ -155,7 +162,31 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         >>> chain = ChatPromptTemplate.from_messages([("human", "Name a {thing}.")]) | sampler
         >>> chain.invoke({"thing": "US state"}).texts
         ['Ohio', 'Utah']
+        >>> more = '{"responses": [{"text": "Iowa", "probability": 1.0}]}'
+        >>> pooled = VerbalizedSampler(llm=GenericFakeChatModel(messages=iter([reply, more])), k=2, distinct=3)
+        >>> pooled.invoke("Name a US state.").texts
+        ['Ohio', 'Utah', 'Iowa']
     """
+
+    distinct: int | None = None
+    """Collect this many distinct candidates over several calls (None: one VS call)."""
+    max_calls: int | None = None
+    """The call budget of ``distinct`` (None: ``2 * ceil(distinct / k) + 1``)."""
+
+    @field_validator("distinct", "max_calls", mode="before")
+    @classmethod
+    def _positive_or_none(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"VerbalizedSampler: {info.field_name} must be a positive integer or None; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _max_calls_needs_distinct(self) -> VerbalizedSampler:
+        if self.max_calls is not None and self.distinct is None:
+            raise ValueError(
+                "VerbalizedSampler: max_calls applies only with distinct=N (one VS call's budget is max_retries)"
+            )
+        return self
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -193,7 +224,11 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
             return self.call_inner(messages, schema, config=child).text
 
-        return self.vs_engine(**vs).run(call, to_core_messages(to_langchain_messages(input)))
+        engine = self.vs_engine(**vs)
+        messages = to_core_messages(to_langchain_messages(input))
+        if self.distinct is None:
+            return engine.run(call, messages)
+        return engine.distinct(call, messages, self.distinct, max_calls=self.max_calls)
 
     async def _arun(
         self,
@@ -207,7 +242,11 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
             return (await self.acall_inner(messages, schema, config=child)).text
 
-        return await self.vs_engine(**vs).arun(call, to_core_messages(to_langchain_messages(input)))
+        engine = self.vs_engine(**vs)
+        messages = to_core_messages(to_langchain_messages(input))
+        if self.distinct is None:
+            return await engine.arun(call, messages)
+        return await engine.adistinct(call, messages, self.distinct, max_calls=self.max_calls)
 
     def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Distribution:
         """Ask for the distribution; ``kwargs`` are VS settings for this call only.
@@ -229,7 +268,8 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     def _start(self, inputs: Iterable[LanguageModelInput], vs: dict[str, Any]) -> _StreamRun:
         engine = self.vs_engine(**vs)
         messages = to_core_messages(to_langchain_messages(_fold(inputs)))
-        return _StreamRun(engine.steps(messages), engine.config)
+        steps = engine.steps(messages, distinct=self.distinct, max_calls=self.max_calls)
+        return _StreamRun(steps, engine.config)
 
     def _open(
         self, messages: list[BaseMessage], config: RunnableConfig, form: dict[str, Any] | None

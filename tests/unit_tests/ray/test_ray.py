@@ -37,11 +37,20 @@ def vs_reply(*texts, probabilities=None):
     return json.dumps({"responses": [{"text": t, "probability": p} for t, p in zip(texts, probabilities, strict=True)]})
 
 
+def distinct_reply(request):
+    """Three wrong solutions for the first call, then the two after those already listed."""
+    prompt = next(m["content"] for m in request["messages"] if m["role"] == "user")
+    held = last_user_text(request).count(" / wrong ")  # a follow-up lists what is held
+    return Reply.completion(vs_reply(*(f"{prompt} / wrong {held + i}" for i in range(3 if held == 0 else 2))))
+
+
 @pytest.fixture(scope="module")
 def server():
     """The answer depends on the prompt's words: a context-length error (``LONG``), a proxy's HTML
-    page with HTTP 200 (``MALFORMED``), prose holding no candidate (``PROSE``), else a VS reply."""
+    page with HTTP 200 (``MALFORMED``), prose holding no candidate (``PROSE``), new wrong
+    solutions per call (``DISTINCT``), else a VS reply."""
     with FakeOpenAIServer(
+        Rule(prompt_contains("DISTINCT"), distinct_reply),
         Rule(prompt_contains("LONG"), Reply.error(400, CONTEXT_ERROR)),
         Rule(prompt_contains("MALFORMED"), Reply.html(HTML_PAGE)),
         Rule(prompt_contains("PROSE"), Reply.completion(PROSE)),
@@ -148,6 +157,34 @@ def test_unknown_setting_is_refused_at_call_time_before_any_request(cluster, ser
     with pytest.raises(ValueError, match="requests_per_worker"):
         verbalize(ds, base_url=server.base_url, model="fake", requests_per_worker=0)
     assert len(server.requests) == before
+
+
+def test_verbalize_distinct_pools_calls_per_row(cluster, server):
+    prompts = ["DISTINCT Gary bought 3 bags of flour.", "DISTINCT A train leaves at 3 pm."]
+    ds = ray.data.from_items([{"id": i, "prompt": p} for i, p in enumerate(prompts)])
+    rows = verbalize(ds, base_url=server.base_url, model="fake", k=3, distinct=5, seed=SEED, concurrency=1).take_all()
+    assert sorted(row["id"] for row in rows) == [0, 1]
+    for row in rows:
+        distribution = Distribution.from_dict(row["distribution"])
+        assert distribution.texts == [f"{row['prompt']} / wrong {i}" for i in range(5)]
+        assert row["error"] is None and row["sampled"] in distribution.texts
+        # Two calls a row: three, then a follow-up listing them and asking for the two missing.
+        assert calls_for(server, row["prompt"]) == 2
+    with pytest.raises(ValueError, match="verbalize: max_calls"):
+        verbalize(ds, base_url=server.base_url, model="fake", max_calls=3)
+
+
+def test_processor_distinct_asks_for_n_in_the_one_call_and_warns_when_short():
+    row = preprocess(distinct=4, k=2)({"prompt": "Gary bought 3 bags of flour."})
+    assert json.loads(row["sampling_params"]["structured_outputs"]["json"]) == json_schema(VSConfig(k=4))
+    assert "4" in row["messages"][0]["content"]
+    full = postprocess(distinct=4)({**row, "generated_text": vs_reply("5", "6", "8", "1")})
+    assert full["error"] is None and len(full["distribution"]["candidates"]) == 4
+    assert not full["distribution"]["warnings"]
+    short = postprocess(distinct=4)({**row, "generated_text": vs_reply("5", "6", "8")})
+    assert short["error"] is None and any("3 of the 4" in w for w in short["distribution"]["warnings"])
+    with pytest.raises(ValueError, match="preprocess: distinct must be a positive integer"):
+        preprocess(distinct=0)
 
 
 def test_worker_replaces_the_columns_of_an_earlier_run(server):
