@@ -41,7 +41,7 @@ def test_a_prompt_longer_than_n_ctx_names_the_limit():
     with pytest.raises(ContextTooLong) as info:
         llm.complete("coffee " * 400)
     assert info.value.limit == 256 and info.value.prompt_tokens > 256
-    assert "256 tokens" in str(info.value)
+    assert "context window holds 256" in str(info.value)
 
 
 def test_local_llm_streams():
