@@ -13,7 +13,7 @@ from .config import VSConfig
 from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
-from .parsing.normalise import no_candidates_message, parse_exact_json
+from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list
 from .parsing.stream import IncrementalScanner
 
 __all__ = [
@@ -50,7 +50,10 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
+    # The shapes asked for first, read in one pass; they give what the general path would.
     distribution = parse_exact_json(text, config)
+    if distribution is None:
+        distribution = parse_exact_list(text, config)
     if distribution is None:
         distribution = _parse_general(text, config)
     expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)

@@ -320,6 +320,16 @@ def test_stream_parser_other_formats(reply):
     assert parser.close().texts == ["a", "b"]
 
 
+@pytest.mark.parametrize("size", [1, 5, 64, 1000])
+def test_streamed_json_candidates_carry_their_index_in_the_reply(size):
+    # Several records complete in one chunk: each keeps its own position, as in the final parse.
+    parser = StreamParser()
+    emitted: list[Candidate] = []
+    for start in range(0, len(STRICT), size):
+        emitted.extend(parser.feed(STRICT[start : start + size]))
+    assert [(c.text, c.index) for c in emitted] == [(c.text, c.index) for c in parser.close()]
+
+
 def test_stream_parser_skips_duplicates_and_rejects_feed_after_close():
     parser = StreamParser()
     out = parser.feed(

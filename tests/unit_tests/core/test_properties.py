@@ -208,3 +208,26 @@ def test_the_cut_off_fast_path_agrees_with_the_lenient_reader(pairs, cut, before
     found, _ = json_scanner._candidate_list(roots)
     assert found is not None
     assert fast.items == json_scanner._json_items(found, open_ids) and truncated
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=10),
+            st.sampled_from(["0.2", "0.5", "1", "1.0", "0", ".5", "1.5", "50", "0.", "1.2.3", "9" * 400]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["", "\n", "  "]),
+)
+def test_exact_list_fast_path_agrees_with_the_general_path(pairs, after):
+    from vs_integrations.core.parser import _parse_general
+    from vs_integrations.core.parsing.normalise import parse_exact_list
+
+    reply = "\n".join(f"{i}. {t} (Probability: {p})" for i, (t, p) in enumerate(pairs, 1)) + after
+    fast = parse_exact_list(reply, None)
+    if fast is None:
+        return
+    assert fast == _parse_general(reply, None)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..config import VSConfig
 from .items import Extraction
-from .json_scanner import JSON_START, extract_json
+from .json_scanner import extract_json, find_json_start
 from .list_scanner import BULLET, extract_list, list_start
 from .xml_scanner import XML_OPEN, extract_xml
 
@@ -44,9 +44,9 @@ def opening_format(text: str) -> tuple[str, int] | None:
 def format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
     """Every format whose structure appears in ``text``, with where it starts, earliest first."""
     positions: list[tuple[int, int, str]] = []
-    json_at = JSON_START.search(text)
-    if json_at is not None:
-        positions.append((json_at.start(), 0 if hint == "json" else 1, "json"))
+    json_at = find_json_start(text)
+    if json_at != -1:
+        positions.append((json_at, 0 if hint == "json" else 1, "json"))
     xml_at = XML_OPEN.search(text) if "<" in text else None
     if xml_at is not None:
         positions.append((xml_at.start(), 0 if hint == "xml" else 1, "xml"))
@@ -79,7 +79,8 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated = extraction.truncated
-    for name, at in format_order(text, hint):
+    order = format_order(text, hint)
+    for name, at in order:
         if (name, at) == opening:
             continue  # read above
         extraction = EXTRACTORS[name](text, at)
@@ -87,5 +88,6 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated |= extraction.truncated
-    truncated = truncated or bool(JSON_START.search(text) or XML_OPEN.search(text))
+    # A bracket or tag with nothing read from it: the reply was probably cut off.
+    truncated = truncated or any(name != "list" for name, _ in order)
     return Extraction([], None, truncated, None)

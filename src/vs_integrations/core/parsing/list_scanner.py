@@ -12,7 +12,15 @@ import re
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
 
-__all__ = ["BULLET", "PROBABILITY_MARKER", "extract_list", "list_start", "search_bullet", "split_stated_probability"]
+__all__ = [
+    "BULLET",
+    "PROBABILITY_MARKER",
+    "extract_list",
+    "list_start",
+    "plain_list_pairs",
+    "search_bullet",
+    "split_stated_probability",
+]
 
 # Case-insensitive only after the literal "(" so the regex engine can scan for it quickly.
 PROBABILITY_MARKER = re.compile(
@@ -20,9 +28,11 @@ PROBABILITY_MARKER = re.compile(
 )
 _BULLET_BODY = r"[ \t]*(?:•|[\-*+–](?=[ \t])|\(?(\d{1,3})[.):](?!\d)|\(?[A-Za-z]\)(?=[ \t]))[ \t]*"
 BULLET = re.compile(_BULLET_BODY)  # matched at a line start
-# Searching for the newline first lets the regex engine skip to candidates (a MULTILINE "^"
-# pattern is tried at every position: ~100x slower on long replies).
-_BULLET_AFTER_NEWLINE = re.compile(r"\n" + _BULLET_BODY)
+# A line that starts (after its indent) the way a bullet starts. Searching for this first and
+# then matching BULLET is ~10x faster than searching "\n" + BULLET, where the regex engine
+# backtracks through the indent of every line into each bullet alternative. The indent is
+# possessive since no bullet starts with a space or tab.
+_BULLET_LINE = re.compile(r"\n[ \t]*+(?:[•\-*+–(\d]|[A-Za-z]\))")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*%|\s*/\s*\d+(?:\.\d+)?)?"
 # What an unlabelled number must look like to be read as a probability: 0.2, .2, 20%, 1/6.
 _STATED = r"(?:\d*\.\d+|\d+(?:\.\d*)?\s*%|\d+\s*/\s*\d+)"
@@ -121,14 +131,26 @@ def search_bullet(text: str, pos: int = 0, endpos: int | None = None) -> re.Matc
         bullet = BULLET.match(text, pos, end)
         if bullet is not None:
             return bullet
-    found = _BULLET_AFTER_NEWLINE.search(text, pos, end)
-    return None if found is None else BULLET.match(text, found.start() + 1, end)
+    while (line := _BULLET_LINE.search(text, pos, end)) is not None:
+        bullet = BULLET.match(text, line.start() + 1, end)
+        if bullet is not None:
+            return bullet
+        pos = line.start() + 1
+    return None
+
+
+def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
+    """(text, probability) of each line when every line is ``N. text (Probability: p)``, else None."""
+    stripped = text.strip()
+    matches: list[tuple[str, str]] = _PLAIN_ITEM.findall(stripped)
+    if not matches or len(matches) != stripped.count("\n") + 1:
+        return None
+    return matches
 
 
 def _plain_list(text: str) -> Extraction | None:
-    stripped = text.strip()
-    matches = _PLAIN_ITEM.findall(stripped)
-    if not matches or len(matches) != stripped.count("\n") + 1:
+    matches = plain_list_pairs(text)
+    if matches is None:
         return None
     new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
     items = [new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]

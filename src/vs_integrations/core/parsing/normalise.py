@@ -16,8 +16,9 @@ from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from ..errors import ParseError
 from .items import Item
+from .list_scanner import plain_list_pairs
 
-__all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "read_probability"]
+__all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "parse_exact_list", "read_probability"]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
 _NON_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
@@ -37,6 +38,8 @@ def read_probability(value: object) -> float | None:
     number: float
     kind = type(value)
     if kind is float or kind is int:
+        if kind is int and not -(10**300) < value < 10**300:  # type: ignore[operator]  # an int, checked
+            return None  # far outside any probability (and too large for a float)
         number = float(value)  # type: ignore[arg-type]
     elif value is None or kind is bool:
         return None
@@ -205,6 +208,8 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
     if config is not None and config.probability in ("perplexity", "nll"):
         return None
     start = 0 if text[:1] == "{" else len(text) - len(text.lstrip())
+    if text[start : start + 1] != "{":
+        return None  # not an object: skip the decoder (and the exception it raises on prose)
     try:
         # The C scanner json.loads uses, without its wrapper's checks (about 0.5 µs a reply).
         value, end = _SCAN_ONCE(text, start)
@@ -235,12 +240,46 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
         seen.add(key)
         total += stated
         rows.append((body, stated if type(stated) is float else float(stated), index))
+    reasoning = value.get("reasoning")
+    return _exact_distribution(rows, total, text, reasoning if type(reasoning) is str else None)
+
+
+def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
+    """A list reply exactly as asked for, one ``N. text (Probability: p)`` per line, read in one pass.
+
+    Same contract as :func:`parse_exact_json`: None for anything the general path would repair
+    (leading text or spaces, percentages, empty or repeated texts, perplexity or NLL values).
+    """
+    if not text[:1].isdigit() or (config is not None and config.probability in ("perplexity", "nll")):
+        return None
+    pairs = plain_list_pairs(text)
+    if pairs is None:
+        return None
+    rows = []
+    seen = set()
+    total = 0.0
+    for index, (body, stated_text) in enumerate(pairs):
+        try:
+            stated = float(stated_text)  # digits and dots only: never negative or NaN
+        except ValueError:
+            return None
+        body = body.strip()
+        key = body.casefold()
+        if not body or key in seen or not stated <= 1.0:
+            return None
+        seen.add(key)
+        total += stated
+        rows.append((body, stated, index))
+    return _exact_distribution(rows, total, text, None)
+
+
+def _exact_distribution(
+    rows: list[tuple[str, float, int]], total: float, raw: str, reasoning: str | None
+) -> Distribution | None:
+    """The distribution over distinct, valid rows (text, stated probability, index); None if all are 0."""
     if total <= 0:
         return None
     notes = [] if abs(total - 1.0) <= 1e-6 else [f"probabilities summed to {total:.4g}; normalised to 1"]
-    reasoning = value.get("reasoning")
     new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
-    candidates = tuple(
-        [new_candidate(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
-    )
-    return Distribution(candidates, raw=text, warnings=notes, reasoning=reasoning if type(reasoning) is str else None)
+    candidates = [new_candidate(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
+    return Distribution(candidates, raw=raw, warnings=notes, reasoning=reasoning)

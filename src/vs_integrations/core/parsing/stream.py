@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from .items import Item
-from .json_scanner import JSON_START, LIST_KEYS, LenientJson, item_from_json
+from .json_scanner import LIST_KEYS, LenientJson, find_json_start, item_from_json
 from .list_scanner import BULLET, PROBABILITY_MARKER, extract_list, search_bullet
 from .xml_scanner import XML_OPEN, xml_block_item
 
@@ -27,7 +27,7 @@ class _JsonItems:
 
     def __init__(self) -> None:
         self._reader = LenientJson()
-        self._closed: list[tuple[Any, Any]] = []
+        self._closed: list[tuple[Any, Any, int]] = []
         self._reader.on_close = self._closed
         self._candidates: list[Any] | None = None  # the list the candidates are in, once known
 
@@ -37,12 +37,12 @@ class _JsonItems:
         if not self._closed:
             return []
         fresh: list[Item] = []
-        for closed, parent in self._closed:
-            fresh.extend(self._candidates_in(closed, parent))
+        for closed, parent, position in self._closed:
+            fresh.extend(self._candidates_in(closed, parent, position))
         self._closed.clear()
         return fresh
 
-    def _candidates_in(self, closed: Any, parent: Any) -> list[Item]:
+    def _candidates_in(self, closed: Any, parent: Any, position: int) -> list[Item]:
         if self._candidates is None:
             if type(closed) is dict and type(parent) is list and item_from_json(closed, 0) is not None:
                 self._candidates = parent
@@ -50,13 +50,13 @@ class _JsonItems:
                 # {"responses": ["a", "b"]}: the strings are complete when their list closes.
                 return [item for index, value in enumerate(closed) if (item := item_from_json(value, index))]
             elif parent is None and type(closed) is dict:
-                item = item_from_json(closed, len(self._reader.roots) - 1)
+                item = item_from_json(closed, position)
                 return [item] if item is not None else []
             else:
                 return []
         if parent is not self._candidates:
             return []
-        item = item_from_json(closed, len(parent) - 1)
+        item = item_from_json(closed, position)
         return [item] if item is not None else []
 
     @staticmethod
@@ -202,9 +202,9 @@ class IncrementalScanner:
     def _detect(self, text: str) -> _JsonItems | _XmlItems | _ListItems | None:
         start = max(0, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
-        json_at = JSON_START.search(text, start)
-        if json_at is not None:
-            found.append((json_at.start(), "json"))
+        json_at = find_json_start(text, start)
+        if json_at != -1:
+            found.append((json_at, "json"))
         xml_at = XML_OPEN.search(text, start)
         if xml_at is not None:
             found.append((xml_at.start(), "xml"))
