@@ -11,6 +11,7 @@ import atexit
 import importlib.util
 import os
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,8 +196,9 @@ class LocalModel(Backend):
         }
         if schema is not None:
             request["response_format"] = {"type": "json_object", "schema": schema}
-        if self.seed is not None:
-            request["seed"] = self.seed + self._calls
+        # Unseeded calls need a fresh seed each: llama.cpp otherwise reuses one fixed default, so
+        # every new process would replay the same replies.
+        request["seed"] = self.seed + self._calls if self.seed is not None else secrets.randbits(31)
         self._calls += 1
         return request
 

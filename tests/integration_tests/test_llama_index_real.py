@@ -19,9 +19,13 @@ def index():
     Settings.llm = None
 
 
-def test_the_readme_line_on_the_embedded_model(index):
-    # README: index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm)), defaults only.
-    response = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=Settings.llm)).query(
+def test_the_readme_line_on_the_embedded_model():
+    # README: llm = LocalLLM(); index.as_query_engine(llm=llm, response_synthesizer=VerbalizedSynthesizer(llm=llm, k=5)),
+    # with Settings.llm left unset (LlamaIndex would resolve it to OpenAI).
+    Settings._llm = None  # unset, as in a fresh process (other tests set it)
+    index = SummaryIndex.from_documents([Document(text="Finland drinks the most coffee per person: 12 kg a year.")])
+    llm = LocalLLM()
+    response = index.as_query_engine(llm=llm, response_synthesizer=VerbalizedSynthesizer(llm=llm, k=5)).query(
         "Which country drinks the most coffee?"
     )
     distribution = response.metadata["verbalized_distribution"]

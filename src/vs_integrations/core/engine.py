@@ -249,7 +249,12 @@ class VSEngine:
             f"({spent} used up)"
         )
         if self.on_failure == "partial" and best is not None:
-            logger.warning("verbalized sampling: %s", summary)
+            # Logged with what a user can change; the warning on the result stays the bare fact.
+            logger.warning(
+                "verbalized sampling: %s; ask for fewer (k), allow more calls (max_retries), or set "
+                "on_failure='raise' to refuse short results",
+                summary,
+            )
             best.warnings.append(f"kept {held} candidate(s): {summary}")
             return best
         if self.on_failure == "fallback":

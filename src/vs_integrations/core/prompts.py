@@ -210,8 +210,8 @@ def build_messages(
                 f"instruction message {position} must be a dict with string 'role' and 'content'; got {message!r}"
             )
         messages.append({"role": message["role"], "content": message["content"]})
-    if not messages:
-        raise ValueError("instruction must be a non-empty string or a non-empty list of messages")
+    if not any(message["content"].strip() for message in messages):
+        raise ValueError("instruction must be a non-empty string or a list of messages with some non-empty content")
     if messages[0]["role"] == "system":
         messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{vs}"}
     else:

@@ -79,3 +79,13 @@ def test_partial_is_the_default_and_logs_the_shortfall(caplog):
     with pytest.raises(ParseError) as caught:
         engine.run(lambda messages, schema: "nothing here", "x")
     assert caught.value.raw == "nothing here"
+
+
+@pytest.mark.parametrize(
+    "instruction", ["", "  ", [{"role": "user", "content": ""}], [{"role": "system", "content": " "}]]
+)
+def test_blank_instruction_is_refused_before_any_call(instruction):
+    calls = []
+    with pytest.raises(ValueError, match="non-empty"):
+        VSEngine().run(lambda messages, schema: calls.append(messages) or "", instruction)
+    assert calls == []
