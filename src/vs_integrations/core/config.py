@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -110,7 +111,7 @@ class VSConfig:
             SettingsError: If a key is not a setting (the message names the accepted ones).
 
         """
-        _refuse_unknown(changes, "VSConfig")
+        refuse_unknown(changes, "VSConfig")
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,21 +123,38 @@ SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(VSConfig))
 """The flat keywords every engine and adapter accepts, in addition to a whole ``config``."""
 
 
-def _refuse_unknown(settings: dict[str, Any], owner: str) -> None:
-    unknown = sorted(set(settings) - set(SETTINGS))
+def refuse_unknown(keywords: Iterable[str], owner: str, own: Iterable[str] = ()) -> None:
+    """Raise :class:`SettingsError` for any keyword that is neither a VS setting nor ``owner``'s own.
+
+    The message names each unknown keyword with the closest accepted name, then the VS settings
+    and the owner's own keywords, so a user sees everything they could have meant.
+
+    Example:
+        >>> try:
+        ...     refuse_unknown(["k", "streming"], "Synth", own=["streaming", "llm"])
+        ... except SettingsError as err:
+        ...     print(str(err).split(";")[0])
+        Synth got unknown setting(s) 'streming' (did you mean 'streaming'?)
+
+    """
+    own_names = sorted(set(own) - {"config", *SETTINGS})
+    unknown = sorted(set(keywords) - {"config", *SETTINGS, *own_names})
     if not unknown:
         return
+    candidates = [*SETTINGS, "config", *own_names]
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(name, SETTINGS, n=1)
+        close = difflib.get_close_matches(name, candidates, n=1)
         hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-    raise SettingsError(
-        f"{owner} got unknown setting(s) {', '.join(hints)}; accepted: config, {', '.join(SETTINGS)}",
-        unknown,
-    )
+    message = f"{owner} got unknown setting(s) {', '.join(hints)}; accepted: config, {', '.join(SETTINGS)}"
+    if own_names:
+        message += f"; {owner}'s own: {', '.join(own_names)}"
+    raise SettingsError(message, unknown)
 
 
-def resolve_config(config: VSConfig | None = None, /, *, owner: str = "VS", **settings: Any) -> VSConfig:
+def resolve_config(
+    config: VSConfig | None = None, /, *, owner: str = "VS", own: Iterable[str] = (), **settings: Any
+) -> VSConfig:
     """The one way every engine and adapter turns its keywords into a :class:`VSConfig`.
 
     Keywords set to None are left at the config's value (``tail``, ``per_turn`` and ``seed``
@@ -145,6 +163,7 @@ def resolve_config(config: VSConfig | None = None, /, *, owner: str = "VS", **se
     Args:
         config: A whole config to start from (default ``VSConfig()``).
         owner: The caller's name, used in error messages.
+        own: The caller's own (non-VS) keywords, named in the error for a misspelt one.
         **settings: Flat settings (see :data:`SETTINGS`); they override ``config``'s fields.
 
     Raises:
@@ -157,7 +176,7 @@ def resolve_config(config: VSConfig | None = None, /, *, owner: str = "VS", **se
         0.1
 
     """
-    _refuse_unknown(settings, owner)
+    refuse_unknown(settings, owner, own)
     if config is not None and not isinstance(config, VSConfig):
         raise TypeError(f"{owner}: config must be a VSConfig; got {type(config).__name__}")
     base = config or VSConfig()

@@ -58,7 +58,12 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
             # Re-wrapping replaces the settings instead of stacking two VS instructions.
             config = config or template.vs_config
             template = template.inner
-        vs_config = resolve_config(config, owner="VerbalizedPromptTemplate", **settings)
+        vs_config = resolve_config(
+            config,
+            owner="VerbalizedPromptTemplate",
+            own=("template", "output_parser", "template_var_mappings", "function_mappings"),
+            **settings,
+        )
         super().__init__(  # type: ignore[call-arg]  # pydantic fields of this class
             inner=template,
             template_vars=list(template.template_vars),

@@ -15,7 +15,7 @@ from llama_index.core.schema import QueryBundle
 
 from ..core.config import VSConfig, resolve_config
 from ..response_format import SchemaStyle
-from .synthesizer import VerbalizedSynthesizer
+from .synthesizer import _OWN_KEYWORDS, VerbalizedSynthesizer
 
 
 class VerbalizedQueryEngine(CustomQueryEngine):
@@ -59,7 +59,9 @@ class VerbalizedQueryEngine(CustomQueryEngine):
         callback_manager: CallbackManager | None = None,
         **settings: Any,
     ) -> None:
-        vs_config = resolve_config(config, owner="VerbalizedQueryEngine", **settings)
+        vs_config = resolve_config(
+            config, owner="VerbalizedQueryEngine", own=(*_OWN_KEYWORDS, "retriever", "synthesizer"), **settings
+        )
         if synthesizer is None:
             synthesizer = VerbalizedSynthesizer(
                 llm,
@@ -114,7 +116,12 @@ class VerbalizedQueryEngine(CustomQueryEngine):
         reach ``index.as_retriever``.
         """
         # Resolved before the retriever is built, so a misspelt setting fails first.
-        vs_config = resolve_config(config, owner="VerbalizedQueryEngine.from_index", **settings)
+        vs_config = resolve_config(
+            config,
+            owner="VerbalizedQueryEngine.from_index",
+            own=(*_OWN_KEYWORDS, "index", "similarity_top_k", "retriever_kwargs"),
+            **settings,
+        )
         retriever = index.as_retriever(similarity_top_k=similarity_top_k, **(retriever_kwargs or {}))
         return cls(
             retriever,

@@ -49,6 +49,10 @@ class SampledAnswer(str):
     asynchronous: bool
 
 
+_OWN_KEYWORDS = ("llm", "text_qa_template", "schema_style", "streaming", "callback_manager", "prompt_helper")
+"""The synthesizer's own keywords, named when a misspelt one is refused."""
+
+
 class VerbalizedSynthesizer(BaseSynthesizer):
     """Answer from the retrieved context with k candidates and probabilities; return one draw.
 
@@ -98,7 +102,7 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         prompt_helper: PromptHelper | None = None,
         **settings: Any,
     ) -> None:
-        vs_config = resolve_config(config, owner="VerbalizedSynthesizer", **settings)
+        vs_config = resolve_config(config, owner="VerbalizedSynthesizer", own=_OWN_KEYWORDS, **settings)
         if schema_style != "auto" and schema_style not in SCHEMA_STYLES:
             raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {schema_style!r}")
         super().__init__(llm=llm, callback_manager=callback_manager, prompt_helper=prompt_helper, streaming=streaming)

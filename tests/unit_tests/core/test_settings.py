@@ -89,3 +89,11 @@ def test_blank_instruction_is_refused_before_any_call(instruction):
     with pytest.raises(ValueError, match="non-empty"):
         VSEngine().run(lambda messages, schema: calls.append(messages) or "", instruction)
     assert calls == []
+
+
+def test_an_owners_own_keywords_are_suggested_and_listed():
+    with pytest.raises(SettingsError) as caught:
+        resolve_config(owner="Synth", own=("streaming", "llm"), streming=True)
+    message = str(caught.value)
+    assert "'streming' (did you mean 'streaming'?)" in message and "Synth's own: llm, streaming" in message
+    assert caught.value.unknown == ["streming"]

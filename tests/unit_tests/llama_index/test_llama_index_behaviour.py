@@ -158,3 +158,11 @@ def test_retries_negotiate_once_per_reply(index):
     assert engine.query("q").response in {"a", "b"}
     forms = [call[1]["response_format"]["type"] for call in llm.calls]
     assert forms == ["json_schema", "json_object", "json_object"]  # the retry uses the learnt form
+
+
+def test_a_misspelt_own_keyword_is_suggested():
+    from vs_integrations import SettingsError
+    from vs_integrations.llama_index import VerbalizedSynthesizer
+
+    with pytest.raises(SettingsError, match=r"'streming' \(did you mean 'streaming'\?\).*own: .*streaming"):
+        VerbalizedSynthesizer(streming=True)
