@@ -36,6 +36,10 @@ DEFAULT_TEMPERATURE = 0.7
 
 # Guards the per-input call counters; module-level so a module stays deep-copyable.
 _counter_lock = threading.Lock()
+# LM calls one inner call can make: ChatAdapter retries a failed parse with its JSONAdapter.
+_TEXTS_PER_CALL = 2
+# The engine's instruction when unseeded: any non-empty text (the inner Predict writes the prompt).
+_UNSEEDED = "unseeded"
 
 
 def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> type[Signature]:
@@ -117,8 +121,18 @@ class _ReplyRecorder(BaseCallback):
         self.replies: list[str] = []
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
-        for output in outputs or []:
-            self.replies.append(output if isinstance(output, str) else str(output.get("text", output)))
+        self.replies.extend(_output_texts(outputs))
+
+
+class _HistoryLog:
+    """Stands among DSPy's calling modules: every LM call under it appends its history entry here."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, Any]] = []
+
+
+def _output_texts(outputs: Any) -> list[str]:
+    return [output if isinstance(output, str) else str(output.get("text", output)) for output in outputs or []]
 
 
 # What a driver sends the call loop after each inner call: DSPy's result (or its parse error)
@@ -211,15 +225,19 @@ class VerbalizedSampling(dspy.Module):
                 f"VerbalizedSampling: format={resolved.format!r} does not apply; DSPy's adapter "
                 "(dspy.ChatAdapter, dspy.JSONAdapter) sets the reply format"
             )
+        # Built once: the module reads the replies itself, so the engine sends no schema.
+        self._engine = VSEngine(resolved, use_schema=False)
         try:
             # The engine checks distinct/max_calls at its loop's first step: take it now, send nothing.
-            next(VSEngine(resolved).steps("validation only", distinct=distinct, max_calls=max_calls))
+            next(self._engine.steps("validation only", distinct=distinct, max_calls=max_calls))
         except ValueError as exc:
             raise ValueError(f"VerbalizedSampling: {exc}") from exc
         self.distinct = distinct
         self.max_calls = max_calls
         self._vs_config = resolved
         self.signature = ensure_signature(signature)
+        # DSPy rebuilds a signature's field dicts on every access; the names are read per reply.
+        self._output_names = list(self.signature.output_fields)
         self.predict = dspy.Predict(verbalized_signature(self.signature, resolved), **rest)
         self.fresh = fresh
         self._seen: dict[str, int] = {}
@@ -239,12 +257,12 @@ class VerbalizedSampling(dspy.Module):
         """
         config = self._vs_config
         call_config = dict(inputs.pop("config", None) or {})
-        key = _inputs_key(inputs)
-        occurrence = self._occurrence(key)
+        # Only seeded values depend on the inputs; unseeded calls need neither the digest nor a counter.
+        key = _UNSEEDED if config.seed is None else _inputs_key(inputs)
+        occurrence = 0 if config.seed is None else self._occurrence(key)
         lm = self.predict.lm or dspy.settings.lm
         lm_settings = getattr(lm, "kwargs", {}) or {}
-        engine = VSEngine(config, use_schema=False)
-        steps = engine.steps(key, distinct=self.distinct, max_calls=self.max_calls)
+        steps = self._engine.steps(key, distinct=self.distinct, max_calls=self.max_calls)
         next(steps)
         originals: dict[str, str] = {}  # what the engine was sent -> the LM's own text
         fields_by_text: dict[str, dict[str, Any]] = {}
@@ -312,7 +330,7 @@ class VerbalizedSampling(dspy.Module):
             records = _records(outcome.get(CANDIDATES_FIELD))
             found = outcome.get(REASONING_FIELD)
             reasoning = found if isinstance(found, str) else None
-        names = list(self.signature.output_fields)
+        names = self._output_names
         responses = []
         for record in records:
             fields = {name: record.get(name) for name in names}
@@ -328,7 +346,7 @@ class VerbalizedSampling(dspy.Module):
 
     def _rescue(self, raw: str) -> tuple[list[dict[str, Any]], str | None]:
         """Read the candidates with the core parser when DSPy's adapter could not."""
-        names = list(self.signature.output_fields)
+        names = self._output_names
         records, _ = extract_records(raw)
         usable = [r for r in records if all(name in r for name in names)]
         if usable or len(names) > 1:
@@ -356,7 +374,7 @@ class VerbalizedSampling(dspy.Module):
     def _prediction(
         self, distribution: Distribution, fields_by_text: dict[str, dict[str, Any]], key: str, occurrence: int
     ) -> dspy.Prediction:
-        names = list(self.signature.output_fields)
+        names = self._output_names
         completions = [fields_by_text.get(c.text) or _fields_from_text(c.text, names) for c in distribution]
         prediction = dspy.Prediction.from_completions(completions, signature=self.signature)
         seed = self._vs_config.seed
@@ -418,10 +436,25 @@ class VerbalizedSampling(dspy.Module):
 
 @contextmanager
 def _recording() -> Iterator[list[str]]:
-    """The LM texts of the calls made inside, in order."""
-    recorder = _ReplyRecorder()
-    with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), recorder]):
-        yield recorder.replies
+    """The LM texts of the calls made inside, in order (the list is complete on exit)."""
+    settings = dspy.settings
+    # DSPy appends each LM call's history entry to every module in ``caller_modules``; a log
+    # there costs next to nothing, whereas any active callback makes DSPy inspect the arguments
+    # of every wrapped call (Predict, adapter, LM). With history off, or kept too short for a
+    # call's two LM texts (ChatAdapter's JSON retry), only a callback sees them.
+    if settings.disable_history or settings.max_history_size < _TEXTS_PER_CALL:
+        recorder = _ReplyRecorder()
+        with dspy.context(callbacks=[*settings.get("callbacks", []), recorder]):
+            yield recorder.replies
+        return
+    log = _HistoryLog()
+    texts: list[str] = []
+    try:
+        with dspy.context(caller_modules=[*(settings.caller_modules or []), log]):
+            yield texts
+    finally:
+        for entry in log.history:
+            texts.extend(_output_texts(entry.get("outputs")))
 
 
 def _refuse_unknown(keywords: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,8 +80,14 @@ class VSSettings(BaseModel):
     @property
     def vs_config(self) -> VSConfig:
         """The resolved VS settings (read-only; build a new adapter to change them)."""
-        flat = {name: getattr(self, _FORMAT_FIELD if name == "format" else name) for name in SETTINGS}
-        return resolve_config(owner=type(self).__name__, **flat)
+        values = tuple(getattr(self, _FORMAT_FIELD if name == "format" else name) for name in SETTINGS)
+        return _resolved(type(self).__name__, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(owner: str, values: tuple[Any, ...]) -> VSConfig:
+    # Read on every call (and by LangChain's tracing): resolve each set of values once.
+    return resolve_config(owner=owner, **dict(zip(SETTINGS, values, strict=True)))
 
 
 def _unknown_message(owner: str, unknown: list[str], accepted: set[str]) -> str:

@@ -113,6 +113,16 @@ def test_prediction_fields_completions_and_distribution():
     assert "[[ ## candidates ## ]]" in dist.raw and '"answer": "Ohio"' in dist.raw  # the LM's own text
 
 
+@pytest.mark.parametrize("history", [{}, {"disable_history": True}, {"max_history_size": 1}])
+def test_every_lm_text_is_kept_whether_or_not_dspy_keeps_history(history):
+    # ChatAdapter and its JSONAdapter retry both fail on XML: two LM texts, read by the core parser.
+    dspy.configure(lm=DummyLM([{"candidates": XML_PAIR}] * 2))
+    with dspy.context(**history):
+        prediction = VerbalizedSampling("question -> answer", k=2, seed=0)(question="x")
+    assert prediction.completions.answer == ["Ohio", "Utah"]
+    assert prediction.distribution.raw.count(XML_PAIR) == 2
+
+
 def test_multi_field_signature_with_typed_outputs():
     dspy.configure(
         lm=DummyLM(
