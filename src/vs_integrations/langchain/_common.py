@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -14,9 +13,17 @@ from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..core.config import SETTINGS, OnFailure, ProbabilityDefinition, ReplyFormat, Variant, VSConfig, resolve_config
+from ..core.config import (
+    SETTINGS,
+    OnFailure,
+    ProbabilityDefinition,
+    ReplyFormat,
+    Variant,
+    VSConfig,
+    refuse_unknown,
+    resolve_config,
+)
 from ..core.engine import VSEngine
-from ..core.errors import SettingsError
 from ..core.prompts import Message
 from ..response_format import SchemaNegotiation, SchemaStyle, anegotiate, negotiate
 from ._messages import from_core_messages
@@ -63,10 +70,8 @@ class VSSettings(BaseModel):
     def _resolve_vs_settings(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        accepted = {"config"} | set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-        unknown = sorted(key for key in data if key not in accepted)
-        if unknown:
-            raise SettingsError(_unknown_message(cls.__name__, unknown, accepted), unknown)
+        own = {*cls.model_fields, *(f.alias for f in cls.model_fields.values() if f.alias)}
+        refuse_unknown(data, cls.__name__, own)
         values = dict(data)
         flat = {
             ("format" if key == _FORMAT_FIELD else key): values.pop(key)
@@ -88,18 +93,6 @@ class VSSettings(BaseModel):
 def _resolved(owner: str, values: tuple[Any, ...]) -> VSConfig:
     # Read on every call (and by LangChain's tracing): resolve each set of values once.
     return resolve_config(owner=owner, **dict(zip(SETTINGS, values, strict=True)))
-
-
-def _unknown_message(owner: str, unknown: list[str], accepted: set[str]) -> str:
-    hints = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, sorted(accepted), n=1)
-        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-    own = sorted(accepted - {"config", _FORMAT_FIELD, *SETTINGS})
-    return (
-        f"{owner} got unknown keyword(s) {', '.join(hints)}; VS settings: config, {', '.join(SETTINGS)}; "
-        f"{owner}'s own: {', '.join(own)}"
-    )
 
 
 class InnerModelSettings(VSSettings):
