@@ -4,10 +4,12 @@ from vs_integrations import VSConfig, json_schema
 from vs_integrations.response_format import (
     SCHEMA_STYLES,
     SchemaNegotiation,
+    anegotiate,
     error_refuses_response_format,
     forget_learnt_styles,
     is_context_length_error,
     learnt_style,
+    negotiate,
     refuses_response_format,
     response_format,
     schema_from_response_format,
@@ -79,17 +81,7 @@ def test_negotiation_falls_back_and_remembers_per_endpoint():
         return "ok"
 
     def run(endpoint):
-        negotiation = SchemaNegotiation(endpoint, schema)
-        for fmt in negotiation:
-            try:
-                result = call(fmt)
-            except Exception as exc:
-                if negotiation.refused(exc):
-                    continue
-                raise
-            negotiation.accepted()
-            return result
-        raise AssertionError("no form tried")
+        return negotiate(SchemaNegotiation(endpoint, schema), call)
 
     assert run(("http://a/v1", "m")) == "ok"
     assert sent == ["json_schema", "json_object"]
@@ -119,3 +111,19 @@ def test_forced_style_and_no_schema():
     assert list(SchemaNegotiation(("x", "y"), None)) == [None]
     with pytest.raises(ValueError, match="schema_style must be one of"):
         SchemaNegotiation(None, {}, style="jsonschema")
+
+
+async def test_async_negotiation_is_the_same_loop():
+    async def call(fmt):
+        if fmt is not None and fmt["type"] == "json_schema":
+            raise StatusError(500, "json_schema not supported")
+        return fmt["type"] if fmt else None
+
+    assert await anegotiate(SchemaNegotiation(("http://c/v1", "m"), {"type": "object"}), call) == "json_object"
+    with pytest.raises(StatusError, match="maximum context length"):
+
+        async def too_long(fmt):
+            raise StatusError(400, "maximum context length is 2048 tokens")
+
+        await anegotiate(SchemaNegotiation(("http://d/v1", "m"), {"type": "object"}), too_long)
+    assert learnt_style(("http://d/v1", "m")) is None
