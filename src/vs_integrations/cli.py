@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -544,6 +545,11 @@ _COMMANDS = {"sample": cmd_sample, "compare": cmd_compare, "generate": cmd_gener
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vs`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    # A short reply's shortfall is in each result's warnings, which the commands show or write;
+    # the library's log line for it would only interleave with tables and progress bars.
+    library_log = logging.getLogger("vs_integrations")
+    level = library_log.level
+    library_log.setLevel(logging.ERROR)
     try:
         return _COMMANDS[args.command](args)
     except CLIError as exc:
@@ -560,6 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vs {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        library_log.setLevel(level)  # main() also runs inside other programs (and tests)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`vs generate --distinct N` and `vs sample --distinct N` against the scripted OpenAI-compatible server."""
 
 import json
+import logging
 import threading
 from collections import Counter
 from pathlib import Path
@@ -103,3 +104,14 @@ def test_max_calls_without_distinct_is_refused_before_any_request(command, tmp_p
         code = cli.main([command, *target, "--max-calls", "3", "--base-url", server.base_url, "--model", "fake"])
         assert code == cli.EXIT_USAGE and not server.requests
     assert "--max-calls needs --distinct" in capsys.readouterr().err
+
+
+def test_a_shortfall_is_shown_in_the_result_not_logged_over_the_output(capsys, caplog):
+    # STUCK prompts always answer the same two candidates, so k=3 ends short after the retries.
+    with FakeOpenAIServer(default=Script()) as server:
+        argv = ["sample", "STUCK colour.", "-k", "3", "--json", "--base-url", server.base_url, "--model", "fake"]
+        assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert any("held 2 of the 3" in w for w in json.loads(captured.out)["warnings"])
+    assert "held 2 of the 3" not in captured.err and "held 2 of the 3" not in caplog.text
+    assert logging.getLogger("vs_integrations").level == logging.NOTSET  # restored after main()
