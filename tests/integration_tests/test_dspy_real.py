@@ -12,7 +12,9 @@ pytestmark = pytest.mark.integration
 def test_with_no_lm_configured_the_module_runs_on_the_embedded_model():
     with dspy.context(lm=None, adapter=None):
         prediction = VerbalizedSampling("question -> answer", k=3)(question="Name a US state.")
-    assert prediction.answer and 1 <= len(prediction.completions.answer) <= 3
+    # A top-up pools its reply with the first, so a short first reply can end with more than k.
+    answers = prediction.completions.answer
+    assert prediction.answer in answers and len(set(answers)) == len(answers) >= 1
     assert prediction.distribution.raw.lstrip().startswith("{")  # JSONAdapter's schema-constrained JSON
 
 
