@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -18,10 +17,10 @@ from dspy.signatures.signature import Signature, ensure_signature
 from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
-from ..core.config import SETTINGS, VSConfig, resolve_config, split_settings
+from ..core.config import VSConfig, refuse_unknown, resolve_config, split_settings
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
-from ..core.errors import ParseError, SettingsError
+from ..core.errors import ParseError
 from ..core.parser import extract_records, parse
 from ..core.prompts import SIGNATURE_FIELD_DESCRIPTIONS, signature_instructions
 
@@ -31,6 +30,8 @@ CANDIDATES_FIELD = "candidates"
 REASONING_FIELD = "reasoning"
 LM_SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
 """Non-VS keywords :class:`VerbalizedSampling` accepts: LM settings for the inner ``dspy.Predict``."""
+_OWN_KEYWORDS = (*LM_SETTINGS, "fresh", "distinct", "max_calls")
+"""Every keyword of the module's own, named when a misspelt one is refused."""
 DEFAULT_TEMPERATURE = 0.7
 """Sent when neither the module nor the LM sets a temperature (the paper's value)."""
 
@@ -214,9 +215,9 @@ class VerbalizedSampling(dspy.Module):
         **settings: Any,
     ) -> None:
         super().__init__()
+        refuse_unknown(settings, "VerbalizedSampling", own=_OWN_KEYWORDS)
         vs_settings, rest = split_settings(settings)
         vs_settings.pop("config", None)
-        _refuse_unknown(rest)
         resolved = resolve_config(config, owner="VerbalizedSampling", **vs_settings)
         if resolved.variant == "multi":
             raise ValueError("VerbalizedSampling supports variant 'standard' or 'cot'; 'multi' needs a conversation")
@@ -455,20 +456,6 @@ def _recording() -> Iterator[list[str]]:
     finally:
         for entry in log.history:
             texts.extend(_output_texts(entry.get("outputs")))
-
-
-def _refuse_unknown(keywords: dict[str, Any]) -> None:
-    unknown = sorted(set(keywords) - set(LM_SETTINGS))
-    if not unknown:
-        return
-    accepted = ("config", *SETTINGS, *LM_SETTINGS, "fresh", "distinct", "max_calls")
-    hints = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, accepted, n=1)
-        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-    raise SettingsError(
-        f"VerbalizedSampling got unknown keyword(s) {', '.join(hints)}; accepted: {', '.join(accepted)}", unknown
-    )
 
 
 def _inputs_key(inputs: dict[str, Any]) -> str:
