@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..core.distribution import text_key
+
 TaskKind = Literal["dice", "choice", "free", "negatives"]
 
 US_STATES = (
@@ -149,7 +151,7 @@ class Task:
             numbers = _NUMBER.findall(text.replace(",", ""))
             if not numbers or self.correct is None or float(numbers[-1]) == self.correct:
                 return None
-        return " ".join(text.split()).casefold()
+        return text_key(text)
 
 
 BUILTIN_TASKS: dict[str, Task] = {
