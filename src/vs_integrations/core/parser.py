@@ -51,8 +51,11 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     if not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
     # The shapes asked for first, read in one pass; they give what the general path would.
-    distribution = parse_exact_json(text, config)
-    if distribution is None:
+    head = text[:1]
+    distribution = None
+    if head == "{" or (head.isspace() and text.lstrip()[:1] == "{"):
+        distribution = parse_exact_json(text, config)
+    elif head.isdigit():
         distribution = parse_exact_list(text, config)
     if distribution is None:
         distribution = _parse_general(text, config)

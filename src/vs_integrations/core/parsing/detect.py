@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..config import VSConfig
 from .items import Extraction
-from .json_scanner import extract_json, find_json_start
+from .json_scanner import extract_json
 from .list_scanner import BULLET, extract_list, list_start
 from .xml_scanner import XML_OPEN, extract_xml
 
@@ -22,18 +22,22 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "xml": extract_xml,
     "list": extract_list,
 }
-_FIRST_CHAR = re.compile(r"\s*(\S)")
+_NON_SPACE = re.compile(r"\S")
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
 
 def opening_format(text: str) -> tuple[str, int] | None:
     """The format whose structure opens the reply, and where; None if the reply opens with prose."""
-    first = _FIRST_CHAR.match(text)
-    if first is None:
-        return None
-    at = first.start(1)
-    if first.group(1) in "{[":
+    first = _NON_SPACE.search(text)
+    return None if first is None else _opening_at(text, first.start())
+
+
+def _opening_at(text: str, at: int) -> tuple[str, int] | None:
+    """:func:`opening_format` given where the reply's first non-space character is."""
+    char = text[at]
+    if char == "{" or char == "[":
         return "json", at
-    if XML_OPEN.match(text, at):
+    if char == "<" and XML_OPEN.match(text, at):
         return "xml", at
     line_start = text.rfind("\n", 0, at) + 1
     if BULLET.match(text, line_start):
@@ -44,16 +48,19 @@ def opening_format(text: str) -> tuple[str, int] | None:
 def format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
     """Every format whose structure appears in ``text``, with where it starts, earliest first."""
     positions: list[tuple[int, int, str]] = []
-    json_at = find_json_start(text)
+    # Each find is one C scan of the text (a regex would try every position in turn).
+    brace, bracket = text.find("{"), text.find("[")
+    json_at = bracket if brace == -1 or (bracket != -1 and bracket < brace) else brace
     if json_at != -1:
-        positions.append((json_at, 0 if hint == "json" else 1, "json"))
+        positions.append((json_at, hint != "json", "json"))
     xml_at = XML_OPEN.search(text) if "<" in text else None
     if xml_at is not None:
-        positions.append((xml_at.start(), 0 if hint == "xml" else 1, "xml"))
+        positions.append((xml_at.start(), hint != "xml", "xml"))
     list_at = list_start(text)
     if list_at != -1:
-        positions.append((list_at, 0 if hint == "list" else 1, "list"))
-    positions.sort()
+        positions.append((list_at, hint != "list", "list"))
+    if len(positions) > 1:
+        positions.sort()
     return [(name, at) for at, _, name in positions]
 
 
@@ -67,8 +74,10 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
         ['Red', 'Blue']
 
     """
-    hint = config.format if config is not None else None
-    opening = opening_format(text)
+    first = _NON_SPACE.search(text)
+    if first is None:
+        return _new(Extraction, ([], None, False, None, ()))
+    opening = _opening_at(text, first.start())
     truncated = False
     if opening is not None:
         # A reply that opens with a format's structure would be tried in that format first
@@ -79,7 +88,9 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated = extraction.truncated
-    order = format_order(text, hint)
+    order = format_order(text, config.format if config is not None else None)
+    if not order:
+        return _new(Extraction, ([], None, truncated, None, ()))
     for name, at in order:
         if (name, at) == opening:
             continue  # read above
@@ -90,4 +101,4 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
             truncated |= extraction.truncated
     # A bracket or tag with nothing read from it: the reply was probably cut off.
     truncated = truncated or any(name != "list" for name, _ in order)
-    return Extraction([], None, truncated, None)
+    return _new(Extraction, ([], None, truncated, None, ()))

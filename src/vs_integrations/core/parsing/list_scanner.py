@@ -9,6 +9,7 @@ Every pattern here is anchored on a literal or bounded in length, so the scan is
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
 
@@ -33,6 +34,9 @@ BULLET = re.compile(_BULLET_BODY)  # matched at a line start
 # backtracks through the indent of every line into each bullet alternative. The indent is
 # possessive since no bullet starts with a space or tab.
 _BULLET_LINE = re.compile(r"\n[ \t]*+(?:[•\-*+–(\d]|[A-Za-z]\))")
+# A newline and the bullet after it, in one match: finding every bullet after the first is one
+# ``finditer``. The same possessive indent keeps it linear.
+_NEXT_BULLET = re.compile(r"\n[ \t]*+" + _BULLET_BODY.removeprefix("[ \t]*"))
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*%|\s*/\s*\d+(?:\.\d+)?)?"
 # What an unlabelled number must look like to be read as a probability: 0.2, .2, 20%, 1/6.
 _STATED = r"(?:\d*\.\d+|\d+(?:\.\d*)?\s*%|\d+\s*/\s*\d+)"
@@ -86,6 +90,7 @@ def _clean(text: str) -> str:
     return text
 
 
+_new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on the per-item path
 _INLINE_NUMBER = re.compile(r"(?:[,;]\s*|\s)(\d{1,3})[.)][ \t]+")
 _INLINE_MISSES = 1000  # numbers that are not the next item's: past this many, the line is content
 
@@ -152,8 +157,7 @@ def _plain_list(text: str) -> Extraction | None:
     matches = plain_list_pairs(text)
     if matches is None:
         return None
-    new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
-    items = [new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
+    items = [_new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
     return Extraction(items, None, False, "list")
 
 
@@ -168,6 +172,15 @@ def list_start(text: str) -> int:
 
 def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[bool, bool]:
     """Append the items of one bullet's block; returns (stated a probability, ends in a break)."""
+    if "(" not in block:
+        paragraph = block.rstrip()
+        if "\n" not in paragraph and (number is None or _INLINE_NUMBER.search(paragraph) is None):
+            # One line, no marker, no second item on it: the usual item, read without the
+            # searches below. A break can only be in the trailing whitespace.
+            ends_in_break = len(block) - len(paragraph) > 1 and _BREAK.search(block, len(paragraph)) is not None
+            text, probability = split_stated_probability(paragraph)
+            items.append(_new_item(Item, (text, probability, len(items))))
+            return probability is not None, ends_in_break
     markers = list(PROBABILITY_MARKER.finditer(block)) if "(" in block else []
     if len(markers) == 1 and not _clean(block[: markers[0].start()]):
         # "1. (Probability: 0.6) Paris": the probability comes first, the text after it.
@@ -222,37 +235,38 @@ def extract_list(text: str, start: int) -> Extraction | None:
         plain = _plain_list(text)
         if plain is not None:
             return plain
-    items: list[Item] = []
-    bullets = []
     bullet = search_bullet(text, start)
-    while bullet is not None:
-        bullets.append(bullet)
-        if len(bullets) > MAX_ITEMS:
-            break
-        bullet = search_bullet(text, bullet.end())
+    if bullet is None:
+        bullets: list[tuple[int, int, str | None]] = []  # (start, end, number) of each bullet
+    else:
+        # One bullet past MAX_ITEMS, to mark where the last kept item ends.
+        following = islice(_NEXT_BULLET.finditer(text, bullet.end()), MAX_ITEMS)
+        bullets = [(bullet.start(), bullet.end(), bullet.group(1))]
+        bullets += [(match.start() + 1, match.end(), match.group(1)) for match in following]
+    first = bullets[0][0] if bullets else len(text)
     # Text before the first bullet that holds a marker is an item of its own ("Red (Prob: 0.2), ...").
-    blocks: list[tuple[int, int, int | None]] = []  # (start, end, number)
-    first = bullets[0].start() if bullets else len(text)
-    if start < first and PROBABILITY_MARKER.search(text, start, first) is not None:
-        blocks.append((start, first, None))
-    capped = len(bullets) > MAX_ITEMS  # the extra bullet only marks where the last kept item ends
-    for position, bullet in enumerate(bullets[:MAX_ITEMS]):
-        end = bullets[position + 1].start() if position + 1 < len(bullets) else len(text)
-        number = bullet.group(1)
-        blocks.append((bullet.end(), end, int(number) if number is not None else None))
-    if not blocks:
+    lead = start < first and PROBABILITY_MARKER.search(text, start, first) is not None
+    if not bullets and not lead:
         return None
+    capped = len(bullets) > MAX_ITEMS
+    read = min(len(bullets), MAX_ITEMS)
+    items: list[Item] = []
+    last_stated = last_broken = restarted = False
     stated_count = 0
-    last_stated = False
-    last_broken = False
-    restarted = False
+    if lead:
+        last_stated, last_broken = _block_items(text[start:first], None, items)
+        stated_count = last_stated
     previous_number = None
-    for block_start, block_end, number in blocks:
-        if number is not None and previous_number is not None and number <= previous_number and last_broken:
-            # After a break, numbering starts again: a second list (models repeat themselves); stop.
-            restarted = True
-            break
-        previous_number = number if number is not None else previous_number
+    for position in range(read):
+        block_start, digits = bullets[position][1:]
+        block_end = bullets[position + 1][0] if position + 1 < len(bullets) else len(text)
+        number = None if digits is None else int(digits)
+        if number is not None:
+            if previous_number is not None and number <= previous_number and last_broken:
+                # After a break, numbering starts again: a second list (models repeat themselves); stop.
+                restarted = True
+                break
+            previous_number = number
         last_stated, last_broken = _block_items(text[block_start:block_end], number, items)
         stated_count += last_stated
         if len(items) >= MAX_ITEMS:
@@ -263,24 +277,20 @@ def extract_list(text: str, start: int) -> Extraction | None:
     warnings: list[str] = [too_many_items()] if capped else []
     if restarted:
         warnings.append("read the first numbered list only; a second one restarted its numbering after a break")
-    if (
-        not capped
-        and not restarted
-        and not last_stated
-        and not last_broken
-        and stated_count
-        and stated_count >= len(blocks) - 1
-    ):
+    elif not capped and not last_stated and not last_broken and stated_count and stated_count >= lead + read - 1:
         # The others state a probability and the reply stops inside this one: cut off.
         items.pop()
         truncated = True
-    kept = [item for item in items if item.text]
+    kept = [item for item in items if item[0]]
     if not kept:
         return None if not truncated else Extraction([], None, True, "list")
     if len(kept) < len(items):
         warnings.append(f"skipped {len(items) - len(kept)} list item(s) with no text")
         kept = [item._replace(index=index) for index, item in enumerate(kept)]
-    # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
-    preamble = text[:start].strip()
-    reasoning = _REASONING_LINE.sub("", preamble).strip() or None if _REASONING_LINE.match(preamble) else None
-    return Extraction(kept, reasoning, truncated, "list", tuple(warnings))
+    reasoning = None
+    if start:
+        # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
+        preamble = text[:start].strip()
+        if _REASONING_LINE.match(preamble):
+            reasoning = _REASONING_LINE.sub("", preamble).strip() or None
+    return _new_item(Extraction, (kept, reasoning, truncated, "list", tuple(warnings)))

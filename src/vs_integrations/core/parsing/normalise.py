@@ -81,10 +81,16 @@ def _read_probability_text(value: str) -> float | None:
 
 
 def _weights(stated: list[float | None], definition: str, warnings: list[str]) -> list[float]:
-    if definition not in ("perplexity", "nll") and None not in stated:
-        ready: list[float] = stated  # type: ignore[assignment]  # no None, checked above
-        if max(ready) <= 1 and sum(ready) > 0:
-            return ready  # the usual case: nothing to convert or fill
+    if definition not in ("perplexity", "nll"):
+        # The two usual cases first: nothing to convert or fill, or no probability stated at all.
+        missing = stated.count(None)
+        if not missing:
+            ready: list[float] = stated  # type: ignore[assignment]  # no None, checked above
+            if max(ready) <= 1 and sum(ready) > 0:
+                return ready
+        elif missing == len(stated):
+            warnings.append("no candidate stated a readable probability; used a uniform distribution")
+            return [1.0 / len(stated)] * len(stated)
     present = [v for v in stated if v is not None]
     if definition == "perplexity":
         converted: list[float | None] = [1.0 / v if v is not None and v > 0 else None for v in stated]
@@ -143,43 +149,48 @@ def build_distribution(
 
     """
     notes = list(warnings)
-    kept: list[Item] = []
-    stated: list[float | None] = []
-    unreadable = 0
-    for item in items:
-        if item.text:
-            probability = item.probability
-            kind = type(probability)
-            if kind is float and 0.0 <= probability <= 1.0:  # type: ignore[operator]  # a float, checked
-                value: float | None = probability  # type: ignore[assignment]
-            else:
-                value = read_probability(probability)
-                unreadable += value is None and probability is not None
-            kept.append(item)
-            stated.append(value)
+    kept = [item for item in items if item[0]]
     if len(kept) < len(items):
         notes.append(f"dropped {len(items) - len(kept)} candidate(s) with empty text")
     if not kept:
         raise ParseError(no_candidates_message(raw), raw)
-    if unreadable:
-        notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
+    stated: list[Any] = [item[1] for item in kept]  # the values as written, read in place below
+    if stated.count(None) < len(stated):  # else no value to read (a list without probabilities)
+        unreadable = 0
+        for position, probability in enumerate(stated):
+            if probability is None or (type(probability) is float and 0.0 <= probability <= 1.0):
+                continue  # nothing to read
+            value = read_probability(probability)
+            unreadable += value is None
+            stated[position] = value
+        if unreadable:
+            notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
     weights = _weights(stated, config.probability if config is not None else "explicit", notes)
+
+    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
+    keys = [item[0].casefold() for item in kept]
+    if len(set(keys)) == len(keys):
+        total = sum(weights)
+        if abs(total - 1.0) > 1e-6:
+            notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
+        candidates = [
+            new_candidate(Candidate, (text, weight / total, value, index))
+            for (text, _, index), weight, value in zip(kept, weights, stated, strict=True)
+        ]
+        return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
 
     # One row per distinct text (first spelling, index and stated value kept), weights added.
     rows: dict[str, list[Any]] = {}
-    for item, weight, value in zip(kept, weights, stated, strict=True):
-        key = item.text.casefold()
+    for key, (text, _, index), weight, value in zip(keys, kept, weights, stated, strict=True):
         row = rows.get(key)
         if row is None:
-            rows[key] = [item.text, weight, value, item.index]
+            rows[key] = [text, weight, value, index]
         else:
             row[1] += weight
-    if len(rows) < len(kept):
-        notes.append(f"merged {len(kept) - len(rows)} duplicate candidate(s), adding their probabilities")
-    total = sum(row[1] for row in rows.values())
+    notes.append(f"merged {len(kept) - len(rows)} duplicate candidate(s), adding their probabilities")
+    total = sum([row[1] for row in rows.values()])
     if abs(total - 1.0) > 1e-6:
         notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
-    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
     candidates = [
         new_candidate(Candidate, (text, weight / total, stated_value, index))
         for text, weight, stated_value, index in rows.values()
