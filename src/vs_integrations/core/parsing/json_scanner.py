@@ -50,6 +50,7 @@ NOT_TEXT_KEYS = frozenset(
     )
 )
 _TEXT_KEY_SET = frozenset(TEXT_KEYS)
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__ on per-item paths
 
 
 def find_json_start(text: str, pos: int = 0) -> int:
@@ -107,6 +108,7 @@ def _refuse_constant(name: str) -> object:
 _STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
 )
+_SEPARATORS = re.compile(r"[\s,:]*")
 _PLAIN_QUOTES = re.compile(r"[^\\']*\Z")  # no backslash or single quote: every '"' delimits a string
 _WAIT = -2  # _read_record: the record may not be complete yet
 _RECORD_TRIES = 8  # closers a streamed record may hold in its strings before it is read token by token
@@ -145,7 +147,7 @@ def _json_number(token: str) -> object:
     if "/" in token:
         return token  # a fraction such as 1/6, read by read_probability
     try:
-        return float(token) if any(c in token for c in ".eE") else int(token)
+        return float(token) if "." in token or "e" in token or "E" in token else int(token)
     except (ValueError, OverflowError):
         return token
 
@@ -181,6 +183,7 @@ class LenientJson:
         "_record_scan",
         "_record_tries",
         "_strict_misses",
+        "_strict_refused",
         "_string_at",
         "_string_scan",
         "on_close",
@@ -197,6 +200,7 @@ class LenientJson:
         self._string_at = -1  # start of a string left open by the previous feed
         self._string_scan = 0  # where its body scan stopped
         self._strict_misses = 0  # characters the C decoder scanned in values that were not strict JSON
+        self._strict_refused = -1  # where the C decoder last refused a value (not tried there again)
         # Streaming: the record waited for (see _read_record), where its text was last looked at, tries.
         self._record_at = -1
         self._record_scan = 0
@@ -280,6 +284,8 @@ class LenientJson:
                             # record are not strict JSON, and each failed try costs ~10 µs.
                             resume = self._read_strict(text, at) if not stack or in_list else -1
                             if resume != -1:
+                                if in_list:
+                                    resume = self._read_strict_siblings(text, resume)
                                 break
                         elif text[at] == "{" and in_list:
                             resume = self._read_record(text, at, final)
@@ -334,7 +340,7 @@ class LenientJson:
         counts the lines before it), so a text that is mostly not strict JSON costs at most
         that much more, in C.
         """
-        if self._strict_misses > 8 * len(text):
+        if self._strict_misses > 8 * len(text) or at == self._strict_refused:
             return -1
         try:
             value, end = _STRICT_SCAN(text, at)
@@ -343,15 +349,34 @@ class LenientJson:
             # error counted the lines up to err.pos.
             scanned = len(text) if err.msg.startswith("Unterminated string") else err.pos
             self._strict_misses += err.pos + scanned - at
+            self._strict_refused = at
             return -1
         except (ValueError, RecursionError, StopIteration):  # NaN or Infinity, too deep, huge int
             self._strict_misses += len(text) - at
+            self._strict_refused = at
             return -1
         room = _MAX_DEPTH - len(self.stack)
         if text.count("[", at, end) + text.count("{", at, end) > room and not _nests_within(value, room):
             return -1
         self._add(value)
         return end
+
+    def _read_strict_siblings(self, text: str, pos: int) -> int:
+        """After a strict value in a list, read the strict containers that follow it, in C.
+
+        Only separators the token loop skips (``[\\s,:]*``) may stand between them, so the values
+        and their order are what the token loop would give, without a token per record. Returns
+        where the token loop goes on.
+        """
+        while True:
+            at = _SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]  # matches the empty string
+            char = text[at : at + 1]
+            if char != "{" and char != "[":
+                return pos
+            end = self._read_strict(text, at)
+            if end == -1:
+                return pos
+            pos = end
 
     def _read_record(self, text: str, at: int, final: bool) -> int:
         """Streaming: read the record opening at ``at`` (an object in a list) whole, once it is complete.
@@ -665,19 +690,23 @@ def _extract_cut_off(text: str, start: int) -> Extraction | None:
     qualifies: the lenient reader would read exactly these records and drop the open one, so
     this is the same result, faster.
     """
+    last_open = text.rfind("{")
+    if any(text.find(bracket, last_open) != -1 for bracket in "}[]"):
+        return None  # the text does not end inside an open record: skip reading the records
     head = _ASKED_HEAD.match(text, start)
     if head is None:
         return None
     items: list[Item] = []
     pos = head.end()
     while (record := _ASKED_RECORD.match(text, pos)) is not None:
-        items.append(Item(_decode_dq(record.group(1)).strip(), _json_number(record.group(2)), len(items)))
+        body, stated, more = record.groups()
+        items.append(_new(Item, (_decode_dq(body).strip(), _json_number(stated), len(items))))
         pos = record.end()
-        if record.group(3) is None:
+        if more is None:
             break
     if not items or _OPEN_RECORD.match(text, pos) is None:
         return None
-    return Extraction(items, None, True, "json")
+    return _new(Extraction, (items, None, True, "json", ()))
 
 
 def extract_json(text: str, start: int) -> Extraction | None:

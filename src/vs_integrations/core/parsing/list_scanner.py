@@ -51,6 +51,7 @@ _TAIL = re.compile(
 )
 _TAIL_WINDOW = 80
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
+_TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
 _BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
 _TRIM = " \t\r\n-–—:,;"
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
@@ -69,7 +70,7 @@ def split_stated_probability(text: str) -> tuple[str, str | None]:
         ('New York (the city)', None)
 
     """
-    if text.rstrip(" \t\r\n,;.")[-1:] not in _TAIL_ENDS:
+    if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
         return _clean(text), None  # no stated probability can end here: skip the regex
     window_start = max(0, len(text) - _TAIL_WINDOW)
     tail = _TAIL.search(text, window_start)
@@ -171,16 +172,10 @@ def list_start(text: str) -> int:
 
 
 def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[bool, bool]:
-    """Append the items of one bullet's block; returns (stated a probability, ends in a break)."""
-    if "(" not in block:
-        paragraph = block.rstrip()
-        if "\n" not in paragraph and (number is None or _INLINE_NUMBER.search(paragraph) is None):
-            # One line, no marker, no second item on it: the usual item, read without the
-            # searches below. A break can only be in the trailing whitespace.
-            ends_in_break = len(block) - len(paragraph) > 1 and _BREAK.search(block, len(paragraph)) is not None
-            text, probability = split_stated_probability(paragraph)
-            items.append(_new_item(Item, (text, probability, len(items))))
-            return probability is not None, ends_in_break
+    """Append the items of one bullet's block; returns (stated a probability, ends in a break).
+
+    :func:`extract_list` reads the usual block (one line, no marker) itself.
+    """
     markers = list(PROBABILITY_MARKER.finditer(block)) if "(" in block else []
     if len(markers) == 1 and not _clean(block[: markers[0].start()]):
         # "1. (Probability: 0.6) Paris": the probability comes first, the text after it.
@@ -257,17 +252,31 @@ def extract_list(text: str, start: int) -> Extraction | None:
         last_stated, last_broken = _block_items(text[start:first], None, items)
         stated_count = last_stated
     previous_number = None
-    for position in range(read):
-        block_start, digits = bullets[position][1:]
-        block_end = bullets[position + 1][0] if position + 1 < len(bullets) else len(text)
-        number = None if digits is None else int(digits)
-        if number is not None:
-            if previous_number is not None and number <= previous_number and last_broken:
+    ends = [bullet[0] for bullet in bullets[1:]]
+    ends.append(len(text))
+    for (_, block_start, digits), block_end in zip(bullets[:read], ends, strict=False):
+        number = None
+        if digits is not None:
+            number = int(digits)
+            if last_broken and previous_number is not None and number <= previous_number:
                 # After a break, numbering starts again: a second list (models repeat themselves); stop.
                 restarted = True
                 break
             previous_number = number
-        last_stated, last_broken = _block_items(text[block_start:block_end], number, items)
+        block = text[block_start:block_end]
+        paragraph = block.rstrip() if "(" not in block else "\n"
+        if "\n" not in paragraph and (number is None or _INLINE_NUMBER.search(paragraph) is None):
+            # The usual block: one line, no marker, no second item on it, read without the
+            # searches of _block_items. A break can only be in its trailing whitespace.
+            last_broken = len(block) - len(paragraph) > 1 and _BREAK.search(block, len(paragraph)) is not None
+            if paragraph.rstrip(_TAIL_TRIM)[-1:] in _TAIL_ENDS:
+                body, probability = split_stated_probability(paragraph)
+                last_stated = probability is not None
+            else:
+                body, probability, last_stated = _clean(paragraph), None, False
+            items.append(_new_item(Item, (body, probability, len(items))))
+        else:
+            last_stated, last_broken = _block_items(block, number, items)
         stated_count += last_stated
         if len(items) >= MAX_ITEMS:
             capped = True

@@ -21,6 +21,8 @@ from .list_scanner import plain_list_pairs
 __all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "parse_exact_list", "read_probability"]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
+_FLOATS = {float}
+_NONES = {type(None)}
 _NON_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
 
 
@@ -155,7 +157,10 @@ def build_distribution(
     if not kept:
         raise ParseError(no_candidates_message(raw), raw)
     stated: list[Any] = [item[1] for item in kept]  # the values as written, read in place below
-    if stated.count(None) < len(stated):  # else no value to read (a list without probabilities)
+    kinds = set(map(type, stated))
+    if kinds == _FLOATS and 0.0 <= min(stated) and max(stated) <= 1.0 and not math.isnan(sum(stated)):
+        pass  # the usual JSON reply: nothing to read
+    elif kinds != _NONES:  # a list without probabilities has nothing to read either
         unreadable = 0
         for position, probability in enumerate(stated):
             if probability is None or (type(probability) is float and 0.0 <= probability <= 1.0):
