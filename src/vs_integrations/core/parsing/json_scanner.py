@@ -364,7 +364,7 @@ class LenientJson:
     def _read_strict_siblings(self, text: str, pos: int) -> int:
         """After a strict value in a list, read the strict containers that follow it, in C.
 
-        Only separators the token loop skips (``[\\s,:]*``) may stand between them, so the values
+        Only separators the token loop skips (white space, commas, colons) may stand between them, so the values
         and their order are what the token loop would give, without a token per record. Returns
         where the token loop goes on.
         """
