@@ -81,7 +81,7 @@ _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, 
 _TOKENS = re.compile(
     r"""(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
     r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
-    r"""[\s:,]*|(?:[^\[\]{}"'A-Za-z_0-9.\-]|[.\-](?!\.?\d))+|.""",  # a token takes the separators after it
+    r"""[\s:,]*|[^\[\]{}"'A-Za-z_0-9.\-]+|.""",  # a token takes the separators after it
     re.DOTALL,
 )
 _STRING, _OPEN, _CLOSE, _QUOTED, _NUMBER, _WORD, _UNCLOSED = range(1, 8)
