@@ -565,7 +565,7 @@ def item_from_json(value: Any, index: int) -> Item | None:
     """
     if type(value) is dict:
         if "text" in value and "probability" in value:  # the format we ask for
-            return Item(_as_text(value["text"]), value["probability"], index)
+            return _new(Item, (_as_text(value["text"]), value["probability"], index))
         lowered = {str(k).strip().lower(): v for k, v in value.items()}
         text: Any = None
         for key in TEXT_KEYS:
@@ -591,18 +591,18 @@ def item_from_json(value: Any, index: int) -> Item | None:
             text = next(iter(others.values())) if len(others) == 1 else others
         if _is_number_list(text):
             return None
-        return Item(_as_text(text), probability, index)
+        return _new(Item, (_as_text(text), probability, index))
     if type(value) is list:
         if len(value) == 2 and type(value[0]) is str:
             return Item(value[0].strip(), value[1], index)  # a [text, probability] pair
         return None
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return Item(_as_text(value), None, index)
+        return _new(Item, (_as_text(value), None, index))
     return None
 
 
 def _as_text(value: Any) -> str:
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.strip()
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
@@ -724,7 +724,7 @@ def extract_json(text: str, start: int) -> Extraction | None:
             if found:
                 items = _json_items(found, _NO_IDS)
                 if items:
-                    return Extraction(items, reasoning, False, "json")
+                    return _new(Extraction, (items, reasoning, False, "json", ()))
         # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
@@ -732,7 +732,7 @@ def extract_json(text: str, start: int) -> Extraction | None:
     found, reasoning = _candidate_list(roots)
     if found is None:
         return None
-    return Extraction(_json_items(found, open_ids), reasoning, truncated, "json")
+    return _new(Extraction, (_json_items(found, open_ids), reasoning, truncated, "json", ()))
 
 
 def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:

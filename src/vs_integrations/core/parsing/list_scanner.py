@@ -50,6 +50,8 @@ _TAIL = re.compile(
     r")[\s,;.]*\Z"
 )
 _TAIL_WINDOW = 80
+# Every form _TAIL reads holds a label (prob, p, confidence, weight) or a stated number's ".", "%" or "/".
+_TAIL_HINT = re.compile(r"[.%/pPcCwW]")
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
 _TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
 _BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
@@ -73,6 +75,8 @@ def split_stated_probability(text: str) -> tuple[str, str | None]:
     if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
         return _clean(text), None  # no stated probability can end here: skip the regex
     window_start = max(0, len(text) - _TAIL_WINDOW)
+    if _TAIL_HINT.search(text, window_start) is None:
+        return _clean(text), None  # no label and no ".", "%" or "/": a plain number is not a probability
     tail = _TAIL.search(text, window_start)
     if tail is None:
         return _clean(text), None
@@ -148,6 +152,8 @@ def search_bullet(text: str, pos: int = 0, endpos: int | None = None) -> re.Matc
 def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
     """(text, probability) of each line when every line is ``N. text (Probability: p)``, else None."""
     stripped = text.strip()
+    if _PLAIN_ITEM.match(stripped) is None:
+        return None  # the first line is not of the shape: no need to look at the others
     matches: list[tuple[str, str]] = _PLAIN_ITEM.findall(stripped)
     if not matches or len(matches) != stripped.count("\n") + 1:
         return None
@@ -159,7 +165,7 @@ def _plain_list(text: str) -> Extraction | None:
     if matches is None:
         return None
     items = [_new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
-    return Extraction(items, None, False, "list")
+    return _new_item(Extraction, (items, None, False, "list", ()))
 
 
 def list_start(text: str) -> int:
