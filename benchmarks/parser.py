@@ -264,30 +264,43 @@ def adversarial_figures(quick: bool) -> None:
 def streaming_figures(quick: bool) -> None:
     print("## Streaming in 64-byte chunks against one parse (goal: about 1-2x, and linear)")
     closers = "a } b ] c > d ) e " * 3
-    shapes: dict[str, Callable[[int], str]] = {
-        "JSON, texts with closers": lambda count: json.dumps(
-            {"responses": [{"text": f"{i} {closers}", "probability": 0.01} for i in range(count)]}
-        ),
-        "XML, texts with closers": lambda count: "\n".join(
-            f"<response><text>{i} {closers.replace('>', '&gt;')}</text><probability>0.01</probability></response>"
+    plain = "a plain candidate text, of about the same length as the other one here "
+    shapes: dict[str, Callable[[int], str]] = {}
+    for kind, body in (("with closers", closers), ("plain", plain)):
+        shapes[f"JSON, texts {kind}"] = lambda count, body=body: json.dumps(
+            {"responses": [{"text": f"{i} {body}", "probability": 0.01} for i in range(count)]}
+        )
+        shapes[f"XML, texts {kind}"] = lambda count, body=body: "\n".join(
+            f"<response><text>{i} {body.replace('>', '&gt;')}</text><probability>0.01</probability></response>"
             for i in range(count)
-        ),
-        "list, texts with closers": lambda count: "\n".join(f"{i}. {i} {closers} (Prob: 0.01)" for i in range(count)),
-    }
+        )
+        shapes[f"list, texts {kind}"] = lambda count, body=body: "\n".join(
+            f"{i}. {i} {body} (Prob: 0.01)" for i in range(count)
+        )
+    min_seconds = 0.5 if quick else 2.0
     for name, make in shapes.items():
         small, large = make(200), make(800)
-        parse_small = once(lambda small=small: parse(small))
-        stream_small = once(lambda small=small: stream_in_chunks(small), 5)
-        stream_large = once(lambda large=large: stream_in_chunks(large), 5)
-        print(
-            f"{name:26} {len(small) / 1e3:5.1f} KB: stream {stream_small * 1e3:7.2f} ms = "
-            f"{stream_small / parse_small:4.1f}x one parse; 4x the length: {stream_large / stream_small:4.1f}x the time"
+        seconds = per_call(
+            {
+                "parse": lambda small=small: parse(small),
+                "stream": lambda small=small: stream_in_chunks(small),
+                "large": lambda large=large: stream_in_chunks(large),
+            },
+            min_seconds,
         )
-    adversarial = '{"a":"a":' * 20_000
-    took = once(lambda: stream_in_chunks(adversarial), 1 if quick else 3)
-    one_shot = once(lambda: parse_or_error(adversarial))
-    label = '180 KB of {"a":"a": streamed'
-    print(f"{label:32} {took * 1e3:8.1f} ms  ({one_shot * 1e3:.1f} ms one-shot)")
+        ratio = seconds["stream"] / seconds["parse"]
+        print(
+            f"{name:26} {len(small) / 1e3:5.1f} KB: stream {seconds['stream'] * 1e3:6.2f} ms = {ratio:4.1f}x one parse "
+            f"(incl. close() = 1 parse); 4x the length: {seconds['large'] / seconds['stream']:4.1f}x the time"
+        )
+    adversarial = {
+        '180 KB of {"a":"a":': '{"a":"a":' * 20_000,
+        "one 180 KB text of closers": '{"responses": [{"text": "' + "}]" * 90_000 + '", "probability": 1}]}',
+    }
+    for label, text in adversarial.items():
+        took = once(lambda text=text: stream_in_chunks(text), 1 if quick else 3)
+        one_shot = once(lambda text=text: parse_or_error(text))
+        print(f"{label + ', streamed':32} {took * 1e3:8.1f} ms  ({one_shot * 1e3:.1f} ms one-shot)")
     print()
 
 

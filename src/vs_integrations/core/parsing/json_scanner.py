@@ -21,6 +21,7 @@ __all__ = [
     "PROBABILITY_KEYS",
     "TEXT_KEYS",
     "LenientJson",
+    "closer_outside_strings",
     "extract_json",
     "extract_records",
     "find_json_start",
@@ -109,9 +110,8 @@ _STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
 )
 _SEPARATORS = re.compile(r"[\s,:]*")
-_PLAIN_QUOTES = re.compile(r"[^\\']*\Z")  # no backslash or single quote: every '"' delimits a string
 _WAIT = -2  # _read_record: the record may not be complete yet
-_RECORD_TRIES = 8  # closers a streamed record may hold in its strings before it is read token by token
+_NEXT_RECORD = re.compile(r"[\s,]*+\{")  # what the token loop reads as separators, then an opening brace
 _WORDS: dict[str, object] = {
     "true": True,
     "false": False,
@@ -180,8 +180,8 @@ class LenientJson:
         "_overflow",
         "_pos",
         "_record_at",
+        "_record_quote",
         "_record_scan",
-        "_record_tries",
         "_strict_misses",
         "_strict_refused",
         "_string_at",
@@ -201,10 +201,11 @@ class LenientJson:
         self._string_scan = 0  # where its body scan stopped
         self._strict_misses = 0  # characters the C decoder scanned in values that were not strict JSON
         self._strict_refused = -1  # where the C decoder last refused a value (not tried there again)
-        # Streaming: the record waited for (see _read_record), where its text was last looked at, tries.
+        # Streaming: the record waited for (see _read_record), where its text was last looked at,
+        # and the quote of the string open there ("" when none).
         self._record_at = -1
         self._record_scan = 0
-        self._record_tries = 0
+        self._record_quote = ""
         # When set, each container is appended here as it closes, with its parent (None at the
         # top) and its position there (-1 in a dict): later siblings may be read in the same feed.
         self.on_close: list[tuple[Any, Any, int]] | None = None
@@ -218,6 +219,29 @@ class LenientJson:
     def inside_value(self) -> bool:
         """True when the text read so far ends inside a value."""
         return bool(self.stack or self._overflow or self._string_at != -1)
+
+    @property
+    def record_pending(self) -> bool:
+        """Streaming: True while a record waits for its closer (a feed then only lexes the new text)."""
+        return self._pos == self._record_at and self._record_scan != -1
+
+    def resume_state(self, text: str) -> tuple[int, str | None]:
+        """Streaming: where the next feed reads on from, and what that position is inside.
+
+        Args:
+            text: The text last fed.
+
+        Returns:
+            The position, and the quote of the string it is inside (``'"'`` or ``"'"``), ``""``
+            inside a container outside any string, or None between top-level values (where
+            quotes delimit nothing and only an opening bracket starts a value).
+
+        """
+        if self._string_at != -1:
+            return self._string_scan, text[self._string_at]
+        if self.stack or self._overflow:
+            return self._pos, ""
+        return self._pos, None
 
     def _add(self, value: Any) -> None:
         stack = self.stack
@@ -249,6 +273,11 @@ class LenientJson:
         if self._string_at != -1:
             pos = self._finish_string(text, final)
             if pos == -1:
+                return
+        elif pos == self._record_at:
+            # Streaming, waiting for a record's closer: resume lexing it, without the token loop.
+            pos = self._read_records(text, pos, final)
+            if pos == _WAIT:
                 return
         stack = self.stack
         add = self._add
@@ -288,12 +317,12 @@ class LenientJson:
                                     resume = self._read_strict_siblings(text, resume)
                                 break
                         elif text[at] == "{" and in_list:
-                            resume = self._read_record(text, at, final)
+                            resume = self._read_records(text, at, final)
                             if resume == _WAIT:
-                                self._pos = at
                                 return
-                            if resume != -1:
-                                break
+                            if resume != at:
+                                break  # read whole: go on after it
+                            resume = -1
                         container: Any = [] if text[at] == "[" else {}
                         add(container)
                         stack.append([container, None])
@@ -378,47 +407,55 @@ class LenientJson:
                 return pos
             pos = end
 
+    def _read_records(self, text: str, at: int, final: bool) -> int:
+        """Streaming: read the record opening at ``at`` and the records that follow it, each whole.
+
+        Returns where the token loop goes on (``at`` itself when the record is to be read token
+        by token), or :data:`_WAIT` (with the position kept) to stop until more text comes.
+        """
+        while True:
+            resume = self._read_record(text, at, final)
+            if resume == _WAIT:
+                self._pos = at
+                return _WAIT
+            if resume == -1:
+                return at
+            # The next sibling, if it follows at once, is a record of the same list.
+            following = _NEXT_RECORD.match(text, resume)
+            if following is None:
+                return resume
+            at = following.end() - 1
+
     def _read_record(self, text: str, at: int, final: bool) -> int:
         """Streaming: read the record opening at ``at`` (an object in a list) whole, once it is complete.
 
-        While its text holds no bracket, the record is left unread until a closer arrives, then
-        read by the C decoder up to that closer and reported closed: the same value and event
-        the token loop gives, at the same feed, without reading it token by token. Returns where
-        it ends, :data:`_WAIT` to stop here until more text comes, or -1 to read it token by
-        token (it holds a bracket, is not strict JSON, or closers inside its strings kept it
-        waiting). Each try decodes only the record's own text, so a try costs its length.
+        The record's text is lexed as the token loop lexes it (strings skipped whole) up to its
+        first bracket outside strings; the lexing resumes where the previous feed stopped. If
+        that bracket is a closer, the record up to it is read by the C decoder and reported
+        closed: the same value and event the token loop gives, at the same feed, without reading
+        it token by token. Returns where it ends, :data:`_WAIT` to stop here until more text
+        comes, or -1 to read it token by token (a container inside, or not strict JSON).
         """
         if self._record_at != at:
-            self._record_at, self._record_scan, self._record_tries = at, at + 1, 0
-        pos = self._record_scan  # every closer before this was tried (or is inside a string)
-        while True:
-            closer = _next_closer(text, pos)
-            stop = len(text) if closer == -1 else closer
-            if text.find("{", pos, stop) != -1 or text.find("[", pos, stop) != -1:
-                return -1  # a container inside: its events come from the token loop
-            if closer == -1:
-                self._record_scan = len(text)
-                return -1 if final else _WAIT
-            pos = self._record_scan = closer + 1
-            if text.count('"', at, closer) % 2 and _PLAIN_QUOTES.match(text, at, closer):
-                continue  # an odd number of quotes, none escaped: the closer is inside a string
-            self._record_tries += 1
-            if self._record_tries > _RECORD_TRIES:
-                return -1
-            record = text[at : closer + 1]
-            try:
-                value, end = _STRICT_SCAN(record, 0)
-            except json.JSONDecodeError as err:
-                if err.pos < len(record) and not err.msg.startswith("Unterminated string"):
-                    return -1  # not strict JSON
-                continue  # the closer was inside a string: the record goes on
-            except (ValueError, RecursionError, StopIteration):
-                return -1
-            self._add(value)
-            assert self.on_close is not None  # only streaming readers wait for records
-            parent = self.stack[-1][0]
-            self.on_close.append((value, parent, len(parent) - 1))
-            return at + end
+            self._record_at, self._record_scan, self._record_quote = at, at + 1, ""
+        elif self._record_scan == -1:
+            return -1  # given up on: read token by token
+        closer, quote = _find_outside_strings(text, self._record_scan, self._record_quote, _TO_BRACKET)
+        if quote is not None:
+            self._record_scan, self._record_quote = closer, quote
+            return -1 if final else _WAIT
+        self._record_scan = -1  # read now, whole or token by token
+        if text[closer] not in "}]":
+            return -1  # a container inside: its events come from the token loop
+        try:
+            value, end = _STRICT_SCAN(text[at : closer + 1], 0)
+        except (ValueError, RecursionError, StopIteration):
+            return -1  # not strict JSON (a strict record ends at its first closer outside strings)
+        self._add(value)
+        assert self.on_close is not None  # only streaming readers wait for records
+        parent = self.stack[-1][0]
+        self.on_close.append((value, parent, len(parent) - 1))
+        return at + end
 
     def _close_run(self, text: str, start: int, end: int) -> None:
         """Close brackets ``text[start:end]``, each the innermost container of its own kind.
@@ -511,11 +548,62 @@ class LenientJson:
         return close + 1
 
 
-def _next_closer(text: str, pos: int) -> int:
-    """Where the first ``}`` or ``]`` at or after ``pos`` is; -1 if none."""
-    brace = text.find("}", pos)
-    bracket = text.find("]", pos, len(text) if brace == -1 else brace)
-    return bracket if bracket != -1 else brace
+# Streaming: text outside strings, closed strings skipped whole (as the token loop reads them), up to
+# a closer (_TO_CLOSER) or any bracket (_TO_BRACKET), or a quote whose string does not close yet.
+_CLOSED_STRINGS = r"""|"[^"\\]*+(?:\\.[^"\\]*+)*+"|'[^'\\]*+(?:\\.[^'\\]*+)*+')*+"""
+_TO_CLOSER = re.compile(r"""(?:[^"'\]}]++""" + _CLOSED_STRINGS, re.DOTALL)
+_TO_BRACKET = re.compile(r"""(?:[^"'\[\]{}]++""" + _CLOSED_STRINGS, re.DOTALL)
+
+
+def _find_outside_strings(text: str, pos: int, quote: str, run: re.Pattern[str]) -> tuple[int, str | None]:
+    """The first character ``run`` stops at outside strings in ``text[pos:]`` (strings lexed as the token loop does).
+
+    ``quote`` is the quote of the string ``pos`` is inside (``""`` when outside strings).
+    Returns its position and None; or, when there is none, where to look on from next time (the
+    end, or a trailing backslash whose escape is not known yet) and the quote of the string
+    open there (``""`` when none).
+    """
+    end = len(text)
+    while True:
+        if quote:
+            # A string still open at the end of the text so far may grow long: str.find crosses
+            # it at memchr speed, and the next feed resumes inside it.
+            close = text.find(quote, pos)
+            if text.find("\\", pos, end if close == -1 else close) != -1:
+                body = (_DQ_BODY if quote == '"' else _SQ_BODY).match(text, pos)  # escapes: the pattern knows them
+                assert body is not None  # the pattern can match the empty string
+                close = body.end()
+                if close == end or text[close] != quote:
+                    return close, quote  # still inside (before a lone trailing backslash at worst)
+            elif close == -1:
+                return end, quote
+            pos = close + 1
+        skipped = run.match(text, pos)
+        assert skipped is not None  # the pattern can match the empty string
+        pos = skipped.end()
+        if pos == end:
+            return end, ""
+        quote = text[pos]
+        if quote != '"' and quote != "'":
+            return pos, None
+        pos += 1
+
+
+def closer_outside_strings(text: str, pos: int, quote: str) -> tuple[int, str | None]:
+    """Streaming: look for a ``}`` or ``]`` outside strings in ``text[pos:]``, lexed as the token loop lexes it.
+
+    Args:
+        text: The text so far.
+        pos: Where to start, inside a container.
+        quote: The quote of the string ``pos`` is inside, or ``""`` when it is outside strings.
+
+    Returns:
+        The closer's position and None; or, when there is none, where to look on from next
+        time (the end, or a trailing backslash whose escape is not known yet) and the quote of
+        the string open there (``""`` when none).
+
+    """
+    return _find_outside_strings(text, pos, quote, _TO_CLOSER)
 
 
 def _nests_within(value: Any, limit: int) -> bool:

@@ -1,8 +1,13 @@
 """Reading a reply as it streams: each candidate as soon as it is complete.
 
 The format is detected once, from the first structure that appears; from then on only that
-format's closer is acted on, and every scan resumes where the previous chunk's scan stopped, so
-feeding a reply in small chunks costs about what one parse of it costs, whatever its texts hold.
+format's closer is acted on, and every scan resumes where the previous chunk's scan stopped.
+A chunk that cannot complete a candidate is checked with a few ``str.find`` calls and left
+unread (JSON: no closer outside strings, strings lexed across chunks; XML: no ``<response`` or
+``</response>``; lists: no newline and no marker's ``)``); the next chunk that can resumes the
+scan and reads all the text since at once. Each part of a reply is read a bounded number of
+times, so streaming costs time linear in its length whatever its texts hold; each candidate
+emitted adds a few microseconds of Python work that a one-shot parse does in C or in one pass.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import re
 from typing import Any
 
 from .items import Item
-from .json_scanner import LIST_KEYS, LenientJson, find_json_start, item_from_json
+from .json_scanner import LIST_KEYS, LenientJson, closer_outside_strings, find_json_start, item_from_json
 from .list_scanner import BULLET, PROBABILITY_MARKER, extract_list, search_bullet
 from .xml_scanner import XML_OPEN, xml_block_item
 
@@ -20,6 +25,9 @@ __all__ = ["IncrementalScanner"]
 _XML_CLOSE = re.compile(r"</(?i:response)>")
 _OVERLAP = 12  # longer than any opener or closer, so one split across two chunks is still found
 _LIST_KEY_SET = frozenset(LIST_KEYS)
+_MARKER_REACH = 60  # a "(Prob: x)" marker is at most about this long: older text cannot start one
+# Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
+_BULLET_DECIDED = 16
 
 
 class _JsonItems:
@@ -30,17 +38,56 @@ class _JsonItems:
         self._closed: list[tuple[Any, Any, int]] = []
         self._reader.on_close = self._closed
         self._candidates: list[Any] | None = None  # the list the candidates are in, once known
+        # The text from _unread on has not been looked at; _quote says what it starts inside:
+        # a string ('"' or "'"), a container outside strings (""), or nothing (None: top level).
+        self._unread = 0
+        self._quote: str | None = None
+        self._fed = 0  # the length of the text at the previous feed
 
     def feed(self, text: str) -> list[Item]:
+        if self._cannot_complete(text):
+            return []
         # The reader skips to the first bracket itself, and resumes where it stopped.
-        self._reader.feed(text, final=False)
+        reader = self._reader
+        reader.feed(text, final=False)
+        if not reader.record_pending:
+            self._unread, self._quote = reader.resume_state(text)
         if not self._closed:
             return []
         fresh: list[Item] = []
         for closed, parent, position in self._closed:
-            fresh.extend(self._candidates_in(closed, parent, position))
+            if parent is self._candidates and parent is not None:  # the common case, once that list is known
+                item = item_from_json(closed, position)
+                if item is not None:
+                    fresh.append(item)
+            else:
+                fresh.extend(self._candidates_in(closed, parent, position))
         self._closed.clear()
         return fresh
+
+    def _cannot_complete(self, text: str) -> bool:
+        """Whether the text not read yet cannot complete a container, so the reader need not read it yet.
+
+        A container completes only at a closer outside strings (at the top level, only after an
+        opening bracket). Until one arrives the reader is not called; then it reads all the text
+        it has not read at once. The text before this chunk held no closer outside strings.
+        """
+        fed, self._fed = self._fed, len(text)
+        if self._reader.record_pending:
+            # The reader resumes lexing the record itself, as cheaply as this would.
+            return text.find("}", fed) == -1 and text.find("]", fed) == -1
+        if self._quote is None:
+            if text.find("{", self._unread) == -1 and text.find("[", self._unread) == -1:
+                self._unread = len(text)
+                return True
+            return False
+        if text.find("}", fed) == -1 and text.find("]", fed) == -1:
+            return True
+        self._unread, quote = closer_outside_strings(text, self._unread, self._quote)
+        if quote is None:
+            return False
+        self._quote = quote
+        return True
 
     def _candidates_in(self, closed: Any, parent: Any, position: int) -> list[Item]:
         if self._candidates is None:
@@ -78,8 +125,10 @@ class _XmlItems:
         self._count = 0
 
     def feed(self, text: str) -> list[Item]:
-        fresh: list[Item] = []
+        if self._cannot_complete(text):
+            return []
         scan = self._scan
+        fresh: list[Item] = []
         while True:
             if self._tag == -1:
                 opener = XML_OPEN.search(text, scan)
@@ -112,6 +161,25 @@ class _XmlItems:
         self._scan = scan
         return fresh
 
+    def _cannot_complete(self, text: str) -> bool:
+        """Whether the text from the scan position on holds nothing the scan below acts on (and skip it then)."""
+        scan = self._scan
+        if self._tag != -1 and self._body == -1:
+            if text.find(">", scan) != -1:
+                return False
+            self._scan = len(text)  # the open tag's ">" has not come
+            return True
+        # An opening or a closing tag starts with "<r" or "</r" (in any case).
+        if (
+            text.find("<r", scan) != -1
+            or text.find("</r", scan) != -1
+            or text.find("<R", scan) != -1
+            or text.find("</R", scan) != -1
+        ):
+            return False
+        self._scan = max(scan, len(text) - _OVERLAP)
+        return True
+
     def _item(self, text: str, end: int) -> Item:
         attributes = text[self._tag : self._body - 1]
         item = xml_block_item(attributes, text[self._body : end], self._count)
@@ -131,10 +199,17 @@ class _ListItems:
         self._newline_scan = start  # no newline before this was missed
         self._marker_scan = start
         self._count = 0
+        self._fed = 0  # the length of the text at the previous feed
+        # Whether the previous feed searched for markers up to its end, and the bullet-ness of
+        # its last line cannot change: then only a newline or a marker's ")" can complete an item.
+        self._settled = False
 
     def feed(self, text: str) -> list[Item]:
-        fresh: list[Item] = []
+        if self._cannot_complete(text):
+            return []
         end = len(text)
+        fresh: list[Item] = []
+        self._settled = False
         while True:
             bullet = None
             if self._line > self._block:
@@ -151,16 +226,35 @@ class _ListItems:
             newline = text.find("\n", max(self._line, self._newline_scan))
             if newline == -1:
                 self._newline_scan = end
+                # A line that is no bullet with that many characters after its indent never becomes one.
+                self._settled = bullet is None and (
+                    self._line <= self._block
+                    or len(text[self._line : self._line + 64 + _BULLET_DECIDED].lstrip(" \t")) >= _BULLET_DECIDED
+                )
                 return fresh
             self._line = self._newline_scan = newline + 1
+
+    def _cannot_complete(self, text: str) -> bool:
+        """Whether the new text can complete no item (a newline or a marker's ")" is needed); if so, skip it."""
+        end = len(text)
+        fed, self._fed = self._fed, end
+        if not (
+            self._settled
+            and text.find("\n", fed) == -1
+            and (text.find(")", fed) == -1 or text.find("(", max(self._marker_scan, self._segment)) == -1)
+        ):
+            return False
+        # What the scan in feed does when nothing completes.
+        self._marker_scan = max(self._marker_scan, end - _MARKER_REACH)
+        self._newline_scan = end
+        return True
 
     def _markers(self, text: str, stop: int, fresh: list[Item]) -> list[Item]:
         """Emit the items ended by a ``(Prob: x)`` marker before ``stop``."""
         while True:
             marker = PROBABILITY_MARKER.search(text, max(self._marker_scan, self._segment), stop)
             if marker is None:
-                # A marker is at most about 60 characters long: older text cannot start one.
-                self._marker_scan = max(self._marker_scan, stop - 60)
+                self._marker_scan = max(self._marker_scan, stop - _MARKER_REACH)
                 return fresh
             fresh.extend(self._items(text[self._segment : marker.end()], first=not self._marked))
             self._marked = True

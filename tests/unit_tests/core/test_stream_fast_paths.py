@@ -1,0 +1,234 @@
+"""The streaming fast paths: a chunk that cannot complete a candidate is not scanned.
+
+JSON skips chunks without a closer outside strings (strings lexed across chunks, escapes and
+single quotes included), XML chunks without a ``<response``/``</response>`` tag, lists chunks
+without a newline or a marker's parenthesis. Every case is fed in chunks split where a fast
+path could go wrong and checked three ways: each feed returns what it returns with the fast
+paths switched off (the scan run on every feed), the candidates come as feeding one character
+at a time gives them, and ``close()`` equals ``parse()``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vs_integrations import Candidate, ParseError, StreamParser, parse
+from vs_integrations.core.parsing import stream
+
+CLOSERS = "a } b ] c > d ) e"
+
+
+@contextmanager
+def fast_paths_off() -> Iterator[None]:
+    """Every format scans on every feed, as it did before the fast paths."""
+    with (
+        mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
+        mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
+        mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
+    ):
+        yield
+
+
+def feeds(text: str, cuts: list[int]) -> list[list[Candidate]]:
+    parser = StreamParser()
+    bounds = [0, *cuts, len(text)]
+    return [parser.feed(text[start:end]) for start, end in itertools.pairwise(bounds)]
+
+
+def closed(text: str, cuts: list[int]) -> object:
+    parser = StreamParser()
+    bounds = [0, *cuts, len(text)]
+    for start, end in itertools.pairwise(bounds):
+        parser.feed(text[start:end])
+    try:
+        return parser.close()
+    except ParseError as err:
+        return ("ParseError", err.raw)
+
+
+def one_shot(text: str) -> object:
+    try:
+        return parse(text)
+    except ParseError as err:
+        return ("ParseError", err.raw)
+
+
+def check(text: str, cuts: list[int], by_character: list[list[Candidate]] | None = None) -> list[list[Candidate]]:
+    fast = feeds(text, cuts)
+    with fast_paths_off():
+        slow = feeds(text, cuts)
+    assert fast == slow, f"cuts {cuts}"
+    if by_character is None:
+        by_character = feeds(text, list(range(1, len(text))))
+    # A list item whose bullet and marker come in the same chunk is emitted by the next feed (as
+    # before the fast paths), so the last ones may wait for close(): a prefix, in the same order.
+    # (Such a delayed item's index can differ from the one-character feeding's, as before too.)
+    one_by_one = [(c.text, c.raw_probability) for batch in by_character for c in batch]
+    streamed = [(c.text, c.raw_probability) for batch in fast for c in batch]
+    assert streamed == one_by_one[: len(streamed)]
+    assert closed(text, cuts) == one_shot(text)
+    return fast
+
+
+def every_cut(text: str) -> Iterator[list[int]]:
+    """One cut at each position, every small chunk size, and 64-character chunks."""
+    for cut in range(1, len(text)):
+        yield [cut]
+    for size in (*range(1, 10), 64):
+        yield list(range(size, len(text), size))
+
+
+def json_reply(texts: list[str]) -> str:
+    return json.dumps({"responses": [{"text": t, "probability": 0.2} for t in texts]})
+
+
+JSON_CASES = {
+    "closers inside texts": json_reply([f"{i} {CLOSERS}" for i in range(3)]),
+    "escaped quotes": r'{"responses": [{"text": "say \"hi}\" now", "probability": 0.5}, '
+    r'{"text": "\"]\"", "probability": 0.5}]}',
+    "escaped backslash before a quote": r'{"responses": [{"text": "a\\", "probability": 0.5}, '
+    r'{"text": "b\\\"}", "probability": 0.5}]}',
+    "single-quoted strings": "{'responses': [{'text': 'it}s', 'probability': 0.5}, "
+    "{'text': \"a'b]\", 'probability': 0.3}, {'text': 'c\\'}', 'probability': 0.2}]}",
+    "quotes in prose around values": 'He said "hi} {there": {"responses": [{"text": "a}", "probability": 0.5}]} '
+    'and "more] {"text": "b", "probability": 0.5}',
+    "records with containers and braces in strings": '[{"text": "a{", "probability": 0.5, "tags": ["x]", {"y": "}"}]}, '
+    '{"text": "b[", "probability": 0.5}]',
+    "a number split across chunks": '{"responses": [{"text": "a", "probability": 0.25}, {"text": "b", "probability": 1e-1}]}',
+    "strings as candidates": '{"responses": ["a]", "b}", "c\\"]"]}',
+    "JSON lines": '{"text": "a}", "probability": 0.5}\n{"text": "b]", "probability": 0.5}\n',
+    "CRLF and indentation": '{\r\n  "responses": [\r\n    {"text": "a}", "probability": 0.5},\r\n'
+    '    {"text": "b", "probability": 0.5}\r\n  ]\r\n}',
+    "not strict JSON": "{responses: [{text: 'a}', probability: .5,}, {text: b, probability: 0.5}]}",
+    "single-quoted strings holding double quotes": """{'responses': ['a"b}', "c'd]", 'e"']}""",
+}
+
+
+@pytest.mark.parametrize("text", JSON_CASES.values(), ids=JSON_CASES.keys())
+def test_json_chunks_split_anywhere(text):
+    by_character = feeds(text, list(range(1, len(text))))
+    for cuts in every_cut(text):
+        check(text, cuts, by_character)
+
+
+def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():
+    text = json_reply([f"{i} {CLOSERS}" for i in range(4)])
+    size = 7
+    fed = check(text, list(range(size, len(text), size)))
+    ends = [i for i in range(len(text)) if text.startswith(', "probability": 0.2}', i)]
+    # Each record closes at the "}" after its probability: the chunk holding it emits it.
+    for number, end in enumerate(ends):
+        closer = end + len(', "probability": 0.2')
+        assert [c.text for c in fed[closer // size]] == [f"{number} {CLOSERS}"]
+
+
+def test_json_beyond_the_depth_limit():
+    text = '{"responses": [' + '{"a": "}",' * 70 + '"b"' + "}" * 70 + ', {"text": "x]", "probability": 0.5}]}'
+    for size in (1, 3, 64):
+        check(text, list(range(size, len(text), size)))
+
+
+XML_CASES = {
+    "closers inside texts": "\n".join(
+        f"<response><text>{i} {CLOSERS.replace('>', '&gt;')}</text><probability>0.2</probability></response>"
+        for i in range(3)
+    ),
+    "tags in any case": "<RESPONSE><text>a</text><probability>0.5</probability></Response>"
+    "<Response prob='0.5'>b</RESPONSE>",
+    "a tag left open": "<response>a (0.5)\n<response>b (0.5)</response>",
+    "self-closing and attributes": '<response/><response probability="0.4">a</response>\r\n<response p="0.6">b</response>',
+    "other tags starting with r": "<response><text>a <ref/> <r> </r></text></response><response>b</response>",
+}
+
+
+@pytest.mark.parametrize("text", XML_CASES.values(), ids=XML_CASES.keys())
+def test_xml_chunks_split_anywhere(text):
+    by_character = feeds(text, list(range(1, len(text))))
+    for cuts in every_cut(text):
+        check(text, cuts, by_character)
+
+
+def test_xml_closing_tag_split_across_chunks_completes_at_its_second_part():
+    text = "<response>a (0.5)</response><response>b (0.5)</response>"
+    split = text.index("</response>") + len("</respo")
+    fed = check(text, [split])
+    assert [c.text for c in fed[1]] == ["a", "b"]
+    fed = check(text, [split, split + 4])
+    assert [c.text for c in fed[1]] == ["a"]
+
+
+LIST_CASES = {
+    "closers inside texts": "\n".join(f"{i}. {i} {CLOSERS} (Prob: 0.2)" for i in range(3)),
+    "parentheses inside texts": "1. Red (like a rose) (Probability: 0.5)\n2. Blue (sky) (Prob: 0.5)",
+    "CRLF": "1. Red (Prob: 0.5)\r\n2. Blue (Prob: 0.3)\r\n3. Green",
+    "markers only": "- Red (Prob: 0.5) - Blue (Prob: 0.3)",
+    "text after a marker": "1. Red (Prob: 0.5) is warm\n2. Blue (Prob: 0.3) is cold and calm\n3. Green",
+    "bullets without markers": "- Red\n  - Blue\n(a) Green\n* Teal\n10. Gold",
+    "indented bullets and long indents": "1. a\n" + " " * 90 + "2. b\n\t- c (p: 0.2)",
+    "prose before the list": "Here are my answers:\n1. Red: 60%\n2. Blue: 40%\n",
+}
+
+
+@pytest.mark.parametrize("text", LIST_CASES.values(), ids=LIST_CASES.keys())
+def test_list_chunks_split_anywhere(text):
+    by_character = feeds(text, list(range(1, len(text))))
+    for cuts in every_cut(text):
+        check(text, cuts, by_character)
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ("1. Red (Prob: 0.5)\n2. Blue (Prob: 0.5)", "(Pro"),
+        ("1. Red (Prob: 0.5)\n2. Blue (Prob: 0.5)", "(Prob: 0.5"),
+        ("1. Red\n2. Blue\n3. Green", "\n2"),
+        ("1. Red\n2. Blue\n3. Green", "\n2."),
+        ("1. Red\r\n2. Blue", "\r"),
+    ],
+)
+def test_list_markers_and_bullets_split_across_chunks(text, piece):
+    cut = text.index(piece) + len(piece)
+    for cuts in ([cut], [cut, cut + 1], [cut - 1, cut]):
+        check(text, cuts)
+
+
+@pytest.mark.parametrize("text", LIST_CASES.values(), ids=LIST_CASES.keys())
+def test_list_bullet_and_marker_in_one_chunk_then_text_without_either(text):
+    # The chunk that brings a bullet line with its marker, then one that brings neither a newline nor a ")".
+    by_character = feeds(text, list(range(1, len(text))))
+    for line in (i for i, char in enumerate(text) if char == "\n"):
+        for close in (i for i, char in enumerate(text) if char == ")" and i > line):
+            for start in (line, line + 1):
+                check(text, [cut for cut in (start, close + 1, close + 3) if cut < len(text)], by_character)
+
+
+STRUCTURE = st.sampled_from(
+    [
+        *("{", "}", "[", "]", '"', "'", "\\", ",", ":", " ", "\n", "\r\n", "a", "0.5", "text", "probability"),
+        *("responses", "<response>", "</response>", "</respo", "nse>", "<RESPONSE ", ">", "(Prob: ", ")", "("),
+        *("\n1. ", "\n- ", "2.", "  "),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(STRUCTURE, max_size=40).map("".join), st.lists(st.integers(1, 12), min_size=1, max_size=12))
+def test_any_text_in_any_chunks_streams_as_without_fast_paths(text, sizes):
+    cuts, at = [], 0
+    while True:
+        at += sizes[len(cuts) % len(sizes)]
+        if at >= len(text):
+            break
+        cuts.append(at)
+    fast = feeds(text, cuts)
+    with fast_paths_off():
+        assert feeds(text, cuts) == fast
+    assert closed(text, cuts) == one_shot(text)
