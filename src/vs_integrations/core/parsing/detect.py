@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..config import VSConfig
 from .items import Extraction
 from .json_scanner import extract_json
-from .list_scanner import BULLET, extract_list, list_start
+from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
 __all__ = ["EXTRACTORS", "extract", "format_order", "opening_format"]
@@ -75,8 +75,10 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
 
     """
     first = _NON_SPACE.search(text)
-    if first is None:
-        return _new(Extraction, ([], None, False, None, ()))
+    if first is None or ("{" not in text and "[" not in text and "<" not in text and "(" not in text):
+        # Prose, mostly: without these, only a bullet line can start a format (a list).
+        if first is None or search_bullet(text) is None:
+            return _new(Extraction, ([], None, False, None, ()))
     opening = _opening_at(text, first.start())
     truncated = False
     if opening is not None:
