@@ -619,13 +619,21 @@ def _nests_within(value: Any, limit: int) -> bool:
     return True
 
 
-def _lenient_json(text: str) -> tuple[list[Any], set[int], bool]:
-    """Read JSON-ish ``text`` at once.
+def _lenient_json(text: str, start: int = 0, *, refused: bool = False) -> tuple[list[Any], set[int], bool]:
+    """Read JSON-ish ``text`` from ``start`` at once.
+
+    Args:
+        text: The text.
+        start: Where to start reading.
+        refused: The C decoder already refused the value at ``start`` (it is not tried again).
 
     Returns:
         The top-level values, the ids of the containers left open, and whether it ended inside a value.
     """
     reader = LenientJson()
+    reader._pos = start
+    if refused:
+        reader._strict_refused = start
     reader.feed(text, final=True)
     return reader.roots, reader.open_ids, reader.inside_value
 
@@ -800,12 +808,14 @@ def _extract_cut_off(text: str, start: int) -> Extraction | None:
 def extract_json(text: str, start: int) -> Extraction | None:
     """The candidates of a JSON-ish reply whose structure starts at ``start``."""
     # Fast path: one well-formed value from ``start`` (prose or a fence may follow it).
+    refused = False
     try:
         value, end = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
         cut_off = _extract_cut_off(text, start)
         if cut_off is not None:
             return cut_off
+        refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
     else:
         if find_json_start(text, end) == -1:
             found, reasoning = _candidate_list([value])
@@ -816,7 +826,7 @@ def extract_json(text: str, start: int) -> Extraction | None:
         # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
-    roots, open_ids, truncated = _lenient_json(text[start:] if start > 0 else text)
+    roots, open_ids, truncated = _lenient_json(text, start, refused=refused)
     found, reasoning = _candidate_list(roots)
     if found is None:
         return None
@@ -839,7 +849,7 @@ def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
     start = find_json_start(text)
     if start == -1:
         return [], False
-    roots, open_ids, truncated = _lenient_json(text[start:])
+    roots, open_ids, truncated = _lenient_json(text, start)
     found, _ = _candidate_list(roots)
     records = [r for r in found or [] if type(r) is dict and id(r) not in open_ids]
     return records, truncated
