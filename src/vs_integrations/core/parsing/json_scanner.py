@@ -77,10 +77,12 @@ def find_json_start(text: str, pos: int = 0) -> int:
 
 
 _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, not built
-# One token per match, told apart by the group that matched (match.lastindex); separators
-# and stray characters match no group. A quote whose string never closes matches _UNCLOSED.
+# One token per match, told apart by the group that matched (match.lastindex), with the stray
+# characters before it and the separators after it (so code or prose between values costs no
+# extra match); stray characters alone match no group. A quote whose string never closes matches
+# _UNCLOSED.
 _TOKENS = re.compile(
-    r"""(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
+    r"""[^\[\]{}"'A-Za-z_0-9.\-]*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
     r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
     r"""[\s:,]*|[^\[\]{}"'A-Za-z_0-9.\-]+|.""",  # a token takes the separators after it
     re.DOTALL,
@@ -302,7 +304,8 @@ class LenientJson:
                     continue  # separators and other characters
                 if kind == _STRING:
                     at, stop = match.span(_STRING)
-                    add(_decode_dq(text[at + 1 : stop - 1]))
+                    value = text[at + 1 : stop - 1]
+                    add(_decode_dq(value) if "\\" in value else value)
                 elif kind == _OPEN:
                     at, stop = match.span(_OPEN)
                     resume = -1
@@ -343,14 +346,14 @@ class LenientJson:
                     at, stop = match.span(_QUOTED)
                     add(_decode_sq(text[at + 1 : stop - 1]))
                 elif kind == _UNCLOSED:
-                    self._string_at = match.start()
-                    self._string_scan = match.start() + 1
+                    self._string_at = match.start(_UNCLOSED)
+                    self._string_scan = self._string_at + 1
                     self._finish_string(text, final)
                     return
                 elif not final and (
                     match.end() == end or (kind == _NUMBER and _NUMBER_GROWS.match(text, match.end(kind)) is not None)
                 ):
-                    self._pos = match.start()  # a number or word that may go on in the next piece
+                    self._pos = match.start(kind)  # a number or word that may go on in the next piece
                     return
                 else:
                     token = match.group(kind)
