@@ -59,16 +59,20 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         distribution = parse_exact_list(text, config)
     if distribution is None:
         distribution = _parse_general(text, config)
+        if distribution is None:
+            # Raised here, not deeper: each frame an exception leaves costs it a traceback entry.
+            raise ParseError(no_candidates_message(text), text)
     expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
     if expected is not None and len(distribution) != expected:
         distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
     return distribution
 
 
-def _parse_general(text: str, config: VSConfig | None) -> Distribution:
+def _parse_general(text: str, config: VSConfig | None) -> Distribution | None:
+    """The distribution the general path reads from ``text``; None if it holds no candidate."""
     extraction = extract(text, config)
     if not extraction.items:
-        raise ParseError(no_candidates_message(text), text)
+        return None
     notes = list(extraction.warnings)
     if extraction.truncated:
         notes.append("the reply was cut off; kept the complete candidates")
