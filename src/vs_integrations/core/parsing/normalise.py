@@ -21,6 +21,7 @@ from .list_scanner import plain_list_pairs
 __all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "parse_exact_list", "read_probability"]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
+_INT_LIMIT = 10**300  # a module constant: Python does not fold a power this large, it would be computed per call
 _FLOATS = {float}
 _NONES = {type(None)}
 _NON_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
@@ -40,7 +41,7 @@ def read_probability(value: object) -> float | None:
     number: float
     kind = type(value)
     if kind is float or kind is int:
-        if kind is int and not -(10**300) < value < 10**300:  # type: ignore[operator]  # an int, checked
+        if kind is int and not -_INT_LIMIT < value < _INT_LIMIT:  # type: ignore[operator]  # an int, checked
             return None  # far outside any probability (and too large for a float)
         number = float(value)  # type: ignore[arg-type]
     elif value is None or kind is bool:
