@@ -10,6 +10,9 @@ import json.scanner
 import math
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
+from itertools import repeat
+from operator import truediv
 from typing import Any
 
 from ..config import VSConfig
@@ -21,6 +24,8 @@ from .list_scanner import plain_list_pairs
 __all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "parse_exact_list", "read_probability"]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
+# A Candidate from a (text, probability, stated, index) tuple, without NamedTuple's Python-level __new__.
+_new_candidate = partial(tuple.__new__, Candidate)
 _INT_LIMIT = 10**300  # a module constant: Python does not fold a power this large, it would be computed per call
 _FLOATS = {float}
 _NONES = {type(None)}
@@ -152,12 +157,15 @@ def build_distribution(
 
     """
     notes = list(warnings)
-    kept = [item for item in items if item[0]]
-    if len(kept) < len(items):
+    # Columns, transposed in C: texts, stated values, indexes.
+    texts, written, indexes = zip(*items, strict=True) if items else ((), (), ())
+    if "" in texts:
+        kept = [item for item in items if item[0]]
         notes.append(f"dropped {len(items) - len(kept)} candidate(s) with empty text")
-    if not kept:
+        texts, written, indexes = zip(*kept, strict=True) if kept else ((), (), ())
+    if not texts:
         raise ParseError(no_candidates_message(raw), raw)
-    stated: list[Any] = [item[1] for item in kept]  # the values as written, read in place below
+    stated: list[Any] = list(written)  # the values as written, read in place below
     kinds = set(map(type, stated))
     if kinds == _FLOATS and 0.0 <= min(stated) and max(stated) <= 1.0 and not math.isnan(sum(stated)):
         pass  # the usual JSON reply: nothing to read
@@ -173,32 +181,30 @@ def build_distribution(
             notes.append(f"{unreadable} stated probability value(s) were unreadable, NaN, infinite or negative")
     weights = _weights(stated, config.probability if config is not None else "explicit", notes)
 
-    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
-    keys = [item[0].casefold() for item in kept]
+    keys = list(map(str.casefold, texts))
     if len(set(keys)) == len(keys):
         total = sum(weights)
         if abs(total - 1.0) > 1e-6:
             notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
-        candidates = [
-            new_candidate(Candidate, (text, weight / total, value, index))
-            for (text, _, index), weight, value in zip(kept, weights, stated, strict=True)
-        ]
+        # Built in C (map, zip): no Python step per candidate.
+        shares = map(truediv, weights, repeat(total))
+        candidates = list(map(_new_candidate, zip(texts, shares, stated, indexes, strict=True)))
         return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
 
     # One row per distinct text (first spelling, index and stated value kept), weights added.
     rows: dict[str, list[Any]] = {}
-    for key, (text, _, index), weight, value in zip(keys, kept, weights, stated, strict=True):
+    for key, text, index, weight, value in zip(keys, texts, indexes, weights, stated, strict=True):
         row = rows.get(key)
         if row is None:
             rows[key] = [text, weight, value, index]
         else:
             row[1] += weight
-    notes.append(f"merged {len(kept) - len(rows)} duplicate candidate(s), adding their probabilities")
+    notes.append(f"merged {len(texts) - len(rows)} duplicate candidate(s), adding their probabilities")
     total = sum([row[1] for row in rows.values()])
     if abs(total - 1.0) > 1e-6:
         notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
     candidates = [
-        new_candidate(Candidate, (text, weight / total, stated_value, index))
+        _new_candidate((text, weight / total, stated_value, index))
         for text, weight, stated_value, index in rows.values()
     ]
     return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
@@ -297,6 +303,5 @@ def _exact_distribution(
     if total <= 0:
         return None
     notes = [] if abs(total - 1.0) <= 1e-6 else [f"probabilities summed to {total:.4g}; normalised to 1"]
-    new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__ on this hot path
-    candidates = [new_candidate(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
+    candidates = [_new_candidate((body, stated / total, stated, index)) for body, stated, index in rows]
     return Distribution(candidates, raw=raw, warnings=notes, reasoning=reasoning)
