@@ -13,7 +13,7 @@ from .config import VSConfig
 from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
-from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list
+from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list, parse_numbered_list
 from .parsing.stream import IncrementalScanner
 
 __all__ = [
@@ -56,7 +56,7 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     if head == "{" or (head.isspace() and text.lstrip()[:1] == "{"):
         distribution = parse_exact_json(text, config)
     elif head.isdigit():
-        distribution = parse_exact_list(text, config)
+        distribution = parse_exact_list(text, config) or parse_numbered_list(text, config)
     if distribution is None:
         distribution = _parse_general(text, config)
         if distribution is None:

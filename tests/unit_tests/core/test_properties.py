@@ -231,3 +231,66 @@ def test_exact_list_fast_path_agrees_with_the_general_path(pairs, after):
     if fast is None:
         return
     assert fast == _parse_general(reply, None)
+
+
+NUMBERED_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+        st.sampled_from(list(" \t\r\xa0*_-:,;.%()[]0123456789")),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 120), NUMBERED_TEXT), min_size=1, max_size=6),
+    st.sampled_from(
+        [
+            "",
+            "\n",
+            "\n\n",
+            "  \n",
+            "\r\n",
+            "\n\nThey are all colours.",
+            "\nmore",
+            "\n\n- and a bullet",
+            "\n\nsaid (Prob: 0.2)",
+            "\n\n(an aside)",
+            "\n \n2. again",
+            "\n```\ncode",
+        ]
+    ),
+)
+def test_numbered_list_fast_path_agrees_with_the_general_path(lines, after):
+    from vs_integrations.core.parser import _parse_general
+    from vs_integrations.core.parsing.normalise import parse_numbered_list
+
+    reply = "\n".join(f"{number}. {text}" for number, text in lines) + after
+    fast = parse_numbered_list(reply, None)
+    if fast is None:
+        return
+    general = _parse_general(reply, None)
+    assert general is not None
+    assert [tuple(c) for c in fast] == [tuple(c) for c in general]
+    assert (fast.warnings, fast.truncated, fast.reasoning, fast.raw) == (
+        general.warnings,
+        general.truncated,
+        general.reasoning,
+        general.raw,
+    )
+
+
+def test_numbered_list_fast_path_reads_the_usual_small_model_lists():
+    from vs_integrations.core.parser import _parse_general
+    from vs_integrations.core.parsing.normalise import parse_numbered_list
+
+    for reply in (
+        "1. Berlin\n2. Venice\n3. Paris",
+        "1. *Apple*\n2. *Banana*\n",
+        "1. New York\n2. Texas\n\nPlease pick one: 1. New York: 3. Texas",
+    ):
+        read = parse_numbered_list(reply, None)
+        assert read is not None and read == _parse_general(reply, None)
+    # A reply the fast path leaves to the general one: a probability at an item's end.
+    assert parse_numbered_list("1. Red 0.6\n2. Blue 0.4", None) is None

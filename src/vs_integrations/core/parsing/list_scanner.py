@@ -18,6 +18,7 @@ __all__ = [
     "PROBABILITY_MARKER",
     "extract_list",
     "list_start",
+    "numbered_list_items",
     "plain_list_pairs",
     "search_bullet",
     "split_stated_probability",
@@ -158,6 +159,51 @@ def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
     if not matches or len(matches) != stripped.count("\n") + 1:
         return None
     return matches
+
+
+# The fallback shape of small models: a numbered list, one item a line, no probabilities, maybe
+# prose after a blank line. _NUMBERED_BLOCK spans the item lines; no "(" (no marker) in them.
+_NUMBERED_BLOCK = re.compile(r"(?:\d{1,3}\.[ \t]+[^\s(][^\n(]*(?:\n|\Z))+")
+_NUMBERED_LINE = re.compile(r"\d{1,3}\.[ \t]+([^\n]*)")
+# A probability may end an item here (see _TAIL_ENDS), ahead of the separator that joins the texts.
+_TAIL_END_BEFORE_JOIN = re.compile(r"[0-9%)\]][ \t\r,;.]*(?:\x00|\Z)")
+
+
+def numbered_list_items(text: str) -> list[Item] | None:
+    r"""The items of a numbered list without probabilities, read in one pass; None if it is not one.
+
+    The list opens the reply, has one item per line, states no probability and holds no second
+    item on a line; prose may follow after a blank line. For every reply it accepts, this gives
+    the items :func:`extract_list` reads (a property test holds it to that); None sends anything
+    else to it.
+
+    Example:
+        >>> [item.text for item in numbered_list_items("1. Red\n2. Blue\n\nBoth are colours.")]
+        ['Red', 'Blue']
+
+    """
+    block = _NUMBERED_BLOCK.match(text)
+    if block is None:
+        return None
+    end = block.end()
+    rest = text[end:]
+    if rest and not rest.isspace():
+        # Prose after the list: it must start after a break (else it would belong to the last
+        # item) and hold no bullet line or marker (else more items would be read).
+        if text[end - 1] != "\n" or _BREAK.match(text, end - 1) is None:
+            return None
+        if search_bullet(text, end) is not None or ("(" in rest and PROBABILITY_MARKER.search(rest) is not None):
+            return None
+    lines = list(map(str.rstrip, _NUMBERED_LINE.findall(text, 0, end)))
+    if len(lines) >= MAX_ITEMS:
+        return None  # extract_list warns at the cap
+    joined = "\x00".join(lines)  # no pattern below matches across it
+    if _INLINE_NUMBER.search(joined) is not None or _TAIL_END_BEFORE_JOIN.search(joined) is not None:
+        return None
+    texts = list(map(_clean, lines))
+    if "" in texts:
+        return None
+    return [_new_item(Item, (body, None, index)) for index, body in enumerate(texts)]
 
 
 def _plain_list(text: str) -> Extraction | None:

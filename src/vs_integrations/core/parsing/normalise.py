@@ -19,9 +19,16 @@ from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from ..errors import ParseError
 from .items import Item
-from .list_scanner import plain_list_pairs
+from .list_scanner import numbered_list_items, plain_list_pairs
 
-__all__ = ["build_distribution", "no_candidates_message", "parse_exact_json", "parse_exact_list", "read_probability"]
+__all__ = [
+    "build_distribution",
+    "no_candidates_message",
+    "parse_exact_json",
+    "parse_exact_list",
+    "parse_numbered_list",
+    "read_probability",
+]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
 # A Candidate from a (text, probability, stated, index) tuple, without NamedTuple's Python-level __new__.
@@ -294,6 +301,18 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
         total += stated
         rows.append((body, stated, index))
     return _exact_distribution(rows, total, text, None)
+
+
+def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | None:
+    """A numbered list without probabilities (small models' fallback shape), read in one pass.
+
+    Same contract as :func:`parse_exact_json`: None for anything the general path reads
+    differently; for the rest, the same distribution (uniform, duplicates merged).
+    """
+    if config is not None and config.probability in ("perplexity", "nll"):
+        return None  # the general path notes the conversion it would have made
+    items = numbered_list_items(text)
+    return None if items is None else build_distribution(items, config, raw=text)
 
 
 def _exact_distribution(
