@@ -10,9 +10,6 @@ import json.scanner
 import math
 import re
 from collections.abc import Callable, Sequence
-from functools import partial
-from itertools import repeat
-from operator import truediv
 from typing import Any
 
 from ..config import VSConfig
@@ -31,8 +28,7 @@ __all__ = [
 ]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
-# A Candidate from a (text, probability, stated, index) tuple, without NamedTuple's Python-level __new__.
-_new_candidate = partial(tuple.__new__, Candidate)
+_new = tuple.__new__  # builds a Candidate without NamedTuple's Python-level __new__
 _INT_LIMIT = 10**300  # a module constant: Python does not fold a power this large, it would be computed per call
 _FLOATS = {float}
 _NONES = {type(None)}
@@ -193,9 +189,10 @@ def build_distribution(
         total = sum(weights)
         if abs(total - 1.0) > 1e-6:
             notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
-        # Built in C (map, zip): no Python step per candidate.
-        shares = map(truediv, weights, repeat(total))
-        candidates = list(map(_new_candidate, zip(texts, shares, stated, indexes, strict=True)))
+        candidates = [
+            _new(Candidate, (text, weight / total, value, index))
+            for text, weight, value, index in zip(texts, weights, stated, indexes, strict=True)
+        ]
         return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
 
     # One row per distinct text (first spelling, index and stated value kept), weights added.
@@ -211,7 +208,7 @@ def build_distribution(
     if abs(total - 1.0) > 1e-6:
         notes.append(f"probabilities summed to {total:.4g}; normalised to 1")
     candidates = [
-        _new_candidate((text, weight / total, stated_value, index))
+        _new(Candidate, (text, weight / total, stated_value, index))
         for text, weight, stated_value, index in rows.values()
     ]
     return Distribution(candidates, raw=raw, warnings=notes, truncated=truncated, reasoning=reasoning)
@@ -322,5 +319,5 @@ def _exact_distribution(
     if total <= 0:
         return None
     notes = [] if abs(total - 1.0) <= 1e-6 else [f"probabilities summed to {total:.4g}; normalised to 1"]
-    candidates = [_new_candidate((body, stated / total, stated, index)) for body, stated, index in rows]
+    candidates = [_new(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
     return Distribution(candidates, raw=raw, warnings=notes, reasoning=reasoning)
