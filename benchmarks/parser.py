@@ -59,8 +59,16 @@ REPLIES = {
 MB = 1 << 20
 
 
+ROUNDS = 15
+
+
 def per_call(functions: dict[str, Callable[[], object]], min_seconds: float) -> dict[str, float]:
-    """Seconds per call of each function: rounds interleave them, the best round counts."""
+    """Seconds per call of each function: rounds interleave them, the best round counts.
+
+    Many short rounds rather than a few long ones: on a shared VM the hypervisor takes the CPU
+    away in bursts (``top`` shows steal time), and CPU time counts those bursts; the best of many
+    short rounds is the one least touched by them, for every function alike.
+    """
     runs = {}
     for name, fn in functions.items():
         count = 1
@@ -68,12 +76,12 @@ def per_call(functions: dict[str, Callable[[], object]], min_seconds: float) -> 
             start = time.process_time()
             for _ in range(count):
                 fn()
-            if time.process_time() - start >= min_seconds / 10:
+            if time.process_time() - start >= min_seconds / (2 * ROUNDS):
                 break
             count *= 2
         runs[name] = count
     best = dict.fromkeys(functions, float("inf"))
-    for _ in range(7):
+    for _ in range(ROUNDS):
         for name, fn in functions.items():
             start = time.process_time()
             for _ in range(runs[name]):

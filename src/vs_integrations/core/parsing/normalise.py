@@ -247,7 +247,7 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
     responses = value.get("responses")
     if type(responses) is not list or not responses:
         return None
-    rows = []
+    candidates = []
     seen = set()
     total = 0.0
     for index, entry in enumerate(responses):
@@ -266,9 +266,10 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
             return None
         seen.add(key)
         total += stated
-        rows.append((body, stated if type(stated) is float else float(stated), index))
+        stated = stated if type(stated) is float else float(stated)
+        candidates.append(_new(Candidate, (body, stated, stated, index)))
     reasoning = value.get("reasoning")
-    return _exact_distribution(rows, total, text, reasoning if type(reasoning) is str else None)
+    return _exact_distribution(candidates, total, text, reasoning if type(reasoning) is str else None)
 
 
 def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
@@ -282,7 +283,7 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
     pairs = plain_list_pairs(text)
     if pairs is None:
         return None
-    rows = []
+    candidates = []
     seen = set()
     total = 0.0
     for index, (body, stated_text) in enumerate(pairs):
@@ -296,8 +297,8 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
             return None
         seen.add(key)
         total += stated
-        rows.append((body, stated, index))
-    return _exact_distribution(rows, total, text, None)
+        candidates.append(_new(Candidate, (body, stated, stated, index)))
+    return _exact_distribution(candidates, total, text, None)
 
 
 def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | None:
@@ -313,11 +314,14 @@ def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | No
 
 
 def _exact_distribution(
-    rows: list[tuple[str, float, int]], total: float, raw: str, reasoning: str | None
+    candidates: list[Candidate], total: float, raw: str, reasoning: str | None
 ) -> Distribution | None:
-    """The distribution over distinct, valid rows (text, stated probability, index); None if all are 0."""
+    """The distribution over distinct, valid candidates that hold their stated probability; None if all are 0."""
     if total <= 0:
         return None
     notes = [] if abs(total - 1.0) <= 1e-6 else [f"probabilities summed to {total:.4g}; normalised to 1"]
-    candidates = [_new(Candidate, (body, stated / total, stated, index)) for body, stated, index in rows]
+    if total != 1.0:  # else each stated probability is already its share (p / 1.0 == p)
+        candidates = [
+            _new(Candidate, (body, share / total, stated, index)) for body, share, stated, index in candidates
+        ]
     return Distribution(candidates, raw=raw, warnings=notes, reasoning=reasoning)
