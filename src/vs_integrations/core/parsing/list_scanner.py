@@ -63,6 +63,13 @@ _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 _PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
 
 
+def _may_state_probability(text: str) -> bool:
+    """Whether :func:`split_stated_probability` would look for a probability at the end of ``text``."""
+    if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
+        return False
+    return _TAIL_HINT.search(text, max(0, len(text) - _TAIL_WINDOW)) is not None
+
+
 def split_stated_probability(text: str) -> tuple[str, str | None]:
     """Split a probability stated at the end of ``text`` from the text itself.
 
@@ -73,12 +80,11 @@ def split_stated_probability(text: str) -> tuple[str, str | None]:
         ('New York (the city)', None)
 
     """
-    if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
-        return _clean(text), None  # no stated probability can end here: skip the regex
-    window_start = max(0, len(text) - _TAIL_WINDOW)
-    if _TAIL_HINT.search(text, window_start) is None:
-        return _clean(text), None  # no label and no ".", "%" or "/": a plain number is not a probability
-    tail = _TAIL.search(text, window_start)
+    if not _may_state_probability(text):
+        # No stated probability can end here (no label and no ".", "%" or "/" near the end:
+        # a plain number is not a probability): skip the regex.
+        return _clean(text), None
+    tail = _TAIL.search(text, max(0, len(text) - _TAIL_WINDOW))
     if tail is None:
         return _clean(text), None
     value = next(group for group in tail.groups() if group is not None)
@@ -198,7 +204,9 @@ def numbered_list_items(text: str) -> list[Item] | None:
     if len(lines) >= MAX_ITEMS:
         return None  # extract_list warns at the cap
     joined = "\x00".join(lines)  # no pattern below matches across it
-    if _INLINE_NUMBER.search(joined) is not None or _TAIL_END_BEFORE_JOIN.search(joined) is not None:
+    if _INLINE_NUMBER.search(joined) is not None:
+        return None
+    if _TAIL_END_BEFORE_JOIN.search(joined) is not None and any(map(_may_state_probability, lines)):
         return None
     texts = list(map(_clean, lines))
     if "" in texts:
