@@ -13,6 +13,7 @@ from .config import VSConfig
 from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
+from .parsing.detect import may_hold_candidates
 from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list, parse_numbered_list
 from .parsing.stream import IncrementalScanner
 
@@ -48,7 +49,7 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         ['Red', 'Blue']
 
     """
-    if not isinstance(text, str):
+    if type(text) is not str and not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
     # The shapes asked for first, read in one pass; they give what the general path would.
     head = text[:1]
@@ -58,9 +59,9 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     elif head.isdigit():
         distribution = parse_exact_list(text, config) or parse_numbered_list(text, config)
     if distribution is None:
-        distribution = _parse_general(text, config)
-        if distribution is None:
-            # Raised here, not deeper: each frame an exception leaves costs it a traceback entry.
+        # Prose is refused before the general path. The error is raised here, not deeper: each
+        # frame an exception leaves costs it a traceback entry.
+        if not may_hold_candidates(text) or (distribution := _parse_general(text, config)) is None:
             raise ParseError(no_candidates_message(text), text)
     expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
     if expected is not None and len(distribution) != expected:

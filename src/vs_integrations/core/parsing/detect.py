@@ -15,7 +15,7 @@ from .json_scanner import extract_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
-__all__ = ["EXTRACTORS", "extract", "format_order", "opening_format"]
+__all__ = ["EXTRACTORS", "extract", "format_order", "may_hold_candidates", "opening_format"]
 
 EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "json": extract_json,
@@ -64,6 +64,17 @@ def format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
     return [(name, at) for at, _, name in positions]
 
 
+def may_hold_candidates(text: str) -> bool:
+    """Whether any format's structure appears in ``text``; False means no candidate can be read.
+
+    Prose, mostly: without a bracket, a tag or a parenthesis, only a bullet line can start a
+    format (a list). A few C scans, so a reply of prose costs little.
+    """
+    if "{" in text or "[" in text or "<" in text or "(" in text:
+        return True
+    return search_bullet(text) is not None
+
+
 def extract(text: str, config: VSConfig | None = None) -> Extraction:
     """Find the candidates in ``text`` without interpreting their probabilities.
 
@@ -75,10 +86,8 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
 
     """
     first = _NON_SPACE.search(text)
-    if first is None or ("{" not in text and "[" not in text and "<" not in text and "(" not in text):
-        # Prose, mostly: without these, only a bullet line can start a format (a list).
-        if first is None or search_bullet(text) is None:
-            return _new(Extraction, ([], None, False, None, ()))
+    if first is None or not may_hold_candidates(text):
+        return _new(Extraction, ([], None, False, None, ()))
     opening = _opening_at(text, first.start())
     truncated = False
     if opening is not None:
