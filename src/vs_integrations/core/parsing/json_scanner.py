@@ -811,13 +811,15 @@ def _extract_cut_off(text: str, start: int) -> Extraction | None:
 def extract_json(text: str, start: int) -> Extraction | None:
     """The candidates of a JSON-ish reply whose structure starts at ``start``."""
     # Fast path: one well-formed value from ``start`` (prose or a fence may follow it).
+    # The asked shape cut off (max_tokens) first: the decoder could only fail on it, and a failure
+    # costs more than this check.
+    cut_off = _extract_cut_off(text, start)
+    if cut_off is not None:
+        return cut_off
     refused = False
     try:
         value, end = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
-        cut_off = _extract_cut_off(text, start)
-        if cut_off is not None:
-            return cut_off
         refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
     else:
         if find_json_start(text, end) == -1:
