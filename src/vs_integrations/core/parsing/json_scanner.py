@@ -810,25 +810,29 @@ def _extract_cut_off(text: str, start: int) -> Extraction | None:
 
 def extract_json(text: str, start: int) -> Extraction | None:
     """The candidates of a JSON-ish reply whose structure starts at ``start``."""
-    # Fast path: one well-formed value from ``start`` (prose or a fence may follow it).
     # The asked shape cut off (max_tokens) first: the decoder could only fail on it, and a failure
     # costs more than this check.
     cut_off = _extract_cut_off(text, start)
     if cut_off is not None:
         return cut_off
-    refused = False
-    try:
-        value, end = _DECODER.raw_decode(text, start)
-    except (ValueError, RecursionError):
-        refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
-    else:
-        if find_json_start(text, end) == -1:
-            found, reasoning = _candidate_list([value])
-            if found:
-                items = _json_items(found, _NO_IDS)
-                if items:
-                    return _new(Extraction, (items, reasoning, False, "json", ()))
-        # Otherwise more values follow (JSON lines): the lenient reader reads them all.
+    # Then one well-formed value from ``start`` (prose or a fence may follow it), read by the
+    # decoder. With more opening brackets than closing ones it is cut off (or has brackets in its
+    # strings), so the decoder would most likely fail after reading it all: the lenient reader
+    # goes first then; it reads each complete record in C and gives the same result either way.
+    refused = text.count("{", start) + text.count("[", start) > text.count("}", start) + text.count("]", start)
+    if not refused:
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
+        else:
+            if find_json_start(text, end) == -1:
+                found, reasoning = _candidate_list([value])
+                if found:
+                    items = _json_items(found, _NO_IDS)
+                    if items:
+                        return _new(Extraction, (items, reasoning, False, "json", ()))
+            # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
     roots, open_ids, truncated = _lenient_json(text, start, refused=refused)
