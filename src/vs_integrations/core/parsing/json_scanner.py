@@ -374,17 +374,24 @@ class LenientJson:
         """
         if self._strict_misses > 8 * len(text) or at == self._strict_refused:
             return -1
+        # No closer of its kind after it: cut off, the decoder could only fail (and a failure costs
+        # more than this scan). The scan counts as missed work when no value is read.
+        closer = text.find("}" if text[at] == "{" else "]", at)
+        if closer == -1:
+            self._strict_misses += len(text) - at
+            self._strict_refused = at
+            return -1
         try:
             value, end = _STRICT_SCAN(text, at)
         except json.JSONDecodeError as err:
             # The decoder scanned to err.pos (to the end for an unterminated string), and the
             # error counted the lines up to err.pos.
             scanned = len(text) if err.msg.startswith("Unterminated string") else err.pos
-            self._strict_misses += err.pos + scanned - at
+            self._strict_misses += err.pos + scanned + closer - 2 * at
             self._strict_refused = at
             return -1
         except (ValueError, RecursionError, StopIteration):  # NaN or Infinity, too deep, huge int
-            self._strict_misses += len(text) - at
+            self._strict_misses += len(text) + closer - 2 * at
             self._strict_refused = at
             return -1
         room = _MAX_DEPTH - len(self.stack)
