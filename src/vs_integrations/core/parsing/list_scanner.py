@@ -51,8 +51,8 @@ _TAIL = re.compile(
     r")[\s,;.]*\Z"
 )
 _TAIL_WINDOW = 80
-# Every form _TAIL reads holds a label (prob, p, confidence, weight) or a stated number's ".", "%" or "/".
-_TAIL_HINT = re.compile(r"[.%/pPcCwW]")
+# Every form _TAIL reads holds a label (prob, p:, confidence, weight) or a stated number's ".", "%" or "/".
+_TAIL_HINT = re.compile(r"[.%/]|(?i:prob|confidence|weight|p\s*[:=])")
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
 _TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
 _BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
