@@ -112,13 +112,6 @@ JSON_CASES = {
 }
 
 
-@pytest.mark.parametrize("text", JSON_CASES.values(), ids=JSON_CASES.keys())
-def test_json_chunks_split_anywhere(text):
-    by_character = feeds(text, list(range(1, len(text))))
-    for cuts in every_cut(text):
-        check(text, cuts, by_character)
-
-
 def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():
     text = json_reply([f"{i} {CLOSERS}" for i in range(4)])
     size = 7
@@ -149,13 +142,6 @@ XML_CASES = {
 }
 
 
-@pytest.mark.parametrize("text", XML_CASES.values(), ids=XML_CASES.keys())
-def test_xml_chunks_split_anywhere(text):
-    by_character = feeds(text, list(range(1, len(text))))
-    for cuts in every_cut(text):
-        check(text, cuts, by_character)
-
-
 def test_xml_closing_tag_split_across_chunks_completes_at_its_second_part():
     text = "<response>a (0.5)</response><response>b (0.5)</response>"
     split = text.index("</response>") + len("</respo")
@@ -177,8 +163,15 @@ LIST_CASES = {
 }
 
 
-@pytest.mark.parametrize("text", LIST_CASES.values(), ids=LIST_CASES.keys())
-def test_list_chunks_split_anywhere(text):
+CASES = {
+    f"{kind} {name}": text
+    for kind, cases in (("JSON", JSON_CASES), ("XML", XML_CASES), ("list", LIST_CASES))
+    for name, text in cases.items()
+}
+
+
+@pytest.mark.parametrize("text", CASES.values(), ids=CASES.keys())
+def test_chunks_split_anywhere(text):
     by_character = feeds(text, list(range(1, len(text))))
     for cuts in every_cut(text):
         check(text, cuts, by_character)
