@@ -49,7 +49,7 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         ['Red', 'Blue']
 
     """
-    if type(text) is not str and not isinstance(text, str):
+    if not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
     # The shapes asked for first, read in one pass; they give what the general path would.
     head = text[:1]
