@@ -68,7 +68,8 @@ def may_hold_candidates(text: str) -> bool:
     """Whether any format's structure appears in ``text``; False means no candidate can be read.
 
     Prose, mostly: without a bracket, a tag or a parenthesis, only a bullet line can start a
-    format (a list). A few C scans, so a reply of prose costs little.
+    format (a list). A few C scans, so :func:`~vs_integrations.core.parser.parse` refuses a
+    reply of prose before :func:`extract` measures where each format starts.
     """
     if "{" in text or "[" in text or "<" in text or "(" in text:
         return True
@@ -86,7 +87,7 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
 
     """
     first = _NON_SPACE.search(text)
-    if first is None or not may_hold_candidates(text):
+    if first is None:
         return _new(Extraction, ([], None, False, None, ()))
     opening = _opening_at(text, first.start())
     truncated = False

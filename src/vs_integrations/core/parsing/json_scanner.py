@@ -111,9 +111,8 @@ def _refuse_constant(name: str) -> object:
 _STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
 )
-_SEPARATORS = re.compile(r"[\s,:]*")
+_SEPARATORS = re.compile(r"[\s,:]*+")  # what the token loop skips after a value
 _WAIT = -2  # _read_record: the record may not be complete yet
-_NEXT_RECORD = re.compile(r"[\s,]*+\{")  # what the token loop reads as separators, then an opening brace
 _WORDS: dict[str, object] = {
     "true": True,
     "false": False,
@@ -431,10 +430,9 @@ class LenientJson:
             if resume == -1:
                 return at
             # The next sibling, if it follows at once, is a record of the same list.
-            following = _NEXT_RECORD.match(text, resume)
-            if following is None:
+            at = _SEPARATORS.match(text, resume).end()  # type: ignore[union-attr]  # matches the empty string
+            if text[at : at + 1] != "{":
                 return resume
-            at = following.end() - 1
 
     def _read_record(self, text: str, at: int, final: bool) -> int:
         """Streaming: read the record opening at ``at`` (an object in a list) whole, once it is complete.

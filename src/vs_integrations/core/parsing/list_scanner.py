@@ -102,7 +102,7 @@ def _clean(text: str) -> str:
     return text
 
 
-_new_item = tuple.__new__  # skips NamedTuple's Python-level __new__ on the per-item path
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__ on the per-item path
 _INLINE_NUMBER = re.compile(r"(?:[,;]\s*|\s)(\d{1,3})[.)][ \t]+")
 _INLINE_MISSES = 1000  # numbers that are not the next item's: past this many, the line is content
 
@@ -171,8 +171,6 @@ def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
 # prose after a blank line. _NUMBERED_BLOCK spans the item lines; no "(" (no marker) in them.
 _NUMBERED_BLOCK = re.compile(r"(?:\d{1,3}\.[ \t]+[^\s(][^\n(]*(?:\n|\Z))+")
 _NUMBERED_LINE = re.compile(r"\d{1,3}\.[ \t]+([^\n]*)")
-# A probability may end an item here (see _TAIL_ENDS), ahead of the separator that joins the texts.
-_TAIL_END_BEFORE_JOIN = re.compile(r"[0-9%)\]][ \t\r,;.]*(?:\x00|\Z)")
 
 
 def numbered_list_items(text: str) -> list[Item] | None:
@@ -203,23 +201,22 @@ def numbered_list_items(text: str) -> list[Item] | None:
     lines = list(map(str.rstrip, _NUMBERED_LINE.findall(text, 0, end)))
     if len(lines) >= MAX_ITEMS:
         return None  # extract_list warns at the cap
-    joined = "\x00".join(lines)  # no pattern below matches across it
-    if _INLINE_NUMBER.search(joined) is not None:
+    if _INLINE_NUMBER.search("\x00".join(lines)) is not None:  # the pattern cannot match across \x00
         return None
-    if _TAIL_END_BEFORE_JOIN.search(joined) is not None and any(map(_may_state_probability, lines)):
+    if any(map(_may_state_probability, lines)):
         return None
     texts = list(map(_clean, lines))
     if "" in texts:
         return None
-    return [_new_item(Item, (body, None, index)) for index, body in enumerate(texts)]
+    return [_new(Item, (body, None, index)) for index, body in enumerate(texts)]
 
 
 def _plain_list(text: str) -> Extraction | None:
     matches = plain_list_pairs(text)
     if matches is None:
         return None
-    items = [_new_item(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
-    return _new_item(Extraction, (items, None, False, "list", ()))
+    items = [_new(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
+    return _new(Extraction, (items, None, False, "list", ()))
 
 
 def list_start(text: str) -> int:
@@ -329,12 +326,9 @@ def extract_list(text: str, start: int) -> Extraction | None:
             # The usual block: one line, no marker, no second item on it, read without the
             # searches of _block_items. A break can only be in its trailing whitespace.
             last_broken = len(block) - len(paragraph) > 1 and _BREAK.search(block, len(paragraph)) is not None
-            if paragraph.rstrip(_TAIL_TRIM)[-1:] in _TAIL_ENDS:
-                body, probability = split_stated_probability(paragraph)
-                last_stated = probability is not None
-            else:
-                body, probability, last_stated = _clean(paragraph), None, False
-            items.append(_new_item(Item, (body, probability, len(items))))
+            body, probability = split_stated_probability(paragraph)
+            last_stated = probability is not None
+            items.append(_new(Item, (body, probability, len(items))))
         else:
             last_stated, last_broken = _block_items(block, number, items)
         stated_count += last_stated
@@ -362,4 +356,4 @@ def extract_list(text: str, start: int) -> Extraction | None:
         preamble = text[:start].strip()
         if _REASONING_LINE.match(preamble):
             reasoning = _REASONING_LINE.sub("", preamble).strip() or None
-    return _new_item(Extraction, (kept, reasoning, truncated, "list", tuple(warnings)))
+    return _new(Extraction, (kept, reasoning, truncated, "list", tuple(warnings)))
