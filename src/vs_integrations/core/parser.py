@@ -63,6 +63,11 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         # frame an exception leaves costs it a traceback entry.
         if not may_hold_candidates(text) or (distribution := _parse_general(text, config)) is None:
             raise ParseError(no_candidates_message(text), text)
+    return _check_count(distribution, config, k)
+
+
+def _check_count(distribution: Distribution, config: VSConfig | None, k: int | None) -> Distribution:
+    """Add a warning when the number of candidates is not the one asked for."""
     expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
     if expected is not None and len(distribution) != expected:
         distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
@@ -93,10 +98,11 @@ class StreamParser:
     Candidates returned by :meth:`feed` carry the probability the model stated, read as a
     fraction (``raw_probability``, and ``probability`` clipped to [0, 1], 0.0 when none was
     stated); the normalised distribution comes from :meth:`close`, which parses the whole reply
-    once. A feed that cannot complete a candidate costs a few string searches; the others read
-    only the text not read yet (plus a few characters of overlap), so streaming costs time linear
-    in the reply's length, several times one parse of it: each candidate emitted costs some
-    microseconds of Python work that a one-shot parse does in C or in one pass.
+    once (a JSON reply exactly as asked for is not parsed again: the records read while streaming
+    give it). A feed that cannot complete a candidate costs a few string searches; the others
+    read only the text not read yet (plus a few characters of overlap), so streaming costs time
+    linear in the reply's length, a few times one parse of it: each chunk and each candidate
+    costs some Python work that a one-shot parse does in C or in one pass.
 
     Args:
         config: The settings the reply was asked with.
@@ -147,6 +153,9 @@ class StreamParser:
             if not body or key in seen:
                 continue
             seen.add(key)
+            if type(probability) is float and 0.0 <= probability <= 1.0:  # what read_probability gives it
+                fresh.append(new_candidate(Candidate, (body, probability, probability, index)))
+                continue
             stated = read_probability(probability)
             provisional = 0.0 if stated is None else min(stated, 1.0)
             fresh.append(new_candidate(Candidate, (body, provisional, stated, index)))
@@ -160,4 +169,7 @@ class StreamParser:
 
         """
         self._closed = True
-        return parse(self._text, self.config)
+        distribution = self._scanner.distribution(self._text, self.config)
+        if distribution is None:
+            return parse(self._text, self.config)
+        return _check_count(distribution, self.config, None)

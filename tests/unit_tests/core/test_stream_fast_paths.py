@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vs_integrations import Candidate, ParseError, StreamParser, parse
+from vs_integrations import Candidate, ParseError, StreamParser, VSConfig, parse
 from vs_integrations.core.parsing import stream
 
 CLOSERS = "a } b ] c > d ) e"
@@ -28,8 +28,9 @@ CLOSERS = "a } b ] c > d ) e"
 
 @contextmanager
 def fast_paths_off() -> Iterator[None]:
-    """Every format scans on every feed, as it did before the fast paths."""
+    """Every format scans on every feed, as it did before the fast paths; JSON always by the general reader."""
     with (
+        mock.patch.object(stream, "_exact_json_at", lambda text, at: False),
         mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
@@ -110,6 +111,79 @@ JSON_CASES = {
     "not strict JSON": "{responses: [{text: 'a}', probability: .5,}, {text: b, probability: 0.5}]}",
     "single-quoted strings holding double quotes": """{'responses': ['a"b}', "c'd]", 'e"']}""",
 }
+
+# The reply exactly as asked for (read record by record, close() without a second parse), and
+# replies that leave that shape part-way (the general reader takes over from the start).
+EXACT_JSON_CASES = {
+    "CoT reasoning first": '{"reasoning": "think [a] {b} \\"c\\"", "responses": [{"text": "a}", "probability": 0.6}, '
+    '{"text": "b", "probability": 0.4}]}',
+    "escapes and unicode": r'{"responses": [{"text": "say \"hi\" \u00e9 \n", "probability": 0.5}, '
+    r'{"text": "b\\", "probability": 0.5}]}',
+    "white space everywhere": '\n {\n "responses" : [\n {"text":"a","probability":0.5} ,\n'
+    '{ "text" : "b" , "probability" : 0.5 }\n ]\n }\n\n',
+    "sum not 1": '{"responses": [{"text": "a", "probability": 0.2}, {"text": "b", "probability": 0.2}]}',
+    "integer and out-of-range probabilities": '{"responses": [{"text": "a", "probability": 1}, '
+    '{"text": "b", "probability": 0}, {"text": "c", "probability": 2.5}]}',
+    "repeated and empty texts": '{"responses": [{"text": "A", "probability": 0.5}, {"text": " a ", "probability": 0.3}, '
+    '{"text": "", "probability": 0.2}]}',
+    "then prose and a record": '{"responses": [{"text": "a", "probability": 1.0}]}\nHope this helps '
+    '{"text": "b", "probability": 0.5}',
+    "an extra key holding a list": '{"responses": [{"text": "a", "probability": 0.5, "tags": [1, 2]}, '
+    '{"text": "b", "probability": 0.5}]}',
+    "an extra key holding an object": '{"responses": [{"text": "a", "probability": 0.5, "meta": {"x": "}"}}, '
+    '{"text": "b", "probability": 0.5}]}',
+    "a record without its text": '{"responses": [{"probability": 0.5}, {"text": "b", "probability": 0.5}]}',
+    "NaN and an escape JSON lacks": r'{"responses": [{"text": "a\x", "probability": NaN}, {"text": "b", "probability": 0.5}]}',
+    "another key first": '{"note": "x]", "responses": [{"text": "a", "probability": 0.5}]}',
+    "an empty list": '{"responses": []}',
+    "a missing comma": '{"responses": [{"text": "a", "probability": 0.5} {"text": "b", "probability": 0.5}]}',
+    "cut off": '{"responses": [{"text": "a", "probability": 0.5}, {"text": "b", "proba',
+}
+JSON_CASES.update({f"asked shape, {name}": text for name, text in EXACT_JSON_CASES.items()})
+
+
+def test_exact_json_reply_is_not_parsed_again_at_close():
+    reply = EXACT_JSON_CASES["CoT reasoning first"]
+    for config in (None, VSConfig(k=3, variant="cot")):
+        parser = StreamParser(config)
+        for start in range(0, len(reply), 5):
+            parser.feed(reply[start : start + 5])
+        with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
+            distribution = parser.close()
+        assert distribution == parse(reply, config)
+        assert distribution.reasoning == 'think [a] {b} "c"'
+    # Where parse converts the numbers, or the reply leaves the asked shape, close() parses it.
+    for text, config in (
+        (reply, VSConfig(probability="perplexity")),
+        (EXACT_JSON_CASES["repeated and empty texts"], None),
+        (EXACT_JSON_CASES["then prose and a record"], None),
+        (EXACT_JSON_CASES["sum not 1"] + "\nThanks!", None),
+        ("Sure: " + EXACT_JSON_CASES["sum not 1"], None),
+    ):
+        parser = StreamParser(config)
+        for start in range(0, len(text), 5):  # text after the reply's "}" comes without a closer
+            parser.feed(text[start : start + 5])
+        with mock.patch("vs_integrations.core.parser.parse", wraps=parse) as parse_spy:
+            assert parser.close() == parse(text, config)
+        parse_spy.assert_called_once()
+
+
+RECORD_TEXT = st.text(st.sampled_from(['"', "\\", "}", "]", "{", "[", ",", " ", "\n", "a", "é", "\x00"]), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(RECORD_TEXT, st.sampled_from([0, 1, 0.25, 0.5, 1.5, -0.1])), min_size=1, max_size=5),
+    st.sampled_from([(", ", ": "), (",", ":"), (" ,\n ", " : ")]),
+    st.integers(1, 12),
+)
+def test_asked_shape_streams_as_the_general_reader_and_closes_as_parse(records, separators, size):
+    text = json.dumps({"responses": [{"text": body, "probability": p} for body, p in records]}, separators=separators)
+    cuts = list(range(size, len(text), size))
+    fast = feeds(text, cuts)
+    with fast_paths_off():
+        assert feeds(text, cuts) == fast
+    assert closed(text, cuts) == one_shot(text)
 
 
 def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():

@@ -19,8 +19,10 @@ __all__ = [
     "LIST_KEYS",
     "NOT_TEXT_KEYS",
     "PROBABILITY_KEYS",
+    "STRICT_SCAN",
     "TEXT_KEYS",
     "LenientJson",
+    "bracket_outside_strings",
     "closer_outside_strings",
     "extract_json",
     "extract_records",
@@ -108,7 +110,7 @@ def _refuse_constant(name: str) -> object:
 
 
 # The C scanner behind json.loads, strict: NaN and Infinity are refused like every non-JSON value.
-_STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
 )
 _SEPARATORS = re.compile(r"[\s,:]*+")  # what the token loop skips after a value
@@ -381,7 +383,7 @@ class LenientJson:
             self._strict_refused = at
             return -1
         try:
-            value, end = _STRICT_SCAN(text, at)
+            value, end = STRICT_SCAN(text, at)
         except json.JSONDecodeError as err:
             # The decoder scanned to err.pos (to the end for an unterminated string), and the
             # error counted the lines up to err.pos.
@@ -456,7 +458,7 @@ class LenientJson:
         if text[closer] not in "}]":
             return -1  # a container inside: its events come from the token loop
         try:
-            value, end = _STRICT_SCAN(text[at : closer + 1], 0)
+            value, end = STRICT_SCAN(text[at : closer + 1], 0)
         except (ValueError, RecursionError, StopIteration):
             return -1  # not strict JSON (a strict record ends at its first closer outside strings)
         self._add(value)
@@ -612,6 +614,11 @@ def closer_outside_strings(text: str, pos: int, quote: str) -> tuple[int, str | 
 
     """
     return _find_outside_strings(text, pos, quote, _TO_CLOSER)
+
+
+def bracket_outside_strings(text: str, pos: int, quote: str) -> tuple[int, str | None]:
+    """Streaming: like :func:`closer_outside_strings`, for any bracket (an opener too)."""
+    return _find_outside_strings(text, pos, quote, _TO_BRACKET)
 
 
 def _nests_within(value: Any, limit: int) -> bool:

@@ -20,6 +20,7 @@ from .list_scanner import numbered_list_items, plain_list_pairs
 
 __all__ = [
     "build_distribution",
+    "exact_distribution",
     "no_candidates_message",
     "parse_exact_json",
     "parse_exact_list",
@@ -269,7 +270,7 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
         stated = stated if type(stated) is float else float(stated)
         candidates.append(_new(Candidate, (body, stated, stated, index)))
     reasoning = value.get("reasoning")
-    return _exact_distribution(candidates, total, text, reasoning if type(reasoning) is str else None)
+    return exact_distribution(candidates, total, text, reasoning if type(reasoning) is str else None)
 
 
 def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
@@ -298,7 +299,7 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
         seen.add(key)
         total += stated
         candidates.append(_new(Candidate, (body, stated, stated, index)))
-    return _exact_distribution(candidates, total, text, None)
+    return exact_distribution(candidates, total, text, None)
 
 
 def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | None:
@@ -313,7 +314,7 @@ def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | No
     return None if items is None else build_distribution(items, config, raw=text)
 
 
-def _exact_distribution(
+def exact_distribution(
     candidates: list[Candidate], total: float, raw: str, reasoning: str | None
 ) -> Distribution | None:
     """The distribution over distinct, valid candidates that hold their stated probability; None if all are 0."""

@@ -8,16 +8,31 @@ unread (JSON: no closer outside strings, strings lexed across chunks; XML: no ``
 scan and reads all the text since at once. Each part of a reply is read a bounded number of
 times, so streaming costs time linear in its length whatever its texts hold; each candidate
 emitted adds a few microseconds of Python work that a one-shot parse does in C or in one pass.
+A JSON reply exactly as asked for is read by :class:`_ExactJsonItems`, which keeps what the
+one-shot parse would build from it, so the stream's end costs no second parse.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string decoder json.loads uses
 from typing import Any
 
+from ..config import VSConfig
+from ..distribution import Candidate, Distribution
 from .items import Item
-from .json_scanner import LIST_KEYS, LenientJson, closer_outside_strings, find_json_start, item_from_json
+from .json_scanner import (
+    LIST_KEYS,
+    STRICT_SCAN,
+    LenientJson,
+    bracket_outside_strings,
+    closer_outside_strings,
+    find_json_start,
+    item_from_json,
+)
 from .list_scanner import BULLET, PROBABILITY_MARKER, extract_list, search_bullet
+from .normalise import exact_distribution
 from .xml_scanner import XML_OPEN, xml_block_item
 
 __all__ = ["IncrementalScanner"]
@@ -113,6 +128,181 @@ class _JsonItems:
             return False
         key = next(reversed(parent))
         return parent[key] is closed and str(key).strip().lower() in _LIST_KEY_SET
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*+")  # JSON's white space only: the C decoder takes no other
+# The asked reply's head, up to its list's "[" (with the CoT variant's reasoning first).
+_EXACT_HEAD = re.compile(
+    r'\{[ \t\n\r]*+(?:"reasoning"[ \t\n\r]*+:[ \t\n\r]*+("[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+")'
+    r'[ \t\n\r]*+,[ \t\n\r]*+)?"responses"[ \t\n\r]*+:[ \t\n\r]*+\['
+)
+# Where _ExactJsonItems is: lexing the head or a record up to its bracket, or expecting, after
+# white space, a record, a "," or "]" after one, the "}" after the list, nothing after that.
+_NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
+_HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__
+
+
+def _exact_json_at(text: str, at: int) -> bool:
+    """Whether the JSON value at ``at`` may be the reply exactly as asked for (only white space before its "{")."""
+    return text[at] == "{" and _JSON_SPACE.match(text).end() == at  # type: ignore[union-attr]  # matches ""
+
+
+class _ExactJsonItems:
+    """The reply exactly as asked for, ``{"responses": [{"text": ..., "probability": ...}, ...]}``.
+
+    That is what constrained decoding streams. Each record is decoded by the C decoder when its
+    closer arrives and also kept as the candidate the one-shot exact path builds, so that
+    :meth:`distribution` need not parse the reply again. At the first text that does not fit
+    the shape, the general reader takes over from the start of the reply: it gives the records
+    read so far again (the stream parser drops candidates it has given), and the rest as always.
+    """
+
+    def __init__(self, start: int) -> None:
+        self._state = _HEAD
+        self._pos = start  # where reading goes on: the head's or the record's "{" while lexing one
+        self._scan = start + 1  # where lexing it resumes, and the quote of the string open there
+        self._quote = ""
+        self._decode_tried = False  # whether the C decoder has tried the record at _pos whole
+        self._fed = 0  # the length of the text at the previous feed
+        self._general: _JsonItems | None = None
+        self._count = 0
+        # The one-shot exact path's candidates; _exact turns False at the first record it refuses.
+        self._exact = True
+        self._candidates: list[Candidate] = []
+        self._keys: set[str] = set()
+        self._total = 0.0
+        self._reasoning: str | None = None
+
+    def feed(self, text: str) -> list[Item]:
+        if self._general is not None:
+            return self._general.feed(text)
+        fed, self._fed = self._fed, len(text)
+        # Only a closer completes a record, or ends the head (or shows it is not the asked one).
+        if text.find("}", fed) == -1 and text.find("]", fed) == -1 and text.find("[", fed) == -1:
+            return []
+        return self._read(text)
+
+    def distribution(self, text: str) -> Distribution | None:
+        """What the one-shot exact path reads from ``text``; None where it would refuse it."""
+        if self._general is not None or self._state != _DONE or not self._exact:
+            return None
+        if _JSON_SPACE.match(text, self._pos).end() != len(text):  # type: ignore[union-attr]  # matches ""
+            return None
+        return exact_distribution(self._candidates, self._total, text, self._reasoning)
+
+    def _read(self, text: str) -> list[Item]:
+        fresh: list[Item] = []
+        state, pos, end = self._state, self._pos, len(text)
+        while True:
+            if state == _RECORD:
+                value: Any = None
+                if not self._decode_tried:
+                    # Most records end at the first "}" after their start: one try of the C
+                    # decoder up to it reads them without lexing. One try a record, so texts
+                    # holding closers cost one failed decode a record, not one a chunk.
+                    self._decode_tried = True
+                    close = text.find("}", pos)
+                    # Not when a string is open there (an odd number of quotes, no escapes): the
+                    # decoder would fail, and a failure costs ten times a success. A list inside
+                    # is read as the general reader reads it (depth limit included).
+                    if (
+                        close != -1
+                        and text.find("[", pos, close) == -1
+                        and (text.count('"', pos, close) % 2 == 0 or text.find("\\", pos, close) != -1)
+                    ):
+                        try:
+                            value, stop = STRICT_SCAN(text[pos : close + 1], 0)  # an error counts lines: a slice
+                            stop += pos
+                        except (ValueError, RecursionError, StopIteration):
+                            pass
+                if value is None:
+                    at, quote = bracket_outside_strings(text, self._scan, self._quote)
+                    if quote is not None:
+                        self._scan, self._quote = at, quote
+                        break
+                    if text[at] != "}":
+                        return self._hand_over(text)  # a container inside the record
+                    try:
+                        # Strict JSON has no "}" outside strings before its end: it ends at at.
+                        value = STRICT_SCAN(text[pos : at + 1], 0)[0]
+                    except (ValueError, RecursionError, StopIteration):
+                        return self._hand_over(text)
+                    stop = at + 1
+                self._take(value, fresh)
+                state, pos = _AFTER_RECORD, stop
+                following = _NEXT_OPENER.match(text, pos)
+                if following is None:
+                    continue
+                pos = following.end() - 1  # the usual ", {" at once
+            elif state == _HEAD:
+                at, quote = bracket_outside_strings(text, self._scan, self._quote)
+                if quote is not None:
+                    self._scan, self._quote = at, quote
+                    break
+                head = _EXACT_HEAD.fullmatch(text, pos, at + 1)
+                if head is None:
+                    return self._hand_over(text)
+                if head.group(1) is not None:
+                    try:
+                        self._reasoning = scanstring(head.group(1), 1)[0]
+                    except ValueError:  # an escape JSON does not have
+                        return self._hand_over(text)
+                state, pos = _NEXT_RECORD, at + 1
+                continue
+            else:
+                pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]  # matches ""
+                if pos == end:
+                    break
+                char = text[pos]
+                if state == _AFTER_RECORD and char == ",":
+                    state, pos = _NEXT_RECORD, pos + 1
+                    continue
+                if state == _AFTER_RECORD and char == "]":
+                    state, pos = _AFTER_LIST, pos + 1
+                    continue
+                if state == _AFTER_LIST and char == "}":
+                    state, pos = _DONE, pos + 1
+                    continue
+                if state != _NEXT_RECORD or char != "{":
+                    return self._hand_over(text)
+            # A record opens at pos.
+            state, self._scan, self._quote, self._decode_tried = _RECORD, pos + 1, "", False
+            if text.find("}", pos) == -1 and text.find("]", pos) == -1:
+                break  # it cannot be complete: it is read once a closer comes
+        self._state, self._pos = state, pos
+        return fresh
+
+    def _take(self, record: dict[str, Any], fresh: list[Item]) -> None:
+        """Emit the record's item, and keep it as the one-shot exact path's candidate if that path would."""
+        body = record.get("text")
+        stated = record.get("probability")
+        if type(body) is str and (type(stated) is float or type(stated) is int) and 0.0 <= stated <= 1.0:
+            body = body.strip()  # the item item_from_json gives, without its other checks
+            fresh.append(_new(Item, (body, stated, self._count)))
+            if self._exact:
+                self._keep(body, stated)
+        else:
+            self._exact = False
+            item = item_from_json(record, self._count)
+            if item is not None:
+                fresh.append(item)
+        self._count += 1
+
+    def _keep(self, body: str, stated: float) -> None:
+        """Keep a record's text and probability (in [0, 1]) as the one-shot exact path's candidate, if it would."""
+        key = body.casefold()
+        if body and key not in self._keys:
+            self._keys.add(key)
+            self._total += stated
+            stated = float(stated)
+            self._candidates.append(_new(Candidate, (body, stated, stated, self._count)))
+        else:
+            self._exact = False  # it refuses an empty or repeated text
+
+    def _hand_over(self, text: str) -> list[Item]:
+        self._general = _JsonItems()
+        return self._general.feed(text)
 
 
 class _XmlItems:
@@ -283,17 +473,31 @@ class IncrementalScanner:
 
     def __init__(self) -> None:
         self._detect_from = 0
-        self._format: _JsonItems | _XmlItems | _ListItems | None = None
+        self._format: _ExactJsonItems | _JsonItems | _XmlItems | _ListItems | None = None
+        # Candidates completed by the text added since the last call (``text`` is everything so
+        # far). Once the format is known this is its reader's feed: a call less per chunk.
+        self.feed: Callable[[str], list[Item]] = self._detect_then_feed
 
-    def feed(self, text: str) -> list[Item]:
-        """Candidates completed by the text added since the last call (``text`` is everything so far)."""
+    def _detect_then_feed(self, text: str) -> list[Item]:
+        self._format = self._detect(text)
         if self._format is None:
-            self._format = self._detect(text)
-            if self._format is None:
-                return []
-        return self._format.feed(text)
+            return []
+        self.feed = self._format.feed
+        return self.feed(text)
 
-    def _detect(self, text: str) -> _JsonItems | _XmlItems | _ListItems | None:
+    def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
+        """The distribution of the whole reply ``text``, if known without parsing it again (else None).
+
+        It is known when the reply was exactly the asked JSON: the records read while streaming
+        are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
+        """
+        if type(self._format) is not _ExactJsonItems or (
+            config is not None and config.probability in ("perplexity", "nll")
+        ):
+            return None
+        return self._format.distribution(text)
+
+    def _detect(self, text: str) -> _ExactJsonItems | _JsonItems | _XmlItems | _ListItems | None:
         start = max(0, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
         json_at = find_json_start(text, start)
@@ -313,7 +517,7 @@ class IncrementalScanner:
             return None
         at, name = min(found)
         if name == "json":
-            return _JsonItems()
+            return _ExactJsonItems(at) if _exact_json_at(text, at) else _JsonItems()
         if name == "xml":
             return _XmlItems(at)
         return _ListItems(at)
