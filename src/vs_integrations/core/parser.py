@@ -63,6 +63,8 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         # frame an exception leaves costs it a traceback entry.
         if not may_hold_candidates(text) or (distribution := _parse_general(text, config)) is None:
             raise ParseError(no_candidates_message(text), text)
+    if config is None and k is None:
+        return distribution  # no count to check (a call less on the hot path)
     return _check_count(distribution, config, k)
 
 

@@ -294,3 +294,22 @@ def test_numbered_list_fast_path_reads_the_usual_small_model_lists():
         assert read is not None and read == _parse_general(reply, None)
     # A reply the fast path leaves to the general one: a probability at an item's end.
     assert parse_numbered_list("1. Red 0.6\n2. Blue 0.4", None) is None
+
+
+XML_PIECE = st.lists(
+    st.sampled_from(["a", " ", "\n", "0.5", "&", "&amp;", "&#48;", ";", "<", "]]>", "%", "é"]), max_size=6
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(XML_PIECE, XML_PIECE, st.sampled_from(["", " ", "\n  "]), st.sampled_from(["", ' probability="0.9"']))
+def test_xml_plain_element_fast_path_agrees_with_the_general_rules(body, probability, space, attributes):
+    import re
+    from unittest import mock
+
+    from vs_integrations.core.parsing import xml_scanner
+
+    block = f"{space}<text>{body}</text>{space}<probability>{probability}</probability>{space}"
+    fast = xml_scanner.xml_block_item(attributes, block, 3)
+    with mock.patch.object(xml_scanner, "_PLAIN_BLOCK", re.compile(r"(?!)")):  # matches nothing
+        assert xml_scanner.xml_block_item(attributes, block, 3) == fast

@@ -18,7 +18,10 @@ XML_OPEN = re.compile(r"<(?i:response)(?=[\s>/])")
 # The shape asked for, with no markup inside: read in one regex pass (linear: no nested
 # quantifier can backtrack past a "<").
 _XML_PLAIN_ITEM = re.compile(r"<response>\s*<text>([^<]*)</text>\s*<probability>([^<]*)</probability>\s*</response>")
+# One element's body as asked for, without entities, CDATA or other tags.
+_PLAIN_BLOCK = re.compile(r"\s*<text>([^<&]*)</text>\s*<probability>([^<&]*)</probability>\s*")
 _XML_CLOSE = "</response>"
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__
 _ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 _CASELESS: dict[str, re.Pattern[str]] = {}
 
@@ -93,6 +96,9 @@ def _xml_element(block: str, name: str) -> tuple[str | None, int, int]:
 
 def xml_block_item(attributes: str, block: str, index: int) -> Item:
     """The candidate one ``<response>`` element holds, from its attributes and body."""
+    plain = _PLAIN_BLOCK.fullmatch(block)
+    if plain is not None:  # the body asked for, with nothing to decode: what the lines below give
+        return _new(Item, (plain.group(1).strip(), plain.group(2).strip(), index))
     body, _, _ = _xml_element(block, "text")
     probability: object = None
     prob_text, prob_start, prob_end = _xml_element(block, "probability")
