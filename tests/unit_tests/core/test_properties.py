@@ -313,3 +313,24 @@ def test_xml_plain_element_fast_path_agrees_with_the_general_rules(body, probabi
     fast = xml_scanner.xml_block_item(attributes, block, 3)
     with mock.patch.object(xml_scanner, "_PLAIN_BLOCK", re.compile(r"(?!)")):  # matches nothing
         assert xml_scanner.xml_block_item(attributes, block, 3) == fast
+
+
+TAIL_PIECE = st.sampled_from(
+    [
+        *("p", "P", ":", "=", " ", "\t", "prob", "PROB", "confidence", "confıdence", "WEİGHT", "weight"),
+        *("0", "5", ".", "%", "/", ")", "]", "a", "\n", "ſ", "é", ","),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(TAIL_PIECE, max_size=40).map("".join))
+def test_the_stated_probability_check_agrees_with_its_regex(text):
+    from vs_integrations.core.parsing import list_scanner
+
+    # The check as one regex search over the item's last 80 characters: what the str methods replace.
+    by_regex = (
+        text.rstrip(list_scanner._TAIL_TRIM)[-1:] in list_scanner._TAIL_ENDS
+        and list_scanner._TAIL_HINT.search(text, max(0, len(text) - 80)) is not None
+    )
+    assert list_scanner._may_state_probability(text) == by_regex

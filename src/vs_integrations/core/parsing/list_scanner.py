@@ -53,6 +53,7 @@ _TAIL = re.compile(
 _TAIL_WINDOW = 80
 # Every form _TAIL reads holds a label (prob, p:, confidence, weight) or a stated number's ".", "%" or "/".
 _TAIL_HINT = re.compile(r"[.%/]|(?i:prob|confidence|weight|p\s*[:=])")
+_P_LABEL = re.compile(r"p\s*[:=]")
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
 _TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
 _BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
@@ -67,7 +68,20 @@ def _may_state_probability(text: str) -> bool:
     """Whether :func:`split_stated_probability` would look for a probability at the end of ``text``."""
     if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
         return False
-    return _TAIL_HINT.search(text, max(0, len(text) - _TAIL_WINDOW)) is not None
+    # _TAIL_HINT's search, with str methods (each a C scan; the regex tries every position).
+    tail = text[-_TAIL_WINDOW:]
+    if "." in tail or "%" in tail or "/" in tail:
+        return True
+    if not tail.isascii():
+        # The regex's case folding also takes a few other letters (the dotless "ı" for "i").
+        return _TAIL_HINT.search(tail) is not None
+    tail = tail.lower()
+    return (
+        "prob" in tail
+        or "confidence" in tail
+        or "weight" in tail
+        or ("p" in tail and _P_LABEL.search(tail) is not None)
+    )
 
 
 def split_stated_probability(text: str) -> tuple[str, str | None]:
