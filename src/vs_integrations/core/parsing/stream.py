@@ -406,14 +406,16 @@ class _ListItems:
                 bullet = BULLET.match(text, self._line)
                 if bullet is not None and bullet.end() >= end:
                     return self._markers(text, end, fresh)  # its lookahead needs the next character
-            stop = bullet.start() if bullet is not None else end
-            self._markers(text, stop, fresh)
             if bullet is not None:
+                self._markers(text, bullet.start(), fresh)
                 if not self._marked:
                     fresh.extend(self._items(text[self._block : bullet.start()], first=True))
                 self._block = self._segment = self._marker_scan = bullet.start()
                 self._marked = False
             newline = text.find("\n", max(self._line, self._newline_scan))
+            # The markers up to this line's end belong to the current block; a later line may
+            # start the next one (it is checked for a bullet first, in the next turn).
+            self._markers(text, end if newline == -1 else newline + 1, fresh)
             if newline == -1:
                 self._newline_scan = end
                 # A line that is no bullet with that many characters after its indent never becomes one.
