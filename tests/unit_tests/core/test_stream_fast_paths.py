@@ -28,9 +28,10 @@ CLOSERS = "a } b ] c > d ) e"
 
 @contextmanager
 def fast_paths_off() -> Iterator[None]:
-    """Every format scans on every feed, as it did before the fast paths; JSON always by the general reader."""
+    """Every format scans on every feed, as it did before the fast paths; JSON and lists by the general readers."""
     with (
         mock.patch.object(stream, "_exact_json_at", lambda text, at: False),
+        mock.patch.object(stream, "_exact_list_at", lambda text, at: False),
         mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
@@ -182,6 +183,28 @@ def test_asked_shape_streams_as_the_general_reader_and_closes_as_parse(records, 
     assert closed(text, cuts) == one_shot(text)
 
 
+LINE_TEXT = st.lists(
+    st.sampled_from(["a", " ", "(", ")", "é", "Probability: ", "0.5", "%", "\n", "2. ", "}"]), max_size=6
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(LINE_TEXT.map("".join), st.sampled_from(["0", "1", "0.25", "0.5", "1.5", ".5", "0.5.1"])), min_size=1
+    ),
+    st.sampled_from(["", "\n", "\n\n", "  ", "\nmore"]),
+    st.integers(1, 12),
+)
+def test_asked_list_streams_as_the_general_reader_and_closes_as_parse(lines, after, size):
+    text = "\n".join(f"{number}. {body} (Probability: {p})" for number, (body, p) in enumerate(lines, 1)) + after
+    cuts = list(range(size, len(text), size))
+    fast = feeds(text, cuts)
+    with fast_paths_off():
+        assert feeds(text, cuts) == fast
+    assert closed(text, cuts) == one_shot(text)
+
+
 def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():
     text = json_reply([f"{i} {CLOSERS}" for i in range(4)])
     size = 7
@@ -231,6 +254,50 @@ LIST_CASES = {
     "indented bullets and long indents": "1. a\n" + " " * 90 + "2. b\n\t- c (p: 0.2)",
     "prose before the list": "Here are my answers:\n1. Red: 60%\n2. Blue: 40%\n",
 }
+
+# The list exactly as asked for, and lists that leave that shape part-way.
+EXACT_LIST_CASES = {
+    "with a last newline": "1. Red (Probability: 0.5)\n2. Blue (Probability: 0.3)\n10. Green (Probability: 0.2)\n",
+    "sum not 1, texts with closers": "1. a } b ] c > d (Probability: 0.5)\n2. e (Probability: 0.25)",
+    "repeated and empty texts": "1. Red (Probability: 0.5)\n2. red (Probability: 0.3)\n3.   (Probability: 0.2)",
+    "a probability above 1": "1. a (Probability: 1.5)\n2. b (Probability: 0.5)",
+    "an unreadable probability": "1. a (Probability: 0.5)\n2. b (Probability: 0.5.1)",
+    "two items on one line": "1. a (Probability: 0.5) 2. b (Probability: 0.5)",
+    "a parenthesis in a text": "1. a (b) c (Probability: 0.5)\n2. d (Probability: 0.5)",
+    "text after a marker": "1. a (Probability: 0.5) or so\n2. b (Probability: 0.5)",
+    "a line without a marker": "1. a (Probability: 0.5)\n2. b\n3. c (Probability: 0.5)",
+    "a blank line, then prose": "1. a (Probability: 0.5)\n2. b (Probability: 0.5)\n\nBoth (Probability: 1) are fine.",
+    "another label": "1. a (Prob: 0.5)\n2. b (Probability: 0.5)",
+    "a percentage": "1. a (Probability: 50%)\n2. b (Probability: 0.5)",
+}
+LIST_CASES.update({f"asked shape, {name}": text for name, text in EXACT_LIST_CASES.items()})
+
+
+def test_exact_list_reply_is_not_parsed_again_at_close():
+    reply = EXACT_LIST_CASES["with a last newline"]
+    for config in (None, VSConfig(k=3)):
+        parser = StreamParser(config)
+        for start in range(0, len(reply), 4):
+            parser.feed(reply[start : start + 4])
+        with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
+            distribution = parser.close()
+        assert distribution == parse(reply, config)
+    for text, config in (
+        (reply, VSConfig(probability="nll")),
+        (EXACT_LIST_CASES["repeated and empty texts"], None),
+        (EXACT_LIST_CASES["a probability above 1"], None),
+        (EXACT_LIST_CASES["an unreadable probability"], None),
+        (EXACT_LIST_CASES["two items on one line"], None),
+        (EXACT_LIST_CASES["text after a marker"], None),
+        (reply + "Hope this helps", None),
+        (reply + "4. d", None),
+    ):
+        parser = StreamParser(config)
+        for start in range(0, len(text), 4):
+            parser.feed(text[start : start + 4])
+        with mock.patch("vs_integrations.core.parser.parse", wraps=parse) as parse_spy:
+            assert parser.close() == parse(text, config)
+        parse_spy.assert_called_once()
 
 
 CASES = {

@@ -31,7 +31,7 @@ from .json_scanner import (
     find_json_start,
     item_from_json,
 )
-from .list_scanner import BULLET, PROBABILITY_MARKER, extract_list, search_bullet
+from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, search_bullet
 from .normalise import exact_distribution
 from .xml_scanner import XML_OPEN, xml_block_item
 
@@ -146,6 +146,11 @@ _new = tuple.__new__  # skips NamedTuple's Python-level __new__
 def _exact_json_at(text: str, at: int) -> bool:
     """Whether the JSON value at ``at`` may be the reply exactly as asked for (only white space before its "{")."""
     return text[at] == "{" and _JSON_SPACE.match(text).end() == at  # type: ignore[union-attr]  # matches ""
+
+
+def _exact_list_at(text: str, at: int) -> bool:
+    """Whether the list at ``at`` may be the reply exactly as asked for (it opens the reply, numbered)."""
+    return at == 0 and text[:1].isdigit()
 
 
 class _ExactJsonItems:
@@ -463,6 +468,89 @@ class _ListItems:
         return items
 
 
+class _ExactListItems:
+    """A list reply exactly as asked for, one ``N. text (Probability: p)`` a line.
+
+    Each line is read by one regex when its marker's ")" arrives (the item the general reader
+    gives at that moment), and kept as the candidate the one-shot exact path builds, so that
+    :meth:`distribution` need not parse the reply again. At the first line that does not fit,
+    the general reader takes over from the start of the reply, as :class:`_ExactJsonItems` does.
+    """
+
+    def __init__(self) -> None:
+        self._line = 0  # where the next line starts (or, after a line's ")", where it goes on)
+        self._after_item = False  # whether _line is just after a line's ")"
+        self._fed = 0
+        self._general: _ListItems | None = None
+        self._count = 0
+        self._exact = True
+        self._candidates: list[Candidate] = []
+        self._keys: set[str] = set()
+        self._total = 0.0
+
+    def feed(self, text: str) -> list[Item]:
+        if self._general is not None:
+            return self._general.feed(text)
+        fed, self._fed = self._fed, len(text)
+        if text.find(")", fed) == -1 and text.find("\n", fed) == -1:
+            return []  # an item completes at its marker's ")", or (not as asked) at a line's end
+        fresh: list[Item] = []
+        pos, end = self._line, len(text)
+        while True:
+            if self._after_item:
+                if pos == end:
+                    break
+                if text[pos] != "\n":
+                    return self._hand_over(text)  # text after the marker: not the asked line
+                pos += 1
+                self._after_item = False
+            # A ")" or a line's end settles whether the line is as asked, so no line is scanned twice.
+            close = text.find(")", pos)
+            newline = text.find("\n", pos, end if close == -1 else close)
+            if newline != -1:
+                return self._hand_over(text)  # a line without a marker: the general reader gives it
+            if close == -1:
+                break
+            line = PLAIN_LINE.fullmatch(text, pos, close + 1)
+            if line is None:
+                return self._hand_over(text)
+            body, stated = line.groups()
+            body = body.strip()
+            fresh.append(_new(Item, (body, stated, self._count)))
+            if self._exact:
+                self._keep(body, stated)
+            self._count += 1
+            pos, self._after_item = close + 1, True
+        self._line = pos
+        return fresh
+
+    def distribution(self, text: str) -> Distribution | None:
+        """What the one-shot exact path reads from ``text``; None where it would refuse it."""
+        if self._general is not None or not self._exact or not self._candidates:
+            return None
+        if self._line != len(text) and not text[self._line :].isspace():
+            return None  # a line not read (no ")"), or text after the last one
+        return exact_distribution(self._candidates, self._total, text, None)
+
+    def _keep(self, body: str, stated_text: str) -> None:
+        try:
+            stated = float(stated_text)  # digits and dots only: never negative or NaN
+        except ValueError:
+            self._exact = False
+            return
+        key = body.casefold()
+        if body and key not in self._keys and stated <= 1.0:
+            self._keys.add(key)
+            self._total += stated
+            self._candidates.append(_new(Candidate, (body, stated, stated, self._count)))
+        else:
+            self._exact = False  # the exact path refuses an empty or repeated text, or p > 1
+
+    def _hand_over(self, text: str) -> list[Item]:
+        self._general = _ListItems(0)
+        return self._general.feed(text)
+
+
 class IncrementalScanner:
     """Finds the complete candidates of a growing reply, reading each part of it about once.
 
@@ -475,7 +563,7 @@ class IncrementalScanner:
 
     def __init__(self) -> None:
         self._detect_from = 0
-        self._format: _ExactJsonItems | _JsonItems | _XmlItems | _ListItems | None = None
+        self._format: _ExactJsonItems | _JsonItems | _XmlItems | _ExactListItems | _ListItems | None = None
         # Candidates completed by the text added since the last call (``text`` is everything so
         # far). Once the format is known this is its reader's feed: a call less per chunk.
         self.feed: Callable[[str], list[Item]] = self._detect_then_feed
@@ -493,13 +581,14 @@ class IncrementalScanner:
         It is known when the reply was exactly the asked JSON: the records read while streaming
         are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
         """
-        if type(self._format) is not _ExactJsonItems or (
+        exact = self._format
+        if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or (
             config is not None and config.probability in ("perplexity", "nll")
         ):
             return None
-        return self._format.distribution(text)
+        return exact.distribution(text)
 
-    def _detect(self, text: str) -> _ExactJsonItems | _JsonItems | _XmlItems | _ListItems | None:
+    def _detect(self, text: str) -> _ExactJsonItems | _JsonItems | _XmlItems | _ExactListItems | _ListItems | None:
         start = max(0, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
         json_at = find_json_start(text, start)
@@ -522,4 +611,4 @@ class IncrementalScanner:
             return _ExactJsonItems(at) if _exact_json_at(text, at) else _JsonItems()
         if name == "xml":
             return _XmlItems(at)
-        return _ListItems(at)
+        return _ExactListItems() if _exact_list_at(text, at) else _ListItems(at)
