@@ -264,6 +264,8 @@ EXACT_LIST_CASES = {
     "an unreadable probability": "1. a (Probability: 0.5)\n2. b (Probability: 0.5.1)",
     "two items on one line": "1. a (Probability: 0.5) 2. b (Probability: 0.5)",
     "a parenthesis in a text": "1. a (b) c (Probability: 0.5)\n2. d (Probability: 0.5)",
+    "closing parentheses in texts": "1. a) b) (Probability: 0.5)\n2. c :) (Probability: 0.5)",
+    "a closing parenthesis on a line without a marker": "1. a) b\n2. c (Probability: 0.5)",
     "text after a marker": "1. a (Probability: 0.5) or so\n2. b (Probability: 0.5)",
     "a line without a marker": "1. a (Probability: 0.5)\n2. b\n3. c (Probability: 0.5)",
     "a blank line, then prose": "1. a (Probability: 0.5)\n2. b (Probability: 0.5)\n\nBoth (Probability: 1) are fine.",
@@ -276,14 +278,16 @@ LIST_CASES.update({f"asked shape, {name}": text for name, text in EXACT_LIST_CAS
 def test_exact_list_reply_is_not_parsed_again_at_close():
     reply = EXACT_LIST_CASES["with a last newline"]
     for config in (None, VSConfig(k=3)):
-        parser = StreamParser(config)
-        for start in range(0, len(reply), 4):
-            parser.feed(reply[start : start + 4])
-        with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
-            distribution = parser.close()
-        assert distribution == parse(reply, config)
+        for text in (reply, EXACT_LIST_CASES["closing parentheses in texts"]):
+            parser = StreamParser(config)
+            for start in range(0, len(text), 4):
+                parser.feed(text[start : start + 4])
+            with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
+                distribution = parser.close()
+            assert distribution == parse(text, config)
     for text, config in (
         (reply, VSConfig(probability="nll")),
+        (EXACT_LIST_CASES["a parenthesis in a text"], None),
         (EXACT_LIST_CASES["repeated and empty texts"], None),
         (EXACT_LIST_CASES["a probability above 1"], None),
         (EXACT_LIST_CASES["an unreadable probability"], None),

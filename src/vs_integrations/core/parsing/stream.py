@@ -480,6 +480,7 @@ class _ExactListItems:
     def __init__(self) -> None:
         self._line = 0  # where the next line starts (or, after a line's ")", where it goes on)
         self._after_item = False  # whether _line is just after a line's ")"
+        self._scan = 0  # where the search for the line's "(" resumes
         self._fed = 0
         self._general: _ListItems | None = None
         self._count = 0
@@ -504,12 +505,15 @@ class _ExactListItems:
                     return self._hand_over(text)  # text after the marker: not the asked line
                 pos += 1
                 self._after_item = False
-            # A ")" or a line's end settles whether the line is as asked, so no line is scanned twice.
-            close = text.find(")", pos)
-            newline = text.find("\n", pos, end if close == -1 else close)
-            if newline != -1:
+            # The line's first "(" opens its marker (a ")" before it is text); the ")" after it, or
+            # a line's end, settles whether the line is as asked. _scan: no "(" before it on the line.
+            scan = max(pos, self._scan)
+            opener = text.find("(", scan)
+            close = -1 if opener == -1 else text.find(")", opener)
+            if text.find("\n", scan, end if close == -1 else close) != -1:
                 return self._hand_over(text)  # a line without a marker: the general reader gives it
             if close == -1:
+                self._scan = end if opener == -1 else opener
                 break
             line = PLAIN_LINE.fullmatch(text, pos, close + 1)
             if line is None:
