@@ -8,8 +8,9 @@ unread (JSON: no closer outside strings, strings lexed across chunks; XML: no ``
 scan and reads all the text since at once. Each part of a reply is read a bounded number of
 times, so streaming costs time linear in its length whatever its texts hold; each candidate
 emitted adds a few microseconds of Python work that a one-shot parse does in C or in one pass.
-A JSON reply exactly as asked for is read by :class:`_ExactJsonItems`, which keeps what the
-one-shot parse would build from it, so the stream's end costs no second parse.
+A JSON or list reply exactly as asked for is read by :class:`_ExactJsonItems` or
+:class:`_ExactListItems`, which keep what the one-shot parse would build from it, so the
+stream's end costs no second parse.
 """
 
 from __future__ import annotations
