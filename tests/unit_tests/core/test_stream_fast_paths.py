@@ -139,32 +139,6 @@ EXACT_JSON_CASES = {
 JSON_CASES.update({f"asked shape, {name}": text for name, text in EXACT_JSON_CASES.items()})
 
 
-def test_exact_json_reply_is_not_parsed_again_at_close():
-    reply = EXACT_JSON_CASES["CoT reasoning first"]
-    for config in (None, VSConfig(k=3, variant="cot")):
-        parser = StreamParser(config)
-        for start in range(0, len(reply), 5):
-            parser.feed(reply[start : start + 5])
-        with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
-            distribution = parser.close()
-        assert distribution == parse(reply, config)
-        assert distribution.reasoning == 'think [a] {b} "c"'
-    # Where parse converts the numbers, or the reply leaves the asked shape, close() parses it.
-    for text, config in (
-        (reply, VSConfig(probability="perplexity")),
-        (EXACT_JSON_CASES["repeated and empty texts"], None),
-        (EXACT_JSON_CASES["then prose and a record"], None),
-        (EXACT_JSON_CASES["sum not 1"] + "\nThanks!", None),
-        ("Sure: " + EXACT_JSON_CASES["sum not 1"], None),
-    ):
-        parser = StreamParser(config)
-        for start in range(0, len(text), 5):  # text after the reply's "}" comes without a closer
-            parser.feed(text[start : start + 5])
-        with mock.patch("vs_integrations.core.parser.parse", wraps=parse) as parse_spy:
-            assert parser.close() == parse(text, config)
-        parse_spy.assert_called_once()
-
-
 RECORD_TEXT = st.text(st.sampled_from(['"', "\\", "}", "]", "{", "[", ",", " ", "\n", "a", "é", "\x00"]), max_size=8)
 
 
@@ -275,33 +249,56 @@ EXACT_LIST_CASES = {
 LIST_CASES.update({f"asked shape, {name}": text for name, text in EXACT_LIST_CASES.items()})
 
 
-def test_exact_list_reply_is_not_parsed_again_at_close():
-    reply = EXACT_LIST_CASES["with a last newline"]
-    for config in (None, VSConfig(k=3)):
-        for text in (reply, EXACT_LIST_CASES["closing parentheses in texts"]):
-            parser = StreamParser(config)
-            for start in range(0, len(text), 4):
-                parser.feed(text[start : start + 4])
-            with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
-                distribution = parser.close()
-            assert distribution == parse(text, config)
-    for text, config in (
-        (reply, VSConfig(probability="nll")),
-        (EXACT_LIST_CASES["a parenthesis in a text"], None),
-        (EXACT_LIST_CASES["repeated and empty texts"], None),
-        (EXACT_LIST_CASES["a probability above 1"], None),
-        (EXACT_LIST_CASES["an unreadable probability"], None),
-        (EXACT_LIST_CASES["two items on one line"], None),
-        (EXACT_LIST_CASES["text after a marker"], None),
-        (reply + "Hope this helps", None),
-        (reply + "4. d", None),
-    ):
-        parser = StreamParser(config)
-        for start in range(0, len(text), 4):
-            parser.feed(text[start : start + 4])
-        with mock.patch("vs_integrations.core.parser.parse", wraps=parse) as parse_spy:
-            assert parser.close() == parse(text, config)
-        parse_spy.assert_called_once()
+def fed_in_chunks(text: str, config: VSConfig | None, size: int) -> StreamParser:
+    parser = StreamParser(config)
+    for start in range(0, len(text), size):
+        parser.feed(text[start : start + size])
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("text", "config", "size"),
+    [
+        (EXACT_JSON_CASES["CoT reasoning first"], None, 5),
+        (EXACT_JSON_CASES["CoT reasoning first"], VSConfig(k=3, variant="cot"), 5),
+        (EXACT_LIST_CASES["with a last newline"], None, 4),
+        (EXACT_LIST_CASES["with a last newline"], VSConfig(k=3), 4),
+        (EXACT_LIST_CASES["closing parentheses in texts"], None, 4),
+    ],
+)
+def test_a_reply_exactly_as_asked_is_not_parsed_again_at_close(text, config, size):
+    parser = fed_in_chunks(text, config, size)
+    with mock.patch("vs_integrations.core.parser.parse", side_effect=AssertionError("parsed again")):
+        distribution = parser.close()
+    assert distribution == parse(text, config)
+
+
+# Where parse converts the numbers, or the reply leaves the asked shape, close() parses it. The
+# text after the reply comes in chunks without a closer (the readers leave those unread).
+@pytest.mark.parametrize(
+    ("text", "config", "size"),
+    [
+        (EXACT_JSON_CASES["CoT reasoning first"], VSConfig(probability="perplexity"), 5),
+        (EXACT_JSON_CASES["repeated and empty texts"], None, 5),
+        (EXACT_JSON_CASES["then prose and a record"], None, 5),
+        (EXACT_JSON_CASES["sum not 1"] + "\nThanks!", None, 5),
+        ("Sure: " + EXACT_JSON_CASES["sum not 1"], None, 5),
+        (EXACT_LIST_CASES["with a last newline"], VSConfig(probability="nll"), 4),
+        (EXACT_LIST_CASES["a parenthesis in a text"], None, 4),
+        (EXACT_LIST_CASES["repeated and empty texts"], None, 4),
+        (EXACT_LIST_CASES["a probability above 1"], None, 4),
+        (EXACT_LIST_CASES["an unreadable probability"], None, 4),
+        (EXACT_LIST_CASES["two items on one line"], None, 4),
+        (EXACT_LIST_CASES["text after a marker"], None, 4),
+        (EXACT_LIST_CASES["with a last newline"] + "Hope this helps", None, 4),
+        (EXACT_LIST_CASES["with a last newline"] + "4. d", None, 4),
+    ],
+)
+def test_other_replies_are_parsed_again_at_close(text, config, size):
+    parser = fed_in_chunks(text, config, size)
+    with mock.patch("vs_integrations.core.parser.parse", wraps=parse) as parse_spy:
+        assert parser.close() == parse(text, config)
+    parse_spy.assert_called_once()
 
 
 CASES = {

@@ -144,6 +144,36 @@ _HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
 
+class _KeptCandidates:
+    """The candidates the one-shot exact path builds, kept while streaming a reply exactly as asked for.
+
+    ``exact`` turns False at the first candidate that path refuses (then :meth:`distribution`
+    gives None and ``close()`` parses the reply).
+    """
+
+    def __init__(self) -> None:
+        self.exact = True
+        self._candidates: list[Candidate] = []
+        self._keys: set[str] = set()
+        self._total = 0.0
+
+    def keep(self, body: str, stated: float, index: int) -> None:
+        """Keep a candidate's trimmed text and its stated probability (a number in [0, 1])."""
+        key = body.casefold()
+        if body and key not in self._keys:
+            self._keys.add(key)
+            self._total += stated
+            stated = float(stated)
+            self._candidates.append(_new(Candidate, (body, stated, stated, index)))
+        else:
+            self.exact = False  # the exact path refuses an empty or repeated text
+
+    def distribution(self, text: str, reasoning: str | None) -> Distribution | None:
+        if not self.exact or not self._candidates:
+            return None
+        return exact_distribution(self._candidates, self._total, text, reasoning)
+
+
 def _exact_json_at(text: str, at: int) -> bool:
     """Whether the JSON value at ``at`` may be the reply exactly as asked for (only white space before its "{")."""
     return text[at] == "{" and _JSON_SPACE.match(text).end() == at  # type: ignore[union-attr]  # matches ""
@@ -173,11 +203,7 @@ class _ExactJsonItems:
         self._fed = 0  # the length of the text at the previous feed
         self._general: _JsonItems | None = None
         self._count = 0
-        # The one-shot exact path's candidates; _exact turns False at the first record it refuses.
-        self._exact = True
-        self._candidates: list[Candidate] = []
-        self._keys: set[str] = set()
-        self._total = 0.0
+        self._kept = _KeptCandidates()
         self._reasoning: str | None = None
 
     def feed(self, text: str) -> list[Item]:
@@ -191,11 +217,11 @@ class _ExactJsonItems:
 
     def distribution(self, text: str) -> Distribution | None:
         """What the one-shot exact path reads from ``text``; None where it would refuse it."""
-        if self._general is not None or self._state != _DONE or not self._exact:
+        if self._general is not None or self._state != _DONE:
             return None
         if _JSON_SPACE.match(text, self._pos).end() != len(text):  # type: ignore[union-attr]  # matches ""
             return None
-        return exact_distribution(self._candidates, self._total, text, self._reasoning)
+        return self._kept.distribution(text, self._reasoning)
 
     def _read(self, text: str) -> list[Item]:
         fresh: list[Item] = []
@@ -286,25 +312,14 @@ class _ExactJsonItems:
         if type(body) is str and (type(stated) is float or type(stated) is int) and 0.0 <= stated <= 1.0:
             body = body.strip()  # the item item_from_json gives, without its other checks
             fresh.append(_new(Item, (body, stated, self._count)))
-            if self._exact:
-                self._keep(body, stated)
+            if self._kept.exact:
+                self._kept.keep(body, stated, self._count)
         else:
-            self._exact = False
+            self._kept.exact = False
             item = item_from_json(record, self._count)
             if item is not None:
                 fresh.append(item)
         self._count += 1
-
-    def _keep(self, body: str, stated: float) -> None:
-        """Keep a record's text and probability (in [0, 1]) as the one-shot exact path's candidate, if it would."""
-        key = body.casefold()
-        if body and key not in self._keys:
-            self._keys.add(key)
-            self._total += stated
-            stated = float(stated)
-            self._candidates.append(_new(Candidate, (body, stated, stated, self._count)))
-        else:
-            self._exact = False  # it refuses an empty or repeated text
 
     def _hand_over(self, text: str) -> list[Item]:
         self._general = _JsonItems()
@@ -485,10 +500,7 @@ class _ExactListItems:
         self._fed = 0
         self._general: _ListItems | None = None
         self._count = 0
-        self._exact = True
-        self._candidates: list[Candidate] = []
-        self._keys: set[str] = set()
-        self._total = 0.0
+        self._kept = _KeptCandidates()
 
     def feed(self, text: str) -> list[Item]:
         if self._general is not None:
@@ -522,7 +534,7 @@ class _ExactListItems:
             body, stated = line.groups()
             body = body.strip()
             fresh.append(_new(Item, (body, stated, self._count)))
-            if self._exact:
+            if self._kept.exact:
                 self._keep(body, stated)
             self._count += 1
             pos, self._after_item = close + 1, True
@@ -531,25 +543,22 @@ class _ExactListItems:
 
     def distribution(self, text: str) -> Distribution | None:
         """What the one-shot exact path reads from ``text``; None where it would refuse it."""
-        if self._general is not None or not self._exact or not self._candidates:
+        if self._general is not None:
             return None
         if self._line != len(text) and not text[self._line :].isspace():
             return None  # a line not read (no ")"), or text after the last one
-        return exact_distribution(self._candidates, self._total, text, None)
+        return self._kept.distribution(text, None)
 
     def _keep(self, body: str, stated_text: str) -> None:
         try:
             stated = float(stated_text)  # digits and dots only: never negative or NaN
         except ValueError:
-            self._exact = False
+            self._kept.exact = False  # the exact path refuses an unreadable probability
             return
-        key = body.casefold()
-        if body and key not in self._keys and stated <= 1.0:
-            self._keys.add(key)
-            self._total += stated
-            self._candidates.append(_new(Candidate, (body, stated, stated, self._count)))
+        if stated <= 1.0:
+            self._kept.keep(body, stated, self._count)
         else:
-            self._exact = False  # the exact path refuses an empty or repeated text, or p > 1
+            self._kept.exact = False  # and one above 1
 
     def _hand_over(self, text: str) -> list[Item]:
         self._general = _ListItems(0)
