@@ -135,6 +135,10 @@ EXACT_JSON_CASES = {
     "an empty list": '{"responses": []}',
     "a missing comma": '{"responses": [{"text": "a", "probability": 0.5} {"text": "b", "probability": 0.5}]}',
     "cut off": '{"responses": [{"text": "a", "probability": 0.5}, {"text": "b", "proba',
+    # Found by fuzzing: no record holds a text; at the last "}" the general reader gives the
+    # whole object's list as a candidate ('[{"probability": 0.5}]'), the exact reader did not.
+    "records without a text": '{"responses": [{"probability": 0.5}]}',
+    "records without a text, then prose": '{"responses": [{}]}\nThanks',
 }
 JSON_CASES.update({f"asked shape, {name}": text for name, text in EXACT_JSON_CASES.items()})
 
@@ -245,6 +249,9 @@ EXACT_LIST_CASES = {
     "a blank line, then prose": "1. a (Probability: 0.5)\n2. b (Probability: 0.5)\n\nBoth (Probability: 1) are fine.",
     "another label": "1. a (Prob: 0.5)\n2. b (Probability: 0.5)",
     "a percentage": "1. a (Probability: 50%)\n2. b (Probability: 0.5)",
+    # Found by fuzzing: PLAIN_LINE read any number of digits, the general reader's marker at most
+    # 40 characters: the exact reader gave the item at its ")", the general reader not at all.
+    "a stated probability longer than a marker reads": "1. a (Probability: 0." + "1" * 39 + ")",
 }
 LIST_CASES.update({f"asked shape, {name}": text for name, text in EXACT_LIST_CASES.items()})
 

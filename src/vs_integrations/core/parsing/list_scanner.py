@@ -64,8 +64,9 @@ _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
 _PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
 # One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
-# line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads.
-PLAIN_LINE = re.compile(r"\d{1,3}\. ([^\n(]*) \(Probability: ([0-9.]+)\)")
+# line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
+# at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
+PLAIN_LINE = re.compile(r"\d{1,3}\. ([^\n(]*) \(Probability: ([0-9.]{1,40})\)")
 
 
 def _may_state_probability(text: str) -> bool:

@@ -203,6 +203,7 @@ class _ExactJsonItems:
         self._fed = 0  # the length of the text at the previous feed
         self._general: _JsonItems | None = None
         self._count = 0
+        self._given = False  # whether a record has given an item
         self._kept = _KeptCandidates()
         self._reasoning: str | None = None
 
@@ -294,6 +295,10 @@ class _ExactJsonItems:
                     state, pos = _AFTER_LIST, pos + 1
                     continue
                 if state == _AFTER_LIST and char == "}":
+                    if not self._given:
+                        # No record held a text: the general reader gives the whole object as
+                        # one candidate when it closes.
+                        return self._hand_over(text)
                     state, pos = _DONE, pos + 1
                     continue
                 if state != _NEXT_RECORD or char != "{":
@@ -312,6 +317,7 @@ class _ExactJsonItems:
         if type(body) is str and (type(stated) is float or type(stated) is int) and 0.0 <= stated <= 1.0:
             body = body.strip()  # the item item_from_json gives, without its other checks
             fresh.append(_new(Item, (body, stated, self._count)))
+            self._given = True
             if self._kept.exact:
                 self._kept.keep(body, stated, self._count)
         else:
@@ -319,6 +325,7 @@ class _ExactJsonItems:
             item = item_from_json(record, self._count)
             if item is not None:
                 fresh.append(item)
+                self._given = True
         self._count += 1
 
     def _hand_over(self, text: str) -> list[Item]:
