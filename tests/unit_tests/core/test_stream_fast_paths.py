@@ -135,8 +135,10 @@ EXACT_JSON_CASES = {
     "an empty list": '{"responses": []}',
     "a missing comma": '{"responses": [{"text": "a", "probability": 0.5} {"text": "b", "probability": 0.5}]}',
     "cut off": '{"responses": [{"text": "a", "probability": 0.5}, {"text": "b", "proba',
-    # Found by fuzzing: no record holds a text; at the last "}" the general reader gives the
-    # whole object's list as a candidate ('[{"probability": 0.5}]'), the exact reader did not.
+    # A key after the list of strings: read in one feed, the list's close was handled after it.
+    "strings, then another key": '{"responses": ["a}", "b"], "note": {"x": 1}}',
+    # Found by fuzzing: no record holds a text. The general reader gave the whole object as a
+    # candidate ('[{"probability": 0.5}]') at its close; parse reads no candidate there.
     "records without a text": '{"responses": [{"probability": 0.5}]}',
     "records without a text, then prose": '{"responses": [{}]}\nThanks',
 }

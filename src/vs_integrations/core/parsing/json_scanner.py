@@ -27,6 +27,7 @@ __all__ = [
     "extract_json",
     "extract_records",
     "find_json_start",
+    "is_record",
     "item_from_json",
 ]
 
@@ -728,7 +729,8 @@ def _lowered_keys(record: dict[Any, Any]) -> set[str]:
     return {str(k).strip().lower() for k in record}
 
 
-def _is_record(value: Any) -> bool:
+def is_record(value: Any) -> bool:
+    """Whether ``value`` is an object holding a candidate's text under a text key (a record on its own)."""
     return type(value) is dict and not _TEXT_KEY_SET.isdisjoint(_lowered_keys(value))
 
 
@@ -751,12 +753,12 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
                     return lowered[key], reasoning if isinstance(reasoning, str) else None
             queue.extend(v for k, v in lowered.items() if k not in NOT_TEXT_KEYS and type(v) in (dict, list))
         elif type(node) is list:
-            if first_list_of_records is None and any(_is_record(v) for v in node):
+            if first_list_of_records is None and any(is_record(v) for v in node):
                 first_list_of_records = node
             queue.extend(v for v in node if type(v) in (dict, list))
     if first_list_of_records is not None:
         return first_list_of_records, None
-    records = [r for r in roots if _is_record(r)]
+    records = [r for r in roots if is_record(r)]
     if records:
         return records, None
     if len(roots) == 1 and type(roots[0]) is list:

@@ -30,6 +30,7 @@ from .json_scanner import (
     bracket_outside_strings,
     closer_outside_strings,
     find_json_start,
+    is_record,
     item_from_json,
 )
 from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, search_bullet
@@ -112,7 +113,8 @@ class _JsonItems:
             elif type(closed) is list and (parent is None or self._named_list(closed, parent)):
                 # {"responses": ["a", "b"]}: the strings are complete when their list closes.
                 return [item for index, value in enumerate(closed) if (item := item_from_json(value, index))]
-            elif parent is None and type(closed) is dict:
+            elif parent is None and is_record(closed):
+                # A record on its own (JSON lines); parse reads no other object as one.
                 item = item_from_json(closed, position)
                 return [item] if item is not None else []
             else:
@@ -124,11 +126,11 @@ class _JsonItems:
 
     @staticmethod
     def _named_list(closed: list[Any], parent: Any) -> bool:
-        # The list just closed is the value of its parent's last key (no key can follow while it is open).
-        if type(parent) is not dict or not parent:
-            return False
-        key = next(reversed(parent))
-        return parent[key] is closed and str(key).strip().lower() in _LIST_KEY_SET
+        # Whether the list is the value of a candidate-list key. Keys may have followed it by the
+        # time its close is handled (one feed reads on past it), so every key is looked at.
+        return type(parent) is dict and any(
+            value is closed and str(key).strip().lower() in _LIST_KEY_SET for key, value in parent.items()
+        )
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*+")  # JSON's white space only: the C decoder takes no other
@@ -203,7 +205,6 @@ class _ExactJsonItems:
         self._fed = 0  # the length of the text at the previous feed
         self._general: _JsonItems | None = None
         self._count = 0
-        self._given = False  # whether a record has given an item
         self._kept = _KeptCandidates()
         self._reasoning: str | None = None
 
@@ -295,10 +296,6 @@ class _ExactJsonItems:
                     state, pos = _AFTER_LIST, pos + 1
                     continue
                 if state == _AFTER_LIST and char == "}":
-                    if not self._given:
-                        # No record held a text: the general reader gives the whole object as
-                        # one candidate when it closes.
-                        return self._hand_over(text)
                     state, pos = _DONE, pos + 1
                     continue
                 if state != _NEXT_RECORD or char != "{":
@@ -317,7 +314,6 @@ class _ExactJsonItems:
         if type(body) is str and (type(stated) is float or type(stated) is int) and 0.0 <= stated <= 1.0:
             body = body.strip()  # the item item_from_json gives, without its other checks
             fresh.append(_new(Item, (body, stated, self._count)))
-            self._given = True
             if self._kept.exact:
                 self._kept.keep(body, stated, self._count)
         else:
@@ -325,7 +321,6 @@ class _ExactJsonItems:
             item = item_from_json(record, self._count)
             if item is not None:
                 fresh.append(item)
-                self._given = True
         self._count += 1
 
     def _hand_over(self, text: str) -> list[Item]:
