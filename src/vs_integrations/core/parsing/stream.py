@@ -594,8 +594,8 @@ class IncrementalScanner:
     def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """The distribution of the whole reply ``text``, if known without parsing it again (else None).
 
-        It is known when the reply was exactly the asked JSON: the records read while streaming
-        are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
+        It is known when the reply was exactly the asked JSON or list: the records or lines read
+        while streaming are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
         """
         exact = self._format
         if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or (
@@ -616,7 +616,8 @@ class IncrementalScanner:
         bullet = search_bullet(text, start)
         if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
             found.append((bullet.start(), "list"))
-        marker = PROBABILITY_MARKER.search(text, start)
+        # A marker is longer than the overlap: one split across chunks is found from further back.
+        marker = PROBABILITY_MARKER.search(text, max(0, self._detect_from - _MARKER_REACH))
         if marker is not None:
             found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
         self._detect_from = len(text)
