@@ -139,9 +139,9 @@ _EXACT_HEAD = re.compile(
     r'\{[ \t\n\r]*+(?:"reasoning"[ \t\n\r]*+:[ \t\n\r]*+("[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+")'
     r'[ \t\n\r]*+,[ \t\n\r]*+)?"responses"[ \t\n\r]*+:[ \t\n\r]*+\['
 )
+_NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
 # Where _ExactJsonItems is: lexing the head or a record up to its bracket, or expecting, after
 # white space, a record, a "," or "]" after one, the "}" after the list, nothing after that.
-_NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
 _HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
