@@ -101,10 +101,10 @@ class StreamParser:
     fraction (``raw_probability``, and ``probability`` clipped to [0, 1], 0.0 when none was
     stated); the normalised distribution comes from :meth:`close`, which parses the whole reply
     once (a JSON or list reply exactly as asked for is not parsed again: the records or lines
-    read while streaming give it). A feed that cannot complete a candidate costs a few string searches; the others
-    read only the text not read yet (plus a few characters of overlap), so streaming costs time
-    linear in the reply's length, a few times one parse of it: each chunk and each candidate
-    costs some Python work that a one-shot parse does in C or in one pass.
+    read while streaming give it). A feed that cannot complete a candidate costs a few string
+    searches; the others read only the text not read yet (plus a few characters of overlap), so
+    streaming costs time linear in the reply's length, a few times one parse of it: each chunk
+    and each candidate costs some Python work that a one-shot parse does in C or in one pass.
 
     Args:
         config: The settings the reply was asked with.
