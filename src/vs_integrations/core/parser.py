@@ -14,6 +14,7 @@ from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
 from .parsing.detect import may_hold_candidates
+from .parsing.items import new_tuple
 from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list, parse_numbered_list
 from .parsing.stream import IncrementalScanner
 
@@ -149,7 +150,7 @@ class StreamParser:
             return []
         fresh: list[Candidate] = []
         seen = self._seen
-        new_candidate = tuple.__new__  # skips NamedTuple's Python-level __new__
+        new_candidate = new_tuple  # a local: looked up once, not once a candidate
         for body, probability, index in items:
             key = body.casefold()
             if not body or key in seen:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..config import VSConfig
 from .items import Extraction
+from .items import new_tuple as _new
 from .json_scanner import extract_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
@@ -23,7 +24,6 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "list": extract_list,
 }
 _NON_SPACE = re.compile(r"\S")
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
 
 def opening_format(text: str) -> tuple[str, int] | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["MAX_ITEMS", "Extraction", "Item", "too_many_items"]
+__all__ = ["MAX_ITEMS", "Extraction", "Item", "new_tuple", "too_many_items"]
 
 # A VS reply holds at most a few hundred candidates (k <= 100, plus repeats); the scanners stop
 # reading items here, so a reply of millions of tiny items cannot cost more than a large normal
 # one. The raw reply is kept whole either way.
 MAX_ITEMS = 10_000
+# Builds a NamedTuple (Item, Extraction, Candidate) from the tuple of its fields, without the
+# Python-level __new__ NamedTuple generates: the per-item paths build many of them.
+new_tuple = tuple.__new__
 
 
 def too_many_items() -> str:

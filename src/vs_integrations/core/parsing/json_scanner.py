@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .items import Extraction, Item
+from .items import new_tuple as _new
 
 __all__ = [
     "LIST_KEYS",
@@ -54,7 +55,6 @@ NOT_TEXT_KEYS = frozenset(
     )
 )
 _TEXT_KEY_SET = frozenset(TEXT_KEYS)
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__ on per-item paths
 
 
 def find_json_start(text: str, pos: int = 0) -> int:

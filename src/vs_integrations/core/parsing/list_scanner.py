@@ -12,6 +12,7 @@ import re
 from itertools import islice
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
+from .items import new_tuple as _new
 
 __all__ = [
     "BULLET",
@@ -121,7 +122,6 @@ def _clean(text: str) -> str:
     return text
 
 
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__ on the per-item path
 _INLINE_NUMBER = re.compile(r"(?:[,;]\s*|\s)(\d{1,3})[.)][ \t]+")
 _INLINE_MISSES = 1000  # numbers that are not the next item's: past this many, the line is content
 

@@ -16,6 +16,7 @@ from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from ..errors import ParseError
 from .items import Item
+from .items import new_tuple as _new
 from .list_scanner import numbered_list_items, plain_list_pairs
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:/\s*(\d+\.?\d*)|(%))?")
-_new = tuple.__new__  # builds a Candidate without NamedTuple's Python-level __new__
 _INT_LIMIT = 10**300  # a module constant: Python does not fold a power this large, it would be computed per call
 _FLOATS = {float}
 _NONES = {type(None)}

@@ -23,6 +23,7 @@ from typing import Any
 from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from .items import Item
+from .items import new_tuple as _new
 from .json_scanner import (
     LIST_KEYS,
     STRICT_SCAN,
@@ -143,7 +144,6 @@ _NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
 # Where _ExactJsonItems is: lexing the head or a record up to its bracket, or expecting, after
 # white space, a record, a "," or "]" after one, the "}" after the list, nothing after that.
 _HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
 
 class _KeptCandidates:

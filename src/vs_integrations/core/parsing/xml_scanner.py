@@ -10,6 +10,7 @@ import html
 import re
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
+from .items import new_tuple as _new
 from .list_scanner import split_stated_probability
 
 __all__ = ["XML_OPEN", "extract_xml", "xml_block_item"]
@@ -21,7 +22,6 @@ _XML_PLAIN_ITEM = re.compile(r"<response>\s*<text>([^<]*)</text>\s*<probability>
 # One element's body as asked for, without entities, CDATA or other tags.
 _PLAIN_BLOCK = re.compile(r"\s*<text>([^<&]*)</text>\s*<probability>([^<&]*)</probability>\s*")
 _XML_CLOSE = "</response>"
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__
 _ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 _CASELESS: dict[str, re.Pattern[str]] = {}
 
