@@ -21,6 +21,7 @@ from .list_scanner import numbered_list_items, plain_list_pairs
 
 __all__ = [
     "build_distribution",
+    "converts_numbers",
     "exact_distribution",
     "no_candidates_message",
     "parse_exact_json",
@@ -92,8 +93,21 @@ def _read_probability_text(value: str) -> float | None:
     return number
 
 
+# Probability definitions whose stated numbers are not probabilities: they are converted to weights.
+_CONVERTED = ("perplexity", "nll")
+
+
+def converts_numbers(config: VSConfig | None) -> bool:
+    """Whether ``config`` asks for numbers that are converted to weights (perplexities, NLLs).
+
+    The one-pass paths for the asked shapes leave such replies to the general path, which
+    converts the numbers and notes it.
+    """
+    return config is not None and config.probability in _CONVERTED
+
+
 def _weights(stated: list[float | None], definition: str, warnings: list[str]) -> list[float]:
-    if definition not in ("perplexity", "nll"):
+    if definition not in _CONVERTED:
         # The two usual cases first: nothing to convert or fill, or no probability stated at all.
         missing = stated.count(None)
         if not missing:
@@ -233,7 +247,7 @@ def parse_exact_json(text: str, config: VSConfig | None) -> Distribution | None:
     [0, 1], empty or repeated texts, perplexity or NLL values); the general path reads those,
     and gives the same result for every reply this accepts.
     """
-    if config is not None and config.probability in ("perplexity", "nll"):
+    if converts_numbers(config):
         return None
     start = 0 if text[:1] == "{" else len(text) - len(text.lstrip())
     if text[start : start + 1] != "{":
@@ -279,7 +293,7 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
     Same contract as :func:`parse_exact_json`: None for anything the general path would repair
     (leading text or spaces, percentages, empty or repeated texts, perplexity or NLL values).
     """
-    if not text[:1].isdigit() or (config is not None and config.probability in ("perplexity", "nll")):
+    if not text[:1].isdigit() or converts_numbers(config):
         return None
     pairs = plain_list_pairs(text)
     if pairs is None:
@@ -308,8 +322,8 @@ def parse_numbered_list(text: str, config: VSConfig | None) -> Distribution | No
     Same contract as :func:`parse_exact_json`: None for anything the general path reads
     differently; for the rest, the same distribution (uniform, duplicates merged).
     """
-    if config is not None and config.probability in ("perplexity", "nll"):
-        return None  # the general path notes the conversion it would have made
+    if converts_numbers(config):
+        return None
     items = numbered_list_items(text)
     return None if items is None else build_distribution(items, config, raw=text)
 

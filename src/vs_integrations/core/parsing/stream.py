@@ -35,7 +35,7 @@ from .json_scanner import (
     item_from_json,
 )
 from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, search_bullet
-from .normalise import exact_distribution
+from .normalise import converts_numbers, exact_distribution
 from .xml_scanner import XML_OPEN, xml_block_item
 
 __all__ = ["IncrementalScanner"]
@@ -598,9 +598,7 @@ class IncrementalScanner:
         while streaming are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
         """
         exact = self._format
-        if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or (
-            config is not None and config.probability in ("perplexity", "nll")
-        ):
+        if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or converts_numbers(config):
             return None
         return exact.distribution(text)
 
