@@ -212,8 +212,9 @@ class _ExactJsonItems:
         if self._general is not None:
             return self._general.feed(text)
         fed, self._fed = self._fed, len(text)
-        # Only a closer completes a record, or ends the head (or shows it is not the asked one).
-        if text.find("}", fed) == -1 and text.find("]", fed) == -1 and text.find("[", fed) == -1:
+        # Only a closer completes a record (or makes the general reader give one, after a hand
+        # over); the head's "[" is lexed when one comes, from where lexing stopped.
+        if text.find("}", fed) == -1 and text.find("]", fed) == -1:
             return []
         return self._read(text)
 
