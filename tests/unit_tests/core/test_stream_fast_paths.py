@@ -39,17 +39,16 @@ def fast_paths_off() -> Iterator[None]:
         yield
 
 
-def feeds(text: str, cuts: list[int]) -> list[list[Candidate]]:
-    parser = StreamParser()
+def feeds(text: str, cuts: list[int], parser: StreamParser | None = None) -> list[list[Candidate]]:
+    """What each feed returns, ``text`` cut at ``cuts``."""
+    parser = StreamParser() if parser is None else parser
     bounds = [0, *cuts, len(text)]
     return [parser.feed(text[start:end]) for start, end in itertools.pairwise(bounds)]
 
 
 def closed(text: str, cuts: list[int]) -> object:
     parser = StreamParser()
-    bounds = [0, *cuts, len(text)]
-    for start, end in itertools.pairwise(bounds):
-        parser.feed(text[start:end])
+    feeds(text, cuts, parser)
     try:
         return parser.close()
     except ParseError as err:
@@ -263,8 +262,7 @@ LIST_CASES.update({f"asked shape, {name}": text for name, text in EXACT_LIST_CAS
 
 def fed_in_chunks(text: str, config: VSConfig | None, size: int) -> StreamParser:
     parser = StreamParser(config)
-    for start in range(0, len(text), size):
-        parser.feed(text[start : start + size])
+    feeds(text, list(range(size, len(text), size)), parser)
     return parser
 
 
