@@ -269,7 +269,7 @@ def adversarial_figures(quick: bool) -> None:
     print()
 
 
-def streaming_figures(quick: bool) -> None:
+def streaming_figures(quick: bool, min_seconds: float) -> None:
     print("## Streaming in 64-byte chunks against one parse (goal: about 1-2x, and linear)")
     closers = "a } b ] c > d ) e " * 3
     plain = "a plain candidate text, of about the same length as the other one here "
@@ -289,7 +289,6 @@ def streaming_figures(quick: bool) -> None:
     shapes["list (Prob: x), texts plain"] = lambda count: "\n".join(
         f"{i}. {i} {plain} (Prob: 0.01)" for i in range(1, count + 1)
     )
-    min_seconds = 0.5 if quick else 2.0
     for name, make in shapes.items():
         small, large = make(200), make(800)
         seconds = per_call(
@@ -322,7 +321,7 @@ def main(quick: bool = False) -> None:
     corpus_figures(min_seconds)
     format_figures(min_seconds)
     adversarial_figures(quick)
-    streaming_figures(quick)
+    streaming_figures(quick, min_seconds)
 
 
 if __name__ == "__main__":
