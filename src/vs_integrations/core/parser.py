@@ -14,7 +14,6 @@ from .distribution import Candidate, Distribution
 from .errors import ParseError
 from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
 from .parsing.detect import may_hold_candidates
-from .parsing.items import new_tuple
 from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list, parse_numbered_list
 from .parsing.stream import IncrementalScanner
 
@@ -125,7 +124,6 @@ class StreamParser:
         self.config = config
         self._text = ""
         self._scanner = IncrementalScanner()
-        self._seen: set[str] = set()
         self._closed = False
 
     @property
@@ -145,24 +143,7 @@ class StreamParser:
         self._text = ""
         text += chunk
         self._text = text
-        items = self._scanner.feed(text)
-        if not items:
-            return []
-        fresh: list[Candidate] = []
-        seen = self._seen
-        new_candidate = new_tuple  # a local: looked up once, not once a candidate
-        for body, probability, index in items:
-            key = body.casefold()
-            if not body or key in seen:
-                continue
-            seen.add(key)
-            if type(probability) is float and 0.0 <= probability <= 1.0:  # what read_probability gives it
-                fresh.append(new_candidate(Candidate, (body, probability, probability, index)))
-                continue
-            stated = read_probability(probability)
-            provisional = 0.0 if stated is None else min(stated, 1.0)
-            fresh.append(new_candidate(Candidate, (body, provisional, stated, index)))
-        return fresh
+        return self._scanner.feed(text)
 
     def close(self) -> Distribution:
         """End of reply: the normalised distribution over everything fed.

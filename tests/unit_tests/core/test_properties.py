@@ -334,3 +334,23 @@ def test_the_stated_probability_check_agrees_with_its_regex(text):
         and list_scanner._TAIL_HINT.search(text, max(0, len(text) - 80)) is not None
     )
     assert list_scanner._may_state_probability(text) == by_regex
+
+
+LINE_PIECE = st.sampled_from(
+    [
+        *("1. ", "10) ", "- ", "* ", "• ", "(a) ", "b) ", " ", "\t", "\u3000", "\n", "a", "Red", "**", "_", "-", "–"),
+        *(":", ";", ","),
+        *("(", ")", "(Prob: 0.5)", "(p=.2)", "(confidence: 20%)", "(Probability: 0.3)", " (Probability: 0.3)"),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(LINE_PIECE, max_size=8).map("".join))
+def test_a_marked_line_is_read_as_the_list_scanner_reads_it(block):
+    from vs_integrations.core.parsing import list_scanner
+
+    item = list_scanner.marked_line_item(block, 0)
+    if item is not None:  # else the scanner reads the block itself
+        extraction = list_scanner.extract_list(block, 0)
+        assert extraction is not None and extraction.items == [item]

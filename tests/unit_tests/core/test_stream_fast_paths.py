@@ -28,13 +28,17 @@ CLOSERS = "a } b ] c > d ) e"
 
 @contextmanager
 def fast_paths_off() -> Iterator[None]:
-    """Every format scans on every feed, as it did before the fast paths; JSON and lists by the general readers."""
+    """Every format scans on every feed, as it did before the fast paths; JSON and lists by the general readers.
+
+    A list item's block is read by the list scanner, not as a marked line.
+    """
     with (
         mock.patch.object(stream, "_exact_json_at", lambda text, at: False),
         mock.patch.object(stream, "_exact_list_at", lambda text, at: False),
         mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
+        mock.patch.object(stream, "marked_line_item", lambda block, index: None),
     ):
         yield
 
@@ -140,6 +144,18 @@ EXACT_JSON_CASES = {
     # candidate ('[{"probability": 0.5}]') at its close; parse reads no candidate there.
     "records without a text": '{"responses": [{"probability": 0.5}]}',
     "records without a text, then prose": '{"responses": [{}]}\nThanks',
+    # The number forms the asked-record regex reads (JSON's own), and the ones it leaves to the decoder.
+    "exponents, negative zero and a fraction-less exponent": '{"responses": [{"text": "a", "probability": 5e-1}, '
+    '{"text": "b", "probability": -0.0}, {"text": "c", "probability": 2.5E-1}, {"text": "d", "probability": 0.25e+0}]}',
+    "negative, overflowing and huge integer probabilities": '{"responses": [{"text": "a", "probability": -0.5}, '
+    '{"text": "b", "probability": 1e999}, {"text": "c", "probability": 1' + "0" * 400 + "}]}",
+    "numbers JSON lacks": '{"responses": [{"text": "a", "probability": 01.5}, {"text": "b", "probability": .5}]}',
+    "keys the other way round": '{"responses": [{"probability": 0.5, "text": "a"}, {"text": "b", "probability": 0.5}]}',
+    "an escape, then a raw control character": '{"responses": [{"text": "a\\tb", "probability": 0.5}, '
+    '{"text": "c\td", "probability": 0.5}]}',
+    # Texts holding closers: the record is read whole once lexing finds its end.
+    "closers in texts, out of range": '{"responses": [{"text": "a}]", "probability": 1.5}, '
+    '{"text": "b}", "probability": 0.5}, {"text": "c]", "probability": 0}]}',
 }
 JSON_CASES.update({f"asked shape, {name}": text for name, text in EXACT_JSON_CASES.items()})
 
@@ -235,6 +251,8 @@ LIST_CASES = {
     # Found by fuzzing: a marker longer than the detection overlap (12 characters) that arrived
     # in pieces was never seen, so no format was detected.
     "markers without bullets": "Red (Probability: 0.5)\nBlue (Probability: 0.5)",
+    "marked lines, indented, emphasised, lettered": "  1. **Red** (Prob: 0.5)\n\t- _Blue_ (p=.2)\n(c) – Gold: (confidence: 30%)",
+    "an indented asked line, then marked lines": "\t1. –( (Probability: 0.3)\n- b (Prob: 0.2)\n- (Prob: 0.5) c",
 }
 
 # The list exactly as asked for, and lists that leave that shape part-way.

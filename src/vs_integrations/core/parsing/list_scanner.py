@@ -20,6 +20,7 @@ __all__ = [
     "PROBABILITY_MARKER",
     "extract_list",
     "list_start",
+    "marked_line_item",
     "numbered_list_items",
     "plain_list_pairs",
     "search_bullet",
@@ -291,6 +292,30 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
             text, probability = head, head_probability
     items.append(Item(text, probability, len(items)))
     return probability is not None, broken is not None
+
+
+def marked_line_item(block: str, index: int) -> Item | None:
+    """The item :func:`extract_list` reads from ``block`` when it is one bullet line ending in its only marker.
+
+    That is most of what a list reply streams: ``- Red (Prob: 0.5)``. Returns None for any other
+    block (:func:`extract_list` reads it then): several lines, no bullet, no marker at the end, an
+    empty text, or the asked shape (read by the one-pass path, which trims less).
+
+    Example:
+        >>> marked_line_item("1. **Red** (Prob: 0.5)", 0)
+        Item(text='Red', probability='0.5', index=0)
+
+    """
+    if "\n" in block:
+        return None
+    bullet = BULLET.match(block)
+    if bullet is None:
+        return None
+    marker = PROBABILITY_MARKER.search(block, bullet.end())
+    if marker is None or marker.end() != len(block) or _PLAIN_ITEM.match(block.strip()) is not None:
+        return None
+    text = _clean(block[bullet.end() : marker.start()])
+    return _new(Item, (text, marker.group(1), index)) if text else None
 
 
 def extract_list(text: str, start: int) -> Extraction | None:

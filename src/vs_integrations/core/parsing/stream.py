@@ -34,8 +34,8 @@ from .json_scanner import (
     is_record,
     item_from_json,
 )
-from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, search_bullet
-from .normalise import converts_numbers, exact_distribution
+from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, marked_line_item, search_bullet
+from .normalise import converts_numbers, exact_distribution, read_probability
 from .xml_scanner import XML_OPEN, xml_block_item
 
 __all__ = ["IncrementalScanner"]
@@ -141,9 +141,47 @@ _EXACT_HEAD = re.compile(
     r'[ \t\n\r]*+,[ \t\n\r]*+)?"responses"[ \t\n\r]*+:[ \t\n\r]*+\['
 )
 _NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
+# A record exactly as asked for: a text without escapes and a number with a fraction or an
+# exponent (a float to the C decoder), then the "," before the next record if one follows. The
+# C decoder reads such a record as {"text": group 1, "probability": float(group 2)}.
+_ASKED_RECORD = re.compile(
+    r'\{[ \t\n\r]*+"text"[ \t\n\r]*+:[ \t\n\r]*+"([^"\\\x00-\x1f]*+)"[ \t\n\r]*+,'
+    r'[ \t\n\r]*+"probability"[ \t\n\r]*+:[ \t\n\r]*+'
+    r"(-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++(?:[eE][-+]?[0-9]++)?|[eE][-+]?[0-9]++))"
+    r"[ \t\n\r]*+\}(?:[ \t\n\r]*+,[ \t\n\r]*+(?=\{))?+"
+)
+# The start of an asked record up to where its text goes on (no escape, quote or control character yet).
+_ASKED_OPEN = re.compile(r'\{[ \t\n\r]*+"text"[ \t\n\r]*+:[ \t\n\r]*+"[^"\\\x00-\x1f]*+')
+_ASKED_TEXT = re.compile(r'[^"\\\x00-\x1f]*+')  # more of that text
 # Where _ExactJsonItems is: lexing the head or a record up to its bracket, or expecting, after
 # white space, a record, a "," or "]" after one, the "}" after the list, nothing after that.
 _HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
+
+
+class _Given:
+    """The texts of the candidates given so far: the stream gives each text once (case-insensitively)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def candidates(self, items: list[Item]) -> list[Candidate]:
+        """The candidates of ``items`` not given yet, with the probability each states (clipped to [0, 1])."""
+        if not items:
+            return []
+        fresh: list[Candidate] = []
+        seen = self.seen
+        for body, probability, index in items:
+            key = body.casefold()
+            if not body or key in seen:
+                continue
+            seen.add(key)
+            if type(probability) is float and 0.0 <= probability <= 1.0:  # what read_probability gives it
+                fresh.append(_new(Candidate, (body, probability, probability, index)))
+                continue
+            stated = read_probability(probability)
+            provisional = 0.0 if stated is None else min(stated, 1.0)
+            fresh.append(_new(Candidate, (body, provisional, stated, index)))
+        return fresh
 
 
 class _KeptCandidates:
@@ -153,22 +191,34 @@ class _KeptCandidates:
     gives None and ``close()`` parses the reply).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, given: _Given) -> None:
         self.exact = True
+        self.given = given
         self._candidates: list[Candidate] = []
-        self._keys: set[str] = set()
         self._total = 0.0
 
-    def keep(self, body: str, stated: float, index: int) -> None:
-        """Keep a candidate's trimmed text and its stated probability (a number in [0, 1])."""
+    def give(self, body: str, stated: float, index: int, fresh: list[Candidate]) -> None:
+        """Give and keep a candidate: its trimmed text and its stated probability, a float in [0, 1].
+
+        While the reply is exact, every text given was kept, so the texts given are the kept ones.
+        """
         key = body.casefold()
-        if body and key not in self._keys:
-            self._keys.add(key)
-            self._total += stated
-            stated = float(stated)
-            self._candidates.append(_new(Candidate, (body, stated, stated, index)))
+        seen = self.given.seen
+        if body and key not in seen:
+            seen.add(key)
+            candidate = _new(Candidate, (body, stated, stated, index))
+            fresh.append(candidate)
+            if self.exact:
+                self._total += stated
+                self._candidates.append(candidate)
         else:
             self.exact = False  # the exact path refuses an empty or repeated text
+
+    def give_other(self, item: Item | None, fresh: list[Candidate]) -> None:
+        """Give the candidate of a record or line the exact path refuses (the general reader's item)."""
+        self.exact = False
+        if item is not None:
+            fresh.extend(self.given.candidates([item]))
 
     def distribution(self, text: str, reasoning: str | None) -> Distribution | None:
         if not self.exact or not self._candidates:
@@ -186,35 +236,64 @@ def _exact_list_at(text: str, at: int) -> bool:
     return at == 0 and text[:1].isdigit()
 
 
+def _decode_to_first_closer(text: str, pos: int) -> tuple[Any, int]:
+    """The record at ``pos`` and its end, if the C decoder reads it up to the first "}" after it; else (None, 0).
+
+    Most records end there. Not tried when a string is open there (an odd number of quotes, no
+    escapes): the decoder would fail, and a failure costs ten times a success. Nor when a list
+    is inside: the general reader reads it (its depth limit included).
+    """
+    close = text.find("}", pos)
+    if (
+        close != -1
+        and text.find("[", pos, close) == -1
+        and (text.count('"', pos, close) % 2 == 0 or text.find("\\", pos, close) != -1)
+    ):
+        try:
+            value, stop = STRICT_SCAN(text[pos : close + 1], 0)  # an error counts lines: a slice
+            return value, stop + pos
+        except (ValueError, RecursionError, StopIteration):
+            pass
+    return None, 0
+
+
 class _ExactJsonItems:
     """The reply exactly as asked for, ``{"responses": [{"text": ..., "probability": ...}, ...]}``.
 
-    That is what constrained decoding streams. Each record is decoded by the C decoder when its
-    closer arrives and also kept as the candidate the one-shot exact path builds, so that
-    :meth:`distribution` need not parse the reply again. At the first text that does not fit
-    the shape, the general reader takes over from the start of the reply: it gives the records
-    read so far again (the stream parser drops candidates it has given), and the rest as always.
+    That is what constrained decoding streams. Each record is read when its closer arrives (by
+    one regex in the usual shape, else by the C decoder) and also kept as the candidate the
+    one-shot exact path builds, so that :meth:`distribution` need not parse the reply again. At
+    the first text that does not fit the shape, the general reader takes over from the start of
+    the reply: it gives the records read so far again (dropped, as given already), and the rest
+    as always.
     """
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, given: _Given) -> None:
         self._state = _HEAD
         self._pos = start  # where reading goes on: the head's or the record's "{" while lexing one
         self._scan = start + 1  # where lexing it resumes, and the quote of the string open there
         self._quote = ""
-        self._decode_tried = False  # whether the C decoder has tried the record at _pos whole
+        self._decode_tried = False  # whether the record at _pos has been tried whole
+        # While the record at _pos, as asked so far, is inside its text: where that text goes on.
+        self._text_scan = 0
         self._fed = 0  # the length of the text at the previous feed
         self._general: _JsonItems | None = None
         self._count = 0
-        self._kept = _KeptCandidates()
+        self._kept = _KeptCandidates(given)
         self._reasoning: str | None = None
 
-    def feed(self, text: str) -> list[Item]:
+    def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._general.feed(text)
+            return self._kept.given.candidates(self._general.feed(text))
         fed, self._fed = self._fed, len(text)
+        if self._text_scan:
+            # Inside a record's text (which may hold closers): only its end moves reading on.
+            self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
+            if self._text_scan == len(text):
+                return []
         # Only a closer completes a record (or makes the general reader give one, after a hand
         # over); the head's "[" is lexed when one comes, from where lexing stopped.
-        if text.find("}", fed) == -1 and text.find("]", fed) == -1:
+        elif text.find("}", fed) == -1 and text.find("]", fed) == -1:
             return []
         return self._read(text)
 
@@ -226,44 +305,55 @@ class _ExactJsonItems:
             return None
         return self._kept.distribution(text, self._reasoning)
 
-    def _read(self, text: str) -> list[Item]:
-        fresh: list[Item] = []
+    def _read(self, text: str) -> list[Candidate]:
+        fresh: list[Candidate] = []
         state, pos, end = self._state, self._pos, len(text)
         while True:
             if state == _RECORD:
+                record = None
                 value: Any = None
                 if not self._decode_tried:
-                    # Most records end at the first "}" after their start: one try of the C
-                    # decoder up to it reads them without lexing. One try a record, so texts
-                    # holding closers cost one failed decode a record, not one a chunk.
+                    # One try a record whole, so texts holding closers cost one failed try a
+                    # record, not one a chunk: the usual record by one regex, else the C decoder.
                     self._decode_tried = True
-                    close = text.find("}", pos)
-                    # Not when a string is open there (an odd number of quotes, no escapes): the
-                    # decoder would fail, and a failure costs ten times a success. A list inside
-                    # is read as the general reader reads it (depth limit included).
-                    if (
-                        close != -1
-                        and text.find("[", pos, close) == -1
-                        and (text.count('"', pos, close) % 2 == 0 or text.find("\\", pos, close) != -1)
-                    ):
-                        try:
-                            value, stop = STRICT_SCAN(text[pos : close + 1], 0)  # an error counts lines: a slice
-                            stop += pos
-                        except (ValueError, RecursionError, StopIteration):
-                            pass
-                if value is None:
+                    record = _ASKED_RECORD.match(text, pos)
+                    if record is None:
+                        opened = _ASKED_OPEN.match(text, pos)
+                        if opened is not None and opened.end() == end:
+                            self._text_scan = end  # in its text still: tried again when that ends
+                            break
+                        value, stop = _decode_to_first_closer(text, pos)
+                elif self._text_scan:
+                    # Its text has ended (or holds what the asked shape does not): tried again
+                    # whole, else lexed on from inside that text.
+                    record = _ASKED_RECORD.match(text, pos)
+                    self._scan, self._quote, self._text_scan = self._text_scan, '"', 0
+                if record is None and value is None:
                     at, quote = bracket_outside_strings(text, self._scan, self._quote)
                     if quote is not None:
                         self._scan, self._quote = at, quote
                         break
                     if text[at] != "}":
-                        return self._hand_over(text)  # a container inside the record
-                    try:
-                        # Strict JSON has no "}" outside strings before its end: it ends at at.
-                        value = STRICT_SCAN(text[pos : at + 1], 0)[0]
-                    except (ValueError, RecursionError, StopIteration):
-                        return self._hand_over(text)
-                    stop = at + 1
+                        return self._hand_over(text, fresh)  # a container inside the record
+                    # Strict JSON has no "}" outside strings before its end: it ends at at.
+                    record = _ASKED_RECORD.match(text, pos)
+                    if record is None:
+                        try:
+                            value = STRICT_SCAN(text[pos : at + 1], 0)[0]
+                        except (ValueError, RecursionError, StopIteration):
+                            return self._hand_over(text, fresh)
+                        stop = at + 1
+                if record is not None:
+                    self._give(record[1], float(record[2]), fresh)
+                    pos = record.end()
+                    if text[pos - 1] == "}":
+                        state = _AFTER_RECORD
+                        continue
+                    # The regex read the "," too: the next record opens at pos.
+                    self._scan, self._quote, self._decode_tried = pos + 1, "", False
+                    if text.find("}", pos) == -1 and text.find("]", pos) == -1:
+                        break  # it cannot be complete: it is read once a closer comes
+                    continue
                 self._take(value, fresh)
                 state, pos = _AFTER_RECORD, stop
                 following = _NEXT_OPENER.match(text, pos)
@@ -277,12 +367,12 @@ class _ExactJsonItems:
                     break
                 head = _EXACT_HEAD.fullmatch(text, pos, at + 1)
                 if head is None:
-                    return self._hand_over(text)
+                    return self._hand_over(text, fresh)
                 if head.group(1) is not None:
                     try:
                         self._reasoning = scanstring(head.group(1), 1)[0]
                     except ValueError:  # an escape JSON does not have
-                        return self._hand_over(text)
+                        return self._hand_over(text, fresh)
                 state, pos = _NEXT_RECORD, at + 1
                 continue
             else:
@@ -300,7 +390,7 @@ class _ExactJsonItems:
                     state, pos = _DONE, pos + 1
                     continue
                 if state != _NEXT_RECORD or char != "{":
-                    return self._hand_over(text)
+                    return self._hand_over(text, fresh)
             # A record opens at pos.
             state, self._scan, self._quote, self._decode_tried = _RECORD, pos + 1, "", False
             if text.find("}", pos) == -1 and text.find("]", pos) == -1:
@@ -308,25 +398,27 @@ class _ExactJsonItems:
         self._state, self._pos = state, pos
         return fresh
 
-    def _take(self, record: dict[str, Any], fresh: list[Item]) -> None:
-        """Emit the record's item, and keep it as the one-shot exact path's candidate if that path would."""
-        body = record.get("text")
-        stated = record.get("probability")
-        if type(body) is str and (type(stated) is float or type(stated) is int) and 0.0 <= stated <= 1.0:
-            body = body.strip()  # the item item_from_json gives, without its other checks
-            fresh.append(_new(Item, (body, stated, self._count)))
-            if self._kept.exact:
-                self._kept.keep(body, stated, self._count)
+    def _give(self, body: str, stated: float, fresh: list[Candidate]) -> None:
+        """Give the candidate of ``{"text": body, "probability": stated}``; keep it if the exact path would."""
+        if 0.0 <= stated <= 1.0:
+            self._kept.give(body.strip(), stated, self._count, fresh)
         else:
-            self._kept.exact = False
-            item = item_from_json(record, self._count)
-            if item is not None:
-                fresh.append(item)
+            self._kept.give_other(_new(Item, (body.strip(), stated, self._count)), fresh)
         self._count += 1
 
-    def _hand_over(self, text: str) -> list[Item]:
+    def _take(self, record: dict[str, Any], fresh: list[Candidate]) -> None:
+        """Give the candidate of any record the C decoder read, and keep it if the exact path would."""
+        body = record.get("text")
+        stated = record.get("probability")
+        if type(body) is str and (type(stated) is float or (type(stated) is int and 0 <= stated <= 1)):
+            self._give(body, float(stated), fresh)  # (an int out of range may be too large for a float)
+        else:
+            self._kept.give_other(item_from_json(record, self._count), fresh)
+            self._count += 1
+
+    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
         self._general = _JsonItems()
-        return self._general.feed(text)
+        return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
 class _XmlItems:
@@ -479,6 +571,10 @@ class _ListItems:
     def _items(self, block: str, *, first: bool) -> list[Item]:
         if not first:
             block = block.lstrip(" \t\r\n,;.")
+        item = marked_line_item(block, self._count)
+        if item is not None:
+            self._count += 1
+            return [item]
         extraction = extract_list(block, 0)
         if extraction is None:
             return []
@@ -496,51 +592,61 @@ class _ExactListItems:
     the general reader takes over from the start of the reply, as :class:`_ExactJsonItems` does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, given: _Given) -> None:
         self._line = 0  # where the next line starts (or, after a line's ")", where it goes on)
         self._after_item = False  # whether _line is just after a line's ")"
         self._scan = 0  # where the search for the line's "(" resumes
         self._fed = 0
         self._general: _ListItems | None = None
         self._count = 0
-        self._kept = _KeptCandidates()
+        self._kept = _KeptCandidates(given)
 
-    def feed(self, text: str) -> list[Item]:
+    def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._general.feed(text)
+            return self._kept.given.candidates(self._general.feed(text))
         fed, self._fed = self._fed, len(text)
-        if text.find(")", fed) == -1 and text.find("\n", fed) == -1:
-            return []  # an item completes at its marker's ")", or (not as asked) at a line's end
-        fresh: list[Item] = []
+        if text.find("\n", fed) == -1 and (
+            text.find(")", fed) == -1 or text.find("(", max(self._line, self._scan)) == -1
+        ):
+            return []  # an item completes at its marker's ")" (after its "("), or (not as asked) at a line's end
+        fresh: list[Candidate] = []
         pos, end = self._line, len(text)
         while True:
             if self._after_item:
                 if pos == end:
                     break
                 if text[pos] != "\n":
-                    return self._hand_over(text)  # text after the marker: not the asked line
+                    return self._hand_over(text, fresh)  # text after the marker: not the asked line
                 pos += 1
                 self._after_item = False
-            # The line's first "(" opens its marker (a ")" before it is text); the ")" after it, or
-            # a line's end, settles whether the line is as asked. _scan: no "(" before it on the line.
-            scan = max(pos, self._scan)
+            # The line's first "(" opens its marker (a ")" before it is text); the ")" after it,
+            # or a line's end, settles whether the line is as asked. _scan: no "(" before it on
+            # the line.
+            scan = pos if pos > self._scan else self._scan
             opener = text.find("(", scan)
-            close = -1 if opener == -1 else text.find(")", opener)
-            if text.find("\n", scan, end if close == -1 else close) != -1:
-                return self._hand_over(text)  # a line without a marker: the general reader gives it
-            if close == -1:
-                self._scan = end if opener == -1 else opener
+            if opener == -1:
+                if text.find("\n", scan) != -1:
+                    return self._hand_over(text, fresh)  # a line without a marker: the general reader gives it
+                self._scan = end
                 break
-            line = PLAIN_LINE.fullmatch(text, pos, close + 1)
+            # The asked line has no "(" before its marker's and no line break: a match is that line.
+            line = PLAIN_LINE.match(text, pos)
             if line is None:
-                return self._hand_over(text)
-            body, stated = line.groups()
-            body = body.strip()
-            fresh.append(_new(Item, (body, stated, self._count)))
-            if self._kept.exact:
-                self._keep(body, stated)
+                if text.find(")", opener) != -1 or text.find("\n", scan) != -1:
+                    return self._hand_over(text, fresh)  # its marker has come, or its end: not as asked
+                self._scan = opener
+                break
+            body, stated_text = line.groups()
+            try:
+                stated: float | None = float(stated_text)  # digits and dots only: never negative or NaN
+            except ValueError:
+                stated = None
+            if stated is not None and stated <= 1.0:
+                self._kept.give(body.strip(), stated, self._count, fresh)
+            else:
+                self._kept.give_other(_new(Item, (body.strip(), stated_text, self._count)), fresh)
             self._count += 1
-            pos, self._after_item = close + 1, True
+            pos, self._after_item = line.end(), True
         self._line = pos
         return fresh
 
@@ -552,45 +658,44 @@ class _ExactListItems:
             return None  # a line not read (no ")"), or text after the last one
         return self._kept.distribution(text, None)
 
-    def _keep(self, body: str, stated_text: str) -> None:
-        try:
-            stated = float(stated_text)  # digits and dots only: never negative or NaN
-        except ValueError:
-            self._kept.exact = False  # the exact path refuses an unreadable probability
-            return
-        if stated <= 1.0:
-            self._kept.keep(body, stated, self._count)
-        else:
-            self._kept.exact = False  # and one above 1
-
-    def _hand_over(self, text: str) -> list[Item]:
+    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
         self._general = _ListItems(0)
-        return self._general.feed(text)
+        return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
 class IncrementalScanner:
     """Finds the complete candidates of a growing reply, reading each part of it about once.
 
+    Each candidate's text is given once (case-insensitively), with the probability it states.
+
     Example:
         >>> scanner = IncrementalScanner()
         >>> scanner.feed("1. Red (Prob: 0.5) 2. Bl")
-        [Item(text='Red', probability='0.5', index=0)]
+        [Candidate(text='Red', probability=0.5, raw_probability=0.5, index=0)]
 
     """
 
     def __init__(self) -> None:
         self._detect_from = 0
         self._format: _ExactJsonItems | _JsonItems | _XmlItems | _ExactListItems | _ListItems | None = None
+        self._given = _Given()
         # Candidates completed by the text added since the last call (``text`` is everything so
-        # far). Once the format is known this is its reader's feed: a call less per chunk.
-        self.feed: Callable[[str], list[Item]] = self._detect_then_feed
+        # far). Once the format is known this is its reader's feed (an exact reader gives
+        # candidates itself): a call less per chunk.
+        self.feed: Callable[[str], list[Candidate]] = self._detect_then_feed
 
-    def _detect_then_feed(self, text: str) -> list[Item]:
-        self._format = self._detect(text)
-        if self._format is None:
+    def _detect_then_feed(self, text: str) -> list[Candidate]:
+        reader = self._format = self._detect(text)
+        if reader is None:
             return []
-        self.feed = self._format.feed
+        if type(reader) is _ExactJsonItems or type(reader) is _ExactListItems:
+            self.feed = reader.feed
+        else:
+            self.feed = self._general_feed
         return self.feed(text)
+
+    def _general_feed(self, text: str) -> list[Candidate]:
+        return self._given.candidates(self._format.feed(text))  # type: ignore[union-attr, arg-type]  # set with this
 
     def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """The distribution of the whole reply ``text``, if known without parsing it again (else None).
@@ -624,7 +729,7 @@ class IncrementalScanner:
             return None
         at, name = min(found)
         if name == "json":
-            return _ExactJsonItems(at) if _exact_json_at(text, at) else _JsonItems()
+            return _ExactJsonItems(at, self._given) if _exact_json_at(text, at) else _JsonItems()
         if name == "xml":
             return _XmlItems(at)
-        return _ExactListItems() if _exact_list_at(text, at) else _ListItems(at)
+        return _ExactListItems(self._given) if _exact_list_at(text, at) else _ListItems(at)
