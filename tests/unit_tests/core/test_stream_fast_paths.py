@@ -35,6 +35,7 @@ def fast_paths_off() -> Iterator[None]:
     with (
         mock.patch.object(stream, "_exact_json_at", lambda text, at: False),
         mock.patch.object(stream, "_exact_list_at", lambda text, at: False),
+        mock.patch.object(stream, "_exact_xml_at", lambda text, at: False),
         mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
         mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
@@ -200,6 +201,31 @@ def test_asked_list_streams_as_the_general_reader_and_closes_as_parse(lines, aft
     assert closed(text, cuts) == one_shot(text)
 
 
+XML_PIECE = st.sampled_from(["a", " ", "\n", "é", "&amp;", "&", "<", ">", "</response>", "<response>", "}", ")"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(XML_PIECE, max_size=5).map("".join),
+            st.sampled_from(["0", "1", "0.25", " 0.5 ", "1.5", "20%", "-0", "&#48;", "x"]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["", "\n", " \n ", "\nmore", "<response>"]),
+    st.integers(1, 12),
+)
+def test_asked_xml_streams_as_the_general_reader_and_closes_as_parse(records, between, size):
+    text = between.join(xml_record(body, p) for body, p in records) + between
+    cuts = list(range(size, len(text), size))
+    fast = feeds(text, cuts)
+    with fast_paths_off():
+        assert feeds(text, cuts) == fast
+    assert closed(text, cuts) == one_shot(text)
+
+
 def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():
     text = json_reply([f"{i} {CLOSERS}" for i in range(4)])
     size = 7
@@ -228,6 +254,38 @@ XML_CASES = {
     "self-closing and attributes": '<response/><response probability="0.4">a</response>\r\n<response p="0.6">b</response>',
     "other tags starting with r": "<response><text>a <ref/> <r> </r></text></response><response>b</response>",
 }
+
+
+def xml_record(text: str, probability: str = "0.5") -> str:
+    return f"<response><text>{text}</text><probability>{probability}</probability></response>"
+
+
+# The XML reply exactly as asked for (read record by record, close() without reading it again),
+# and replies that leave that shape part-way (the general reader takes over from the start).
+EXACT_XML_CASES = {
+    "one a line, with a last newline": "\n".join(xml_record(t, "0.25") for t in "abcd") + "\n",
+    "white space inside and around": "  \n<response>\n  <text> a } ] ) </text>\n  <probability> 0.6 </probability>\n"
+    "</response>\n\n<response><text>b</text>  <probability>0.4</probability>  </response>  ",
+    "entities in texts, sum not 1": xml_record("a &gt; b &amp; c") + xml_record("&#233;t&eacute;", "0.2"),
+    "repeated and empty texts": xml_record("Red") + xml_record(" red ", "0.3") + xml_record(" ", "0.2"),
+    "probabilities out of range, unreadable, stated otherwise": xml_record("a", "1.5")
+    + xml_record("b", "-0.5")
+    + xml_record("c", "high")
+    + xml_record("d", "20%")
+    + xml_record("e", "nan")
+    + xml_record("f", "1_0"),
+    "an entity in a probability": xml_record("a") + xml_record("b", "0&#46;5"),
+    "prose between records": xml_record("a") + " and " + xml_record("b"),
+    "prose after the records": xml_record("a") + xml_record("b") + "\nHope this helps!",
+    "a record left open": "<response><text>a</text><probability>0.5</probability>\n" + xml_record("b"),
+    "another tag inside a text": xml_record("a <b>bold</b>") + xml_record("c"),
+    "a closing tag in capitals": "<response><text>a</text><probability>0.5</probability></RESPONSE>" + xml_record("b"),
+    "CDATA in a text": xml_record("<![CDATA[a < b]]>") + xml_record("c"),
+    "cut off": xml_record("a") + "<response><text>b</te",
+    "a self-closing record after one": xml_record("a") + "<response/>" + xml_record("b"),
+    "attributes on the second record": xml_record("a") + '<response p="0.5"><text>b</text></response>',
+}
+XML_CASES.update({f"asked shape, {name}": text for name, text in EXACT_XML_CASES.items()})
 
 
 def test_xml_closing_tag_split_across_chunks_completes_at_its_second_part():
@@ -292,6 +350,11 @@ def fed_in_chunks(text: str, config: VSConfig | None, size: int) -> StreamParser
         (EXACT_LIST_CASES["with a last newline"], None, 4),
         (EXACT_LIST_CASES["with a last newline"], VSConfig(k=3), 4),
         (EXACT_LIST_CASES["closing parentheses in texts"], None, 4),
+        (EXACT_XML_CASES["one a line, with a last newline"], VSConfig(k=3, format="xml"), 7),
+        (EXACT_XML_CASES["white space inside and around"], VSConfig(probability="perplexity"), 7),
+        (EXACT_XML_CASES["entities in texts, sum not 1"], None, 7),
+        (EXACT_XML_CASES["repeated and empty texts"], None, 7),
+        (EXACT_XML_CASES["probabilities out of range, unreadable, stated otherwise"], None, 7),
     ],
 )
 def test_a_reply_exactly_as_asked_is_not_parsed_again_at_close(text, config, size):
@@ -320,6 +383,11 @@ def test_a_reply_exactly_as_asked_is_not_parsed_again_at_close(text, config, siz
         (EXACT_LIST_CASES["text after a marker"], None, 4),
         (EXACT_LIST_CASES["with a last newline"] + "Hope this helps", None, 4),
         (EXACT_LIST_CASES["with a last newline"] + "4. d", None, 4),
+        (EXACT_XML_CASES["an entity in a probability"], None, 7),
+        (EXACT_XML_CASES["prose between records"], None, 7),
+        (EXACT_XML_CASES["prose after the records"], None, 7),
+        (EXACT_XML_CASES["cut off"], None, 7),
+        (EXACT_XML_CASES["a record left open"], None, 7),
     ],
 )
 def test_other_replies_are_parsed_again_at_close(text, config, size):

@@ -15,6 +15,7 @@ stream's end costs no second parse.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string decoder json.loads uses
@@ -35,7 +36,7 @@ from .json_scanner import (
     item_from_json,
 )
 from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, marked_line_item, search_bullet
-from .normalise import converts_numbers, exact_distribution, read_probability
+from .normalise import build_distribution, converts_numbers, exact_distribution, read_probability
 from .xml_scanner import XML_OPEN, xml_block_item
 
 __all__ = ["IncrementalScanner"]
@@ -188,11 +189,11 @@ class _KeptCandidates:
     """The candidates the one-shot exact path builds, kept while streaming a reply exactly as asked for.
 
     ``exact`` turns False at the first candidate that path refuses (then :meth:`distribution`
-    gives None and ``close()`` parses the reply).
+    gives None and ``close()`` parses the reply). With ``keep=False`` it only gives them.
     """
 
-    def __init__(self, given: _Given) -> None:
-        self.exact = True
+    def __init__(self, given: _Given, *, keep: bool = True) -> None:
+        self.exact = keep
         self.given = given
         self._candidates: list[Candidate] = []
         self._total = 0.0
@@ -494,6 +495,93 @@ class _XmlItems:
         return item
 
 
+# A record exactly as asked for (its text may hold entities; its probability none): what the
+# one-shot parse reads from it, and the item the general reader gives at its "</response>".
+_ASKED_XML_RECORD = re.compile(r"<response>\s*<text>([^<]*)</text>\s*<probability>([^<&]*)</probability>\s*</response>")
+_SPACE = re.compile(r"\s*+")
+_XML_TAG = re.compile(r"</(?i:response)>|<(?i:response)(?=[\s>/])")  # a closing tag, or XML_OPEN
+
+
+def _exact_xml_at(text: str, at: int) -> bool:
+    """Whether the XML reply at ``at`` may be exactly as asked for (only white space before its "<response>")."""
+    return text.startswith("<response>", at) and (at == 0 or text[:at].isspace())
+
+
+class _ExactXmlItems:
+    """An XML reply exactly as asked for: ``<response><text>...</text><probability>...</probability></response>``.
+
+    Each record is read by one regex at its ``</response>``, the moment the general reader
+    gives it. The items are kept as the one-shot parse reads them, so that :meth:`distribution`
+    need not read the reply again. At the first text that does not fit (once the general
+    reader would give a candidate from it), the general reader takes over from the start.
+    """
+
+    def __init__(self, start: int, given: _Given) -> None:
+        self._pos = start  # where the next record (or the white space before it) starts
+        self._scan = start + 1  # no "</response>" before it, and no "<response" after the record's own
+        self._general: _XmlItems | None = None
+        self._given = _KeptCandidates(given, keep=False)  # the items below are what close() reads
+        self._items: list[Item] = []
+
+    def feed(self, text: str) -> list[Candidate]:
+        if self._general is not None:
+            return self._given.given.candidates(self._general.feed(text))
+        # The general reader gives a candidate only at a closing tag or an opening one after the
+        # record's own; both start with "<r" or "</r" (in any case).
+        scan = self._scan
+        if (
+            text.find("</r", scan) == -1
+            and text.find("<r", scan) == -1
+            and text.find("</R", scan) == -1
+            and text.find("<R", scan) == -1
+        ):
+            self._scan = max(scan, len(text) - _OVERLAP)
+            return []
+        fresh: list[Candidate] = []
+        pos, end = self._pos, len(text)
+        while True:
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # matches ""
+            if pos == end:
+                break
+            tag = _XML_TAG.search(text, max(pos + 1, self._scan))
+            if tag is None:
+                self._scan = max(pos + 1, end - _OVERLAP)
+                break
+            record = _ASKED_XML_RECORD.match(text, pos)
+            # The record ends at the first tag after it opens; a second opening tag would end it.
+            if record is None or record.end() != tag.end():
+                return self._hand_over(text, fresh)
+            self._give(record[1], record[2], fresh)
+            pos = self._scan = record.end()
+        self._pos = pos
+        return fresh
+
+    def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
+        """What the one-shot parse reads from ``text``; None if it reads it otherwise than record by record."""
+        if self._general is not None or not self._items:
+            return None
+        if _SPACE.match(text, self._pos).end() != len(text):  # type: ignore[union-attr]  # matches ""
+            return None  # a record not read, or other text after the last one
+        return build_distribution(self._items, config, raw=text, warnings=[])
+
+    def _give(self, body: str, stated_text: str, fresh: list[Candidate]) -> None:
+        index = len(self._items)
+        text = (html.unescape(body) if "&" in body else body).strip()
+        self._items.append(_new(Item, (text, stated_text, index)))
+        try:
+            stated = float(stated_text)  # what read_probability reads from it, when in [0, 1]
+        except ValueError:
+            stated = -1.0
+        if 0.0 <= stated <= 1.0:
+            self._given.give(text, stated, index, fresh)
+        else:
+            self._given.give_other(_new(Item, (text, stated_text.strip(), index)), fresh)
+
+    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
+        self._general = _XmlItems(0)
+        return fresh + self._given.given.candidates(self._general.feed(text))
+
+
 class _ListItems:
     """Candidates of a list reply: an item is complete at its ``(Prob: x)`` or when the next bullet line starts."""
 
@@ -663,6 +751,9 @@ class _ExactListItems:
         return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
+_Reader = _ExactJsonItems | _JsonItems | _ExactXmlItems | _XmlItems | _ExactListItems | _ListItems
+
+
 class IncrementalScanner:
     """Finds the complete candidates of a growing reply, reading each part of it about once.
 
@@ -677,7 +768,9 @@ class IncrementalScanner:
 
     def __init__(self) -> None:
         self._detect_from = 0
-        self._format: _ExactJsonItems | _JsonItems | _XmlItems | _ExactListItems | _ListItems | None = None
+        self._format: (
+            _ExactJsonItems | _JsonItems | _ExactXmlItems | _XmlItems | _ExactListItems | _ListItems | None
+        ) = None
         self._given = _Given()
         # Candidates completed by the text added since the last call (``text`` is everything so
         # far). Once the format is known this is its reader's feed (an exact reader gives
@@ -688,7 +781,7 @@ class IncrementalScanner:
         reader = self._format = self._detect(text)
         if reader is None:
             return []
-        if type(reader) is _ExactJsonItems or type(reader) is _ExactListItems:
+        if type(reader) is _ExactJsonItems or type(reader) is _ExactListItems or type(reader) is _ExactXmlItems:
             self.feed = reader.feed
         else:
             self.feed = self._general_feed
@@ -704,11 +797,13 @@ class IncrementalScanner:
         while streaming are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
         """
         exact = self._format
+        if type(exact) is _ExactXmlItems:
+            return exact.distribution(text, config)
         if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or converts_numbers(config):
             return None
         return exact.distribution(text)
 
-    def _detect(self, text: str) -> _ExactJsonItems | _JsonItems | _XmlItems | _ExactListItems | _ListItems | None:
+    def _detect(self, text: str) -> _Reader | None:
         start = max(0, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
         json_at = find_json_start(text, start)
@@ -731,5 +826,5 @@ class IncrementalScanner:
         if name == "json":
             return _ExactJsonItems(at, self._given) if _exact_json_at(text, at) else _JsonItems()
         if name == "xml":
-            return _XmlItems(at)
+            return _ExactXmlItems(at, self._given) if _exact_xml_at(text, at) else _XmlItems(at)
         return _ExactListItems(self._given) if _exact_list_at(text, at) else _ListItems(at)
