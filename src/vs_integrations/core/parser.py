@@ -100,8 +100,8 @@ class StreamParser:
     Candidates returned by :meth:`feed` carry the probability the model stated, read as a
     fraction (``raw_probability``, and ``probability`` clipped to [0, 1], 0.0 when none was
     stated); the normalised distribution comes from :meth:`close`, which parses the whole reply
-    once (a JSON or list reply exactly as asked for is not parsed again: the records or lines
-    read while streaming give it). A feed that cannot complete a candidate costs a few string
+    once (a JSON, list or XML reply exactly as asked for is not parsed again: the records or
+    lines read while streaming give it). A feed that cannot complete a candidate costs a few string
     searches; the others read only the text not read yet (plus a few characters of overlap), so
     streaming costs time linear in the reply's length, a few times one parse of it: each chunk
     and each candidate costs some Python work that a one-shot parse does in C or in one pass.

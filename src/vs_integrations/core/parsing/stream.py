@@ -8,9 +8,10 @@ unread (JSON: no closer outside strings, strings lexed across chunks; XML: no ``
 scan and reads all the text since at once. Each part of a reply is read a bounded number of
 times, so streaming costs time linear in its length whatever its texts hold; each candidate
 emitted adds a few microseconds of Python work that a one-shot parse does in C or in one pass.
-A JSON or list reply exactly as asked for is read by :class:`_ExactJsonItems` or
-:class:`_ExactListItems`, which keep what the one-shot parse would build from it, so the
-stream's end costs no second parse.
+A JSON, list or XML reply exactly as asked for is read by :class:`_ExactJsonItems`,
+:class:`_ExactListItems` or :class:`_ExactXmlItems` (one regex a record or line), which give
+candidates themselves and keep what the one-shot parse reads from it, so the stream's end
+costs no second parse.
 """
 
 from __future__ import annotations
@@ -263,7 +264,9 @@ class _ExactJsonItems:
 
     That is what constrained decoding streams. Each record is read when its closer arrives (by
     one regex in the usual shape, else by the C decoder) and also kept as the candidate the
-    one-shot exact path builds, so that :meth:`distribution` need not parse the reply again. At
+    one-shot exact path builds, so that :meth:`distribution` need not parse the reply again. A
+    record whose text is still coming is tried again once that text has ended and a closer
+    follows it: closers inside texts cost no lexing. At
     the first text that does not fit the shape, the general reader takes over from the start of
     the reply: it gives the records read so far again (dropped, as given already), and the rest
     as always.
@@ -288,9 +291,11 @@ class _ExactJsonItems:
             return self._kept.given.candidates(self._general.feed(text))
         fed, self._fed = self._fed, len(text)
         if self._text_scan:
-            # Inside a record's text (which may hold closers): only its end moves reading on.
-            self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
-            if self._text_scan == len(text):
+            # Inside a record's text (which may hold closers): only its end, then a closer after
+            # it, move reading on.
+            at = self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
+            after = at if at > fed else fed
+            if at == len(text) or (text.find("}", after) == -1 and text.find("]", after) == -1):
                 return []
         # Only a closer completes a record (or makes the general reader give one, after a hand
         # over); the head's "[" is lexed when one comes, from where lexing stopped.
@@ -320,8 +325,10 @@ class _ExactJsonItems:
                     record = _ASKED_RECORD.match(text, pos)
                     if record is None:
                         opened = _ASKED_OPEN.match(text, pos)
-                        if opened is not None and opened.end() == end:
-                            self._text_scan = end  # in its text still: tried again when that ends
+                        if opened is not None and (
+                            (at := opened.end()) == end or (text.find("}", at) == -1 and text.find("]", at) == -1)
+                        ):
+                            self._text_scan = at  # in its text, or no closer after it: tried again at one
                             break
                         value, stop = _decode_to_first_closer(text, pos)
                 elif self._text_scan:
