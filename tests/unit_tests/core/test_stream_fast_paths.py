@@ -189,11 +189,12 @@ LINE_TEXT = st.lists(
     st.lists(
         st.tuples(LINE_TEXT.map("".join), st.sampled_from(["0", "1", "0.25", "0.5", "1.5", ".5", "0.5.1"])), min_size=1
     ),
+    st.sampled_from(["Probability: ", "Probability: ", "Prob: ", "p=", "confidence: "]),
     st.sampled_from(["", "\n", "\n\n", "  ", "\nmore"]),
     st.integers(1, 12),
 )
-def test_asked_list_streams_as_the_general_reader_and_closes_as_parse(lines, after, size):
-    text = "\n".join(f"{number}. {body} (Probability: {p})" for number, (body, p) in enumerate(lines, 1)) + after
+def test_asked_list_streams_as_the_general_reader_and_closes_as_parse(lines, label, after, size):
+    text = "\n".join(f"{number}. {body} ({label}{p})" for number, (body, p) in enumerate(lines, 1)) + after
     cuts = list(range(size, len(text), size))
     fast = feeds(text, cuts)
     with fast_paths_off():
@@ -328,6 +329,10 @@ EXACT_LIST_CASES = {
     "a line without a marker": "1. a (Probability: 0.5)\n2. b\n3. c (Probability: 0.5)",
     "a blank line, then prose": "1. a (Probability: 0.5)\n2. b (Probability: 0.5)\n\nBoth (Probability: 1) are fine.",
     "another label": "1. a (Prob: 0.5)\n2. b (Probability: 0.5)",
+    "other labels and bullets": "1. a (Prob: 0.5)\n- b (confidence: 20%)\n3. **c** (weight=0.1)\n4. d (p = .2)",
+    "another label after a parenthesis": "1. a (Prob: 0.5)\n2. b (c) (Prob: 0.5)",
+    "another label, then text after it": "1. a (Prob: 0.5) or so\n2. b (Prob: 0.5)",
+    "another label, empty text": "1. a (Prob: 0.5)\n2.  (Prob: 0.5)\n3. c (Prob: 0.5)",
     "a percentage": "1. a (Probability: 50%)\n2. b (Probability: 0.5)",
     # Found by fuzzing: PLAIN_LINE read any number of digits, the general reader's marker at most
     # 40 characters: the exact reader gave the item at its ")", the general reader not at all.

@@ -312,7 +312,9 @@ def marked_line_item(block: str, index: int) -> Item | None:
     if bullet is None:
         return None
     marker = PROBABILITY_MARKER.search(block, bullet.end())
-    if marker is None or marker.end() != len(block) or _PLAIN_ITEM.match(block.strip()) is not None:
+    if marker is None or marker.end() != len(block):
+        return None
+    if "(Probability: " in block and _PLAIN_ITEM.match(block.strip()) is not None:
         return None
     text = _clean(block[bullet.end() : marker.start()])
     return _new(Item, (text, marker.group(1), index)) if text else None

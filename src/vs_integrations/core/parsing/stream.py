@@ -725,12 +725,22 @@ class _ExactListItems:
                 self._scan = end
                 break
             # The asked line has no "(" before its marker's and no line break: a match is that line.
-            line = PLAIN_LINE.match(text, pos)
+            line = PLAIN_LINE.match(text, pos) if text.startswith("(Probability: ", opener) else None
             if line is None:
-                if text.find(")", opener) != -1 or text.find("\n", scan) != -1:
+                close = text.find(")", opener)
+                if close == -1 and text.find("\n", scan) == -1:
+                    self._scan = opener
+                    break
+                # Another marker ("(Prob: x)") that ends the line: the item the general reader
+                # gives (the candidates are not the one-shot exact path's then).
+                marker = PROBABILITY_MARKER.match(text, opener) if close != -1 else None
+                item = None if marker is None else marked_line_item(text[pos : marker.end()], self._count)
+                if item is None or text.find("\n", scan, opener) != -1:
                     return self._hand_over(text, fresh)  # its marker has come, or its end: not as asked
-                self._scan = opener
-                break
+                self._kept.give_other(item, fresh)
+                self._count += 1
+                pos, self._after_item = marker.end(), True  # type: ignore[union-attr]  # an item has a marker
+                continue
             body, stated_text = line.groups()
             try:
                 stated: float | None = float(stated_text)  # digits and dots only: never negative or NaN
