@@ -81,7 +81,8 @@ def check(text: str, cuts: list[int], by_character: list[list[Candidate]] | None
 
 
 def every_cut(text: str) -> Iterator[list[int]]:
-    """One cut at each position, every small chunk size, and 64-character chunks."""
+    """The whole reply at once, one cut at each position, every small chunk size, and 64-character chunks."""
+    yield []
     for cut in range(1, len(text)):
         yield [cut]
     for size in (*range(1, 10), 64):
@@ -254,6 +255,9 @@ XML_CASES = {
     "a tag left open": "<response>a (0.5)\n<response>b (0.5)</response>",
     "self-closing and attributes": '<response/><response probability="0.4">a</response>\r\n<response p="0.6">b</response>',
     "other tags starting with r": "<response><text>a <ref/> <r> </r></text></response><response>b</response>",
+    # Found by fuzzing: a tag and a list marker on the reply's first line were read as a list
+    # when fed whole (the tie went to "list"); parse reads a reply opening with a tag as XML.
+    "a marker inside a record on the first line": "<response>a (Prob: 0.5)</response>",
 }
 
 
@@ -311,6 +315,18 @@ LIST_CASES = {
     # in pieces was never seen, so no format was detected.
     "markers without bullets": "Red (Probability: 0.5)\nBlue (Probability: 0.5)",
     "marked lines, indented, emphasised, lettered": "  1. **Red** (Prob: 0.5)\n\t- _Blue_ (p=.2)\n(c) – Gold: (confidence: 30%)",
+    # Found by fuzzing: a marker longer than the stream looked back for one was missed in pieces.
+    # Its white space is bounded now: the longest marker, then one padded past that bound.
+    "too much padding, then the longest marker": "- b (Prob:"
+    + " " * 60
+    + "0.5)\n- a (Probability"
+    + " " * 10
+    + ":"
+    + " " * 10
+    + "0."
+    + "1" * 38
+    + " " * 10
+    + ")",
     "an indented asked line, then marked lines": "\t1. –( (Probability: 0.3)\n- b (Prob: 0.2)\n- (Prob: 0.5) c",
 }
 

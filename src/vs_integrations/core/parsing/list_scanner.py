@@ -16,6 +16,7 @@ from .items import new_tuple as _new
 
 __all__ = [
     "BULLET",
+    "MARKER_LENGTH",
     "PLAIN_LINE",
     "PROBABILITY_MARKER",
     "extract_list",
@@ -27,10 +28,14 @@ __all__ = [
     "split_stated_probability",
 ]
 
-# Case-insensitive only after the literal "(" so the regex engine can scan for it quickly.
+# Case-insensitive only after the literal "(" so the regex engine can scan for it quickly. Its
+# white space is bounded, so a marker is at most MARKER_LENGTH characters long: a stream knows how
+# far back one that is still arriving can start.
 PROBABILITY_MARKER = re.compile(
-    r"\((?i:\s*(?:(?:prob(?:ability)?|confidence|weight)\s*[:=]?|p\s*[:=])\s*([^()\n]{0,40}?)\s*)\)"
+    r"\((?i:\s{0,10}(?:(?:prob(?:ability)?|confidence|weight)\s{0,10}[:=]?|p\s{0,10}[:=])"
+    r"\s{0,10}([^()\n]{0,40}?)\s{0,10})\)"
 )
+MARKER_LENGTH = len("(") + 4 * 10 + len("probability:") + 40 + len(")")
 _BULLET_BODY = r"[ \t]*(?:•|[\-*+–](?=[ \t])|\(?(\d{1,3})[.):](?!\d)|\(?[A-Za-z]\)(?=[ \t]))[ \t]*"
 BULLET = re.compile(_BULLET_BODY)  # matched at a line start
 # A line that starts (after its indent) the way a bullet starts. Searching for this first and

@@ -36,7 +36,15 @@ from .json_scanner import (
     is_record,
     item_from_json,
 )
-from .list_scanner import BULLET, PLAIN_LINE, PROBABILITY_MARKER, extract_list, marked_line_item, search_bullet
+from .list_scanner import (
+    BULLET,
+    MARKER_LENGTH,
+    PLAIN_LINE,
+    PROBABILITY_MARKER,
+    extract_list,
+    marked_line_item,
+    search_bullet,
+)
 from .normalise import build_distribution, converts_numbers, exact_distribution, read_probability
 from .xml_scanner import XML_OPEN, xml_block_item
 
@@ -45,7 +53,6 @@ __all__ = ["IncrementalScanner"]
 _XML_CLOSE = re.compile(r"</(?i:response)>")
 _OVERLAP = 12  # longer than any opener or closer, so one split across two chunks is still found
 _LIST_KEY_SET = frozenset(LIST_KEYS)
-_MARKER_REACH = 60  # a "(Prob: x)" marker is at most about this long: older text cannot start one
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
 _BULLET_DECIDED = 16
 
@@ -648,7 +655,7 @@ class _ListItems:
         ):
             return False
         # What the scan in feed does when nothing completes.
-        self._marker_scan = max(self._marker_scan, end - _MARKER_REACH)
+        self._marker_scan = max(self._marker_scan, end - MARKER_LENGTH)
         self._newline_scan = end
         return True
 
@@ -657,7 +664,7 @@ class _ListItems:
         while True:
             marker = PROBABILITY_MARKER.search(text, max(self._marker_scan, self._segment), stop)
             if marker is None:
-                self._marker_scan = max(self._marker_scan, stop - _MARKER_REACH)
+                self._marker_scan = max(self._marker_scan, stop - MARKER_LENGTH)
                 return fresh
             fresh.extend(self._items(text[self._segment : marker.end()], first=not self._marked))
             self._marked = True
@@ -833,13 +840,15 @@ class IncrementalScanner:
         if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
             found.append((bullet.start(), "list"))
         # A marker is longer than the overlap: one split across chunks is found from further back.
-        marker = PROBABILITY_MARKER.search(text, max(0, self._detect_from - _MARKER_REACH))
+        marker = PROBABILITY_MARKER.search(text, max(0, self._detect_from - MARKER_LENGTH))
         if marker is not None:
             found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
         self._detect_from = len(text)
         if not found:
             return None
         at, name = min(found)
+        if name == "list" and (at, "xml") in found and not text[:at].strip():
+            name = "xml"  # a reply that opens with a tag is XML, as parse reads it (detect.opening_format)
         if name == "json":
             return _ExactJsonItems(at, self._given) if _exact_json_at(text, at) else _JsonItems()
         if name == "xml":
