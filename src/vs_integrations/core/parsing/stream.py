@@ -436,6 +436,16 @@ class _ExactJsonItems:
         return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
+def _may_hold_tag(text: str, scan: int) -> bool:
+    """Whether ``text`` from ``scan`` on may hold a ``<response`` or ``</response>`` tag: "<r" or "</r" in any case."""
+    return (
+        text.find("<r", scan) != -1
+        or text.find("</r", scan) != -1
+        or text.find("<R", scan) != -1
+        or text.find("</R", scan) != -1
+    )
+
+
 class _XmlItems:
     """Candidates of an XML-ish reply, each emitted at its ``</response>`` (or where the next one opens)."""
 
@@ -490,13 +500,7 @@ class _XmlItems:
                 return False
             self._scan = len(text)  # the open tag's ">" has not come
             return True
-        # An opening or a closing tag starts with "<r" or "</r" (in any case).
-        if (
-            text.find("<r", scan) != -1
-            or text.find("</r", scan) != -1
-            or text.find("<R", scan) != -1
-            or text.find("</R", scan) != -1
-        ):
+        if _may_hold_tag(text, scan):
             return False
         self._scan = max(scan, len(text) - _OVERLAP)
         return True
@@ -534,21 +538,16 @@ class _ExactXmlItems:
         self._pos = start  # where the next record (or the white space before it) starts
         self._scan = start + 1  # no "</response>" before it, and no "<response" after the record's own
         self._general: _XmlItems | None = None
-        self._given = _KeptCandidates(given, keep=False)  # the items below are what close() reads
+        self._kept = _KeptCandidates(given, keep=False)  # gives only: close() reads the items below
         self._items: list[Item] = []
 
     def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._given.given.candidates(self._general.feed(text))
+            return self._kept.given.candidates(self._general.feed(text))
         # The general reader gives a candidate only at a closing tag or an opening one after the
-        # record's own; both start with "<r" or "</r" (in any case).
+        # record's own.
         scan = self._scan
-        if (
-            text.find("</r", scan) == -1
-            and text.find("<r", scan) == -1
-            and text.find("</R", scan) == -1
-            and text.find("<R", scan) == -1
-        ):
+        if not _may_hold_tag(text, scan):
             self._scan = max(scan, len(text) - _OVERLAP)
             return []
         fresh: list[Candidate] = []
@@ -583,17 +582,17 @@ class _ExactXmlItems:
         text = (html.unescape(body) if "&" in body else body).strip()
         self._items.append(_new(Item, (text, stated_text, index)))
         try:
-            stated = float(stated_text)  # what read_probability reads from it, when in [0, 1]
+            stated: float | None = float(stated_text)  # what read_probability reads from it, when in [0, 1]
         except ValueError:
-            stated = -1.0
-        if 0.0 <= stated <= 1.0:
-            self._given.give(text, stated, index, fresh)
+            stated = None
+        if stated is not None and 0.0 <= stated <= 1.0:
+            self._kept.give(text, stated, index, fresh)
         else:
-            self._given.give_other(_new(Item, (text, stated_text.strip(), index)), fresh)
+            self._kept.give_other(_new(Item, (text, stated_text.strip(), index)), fresh)
 
     def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
         self._general = _XmlItems(0)
-        return fresh + self._given.given.candidates(self._general.feed(text))
+        return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
 class _ListItems:
