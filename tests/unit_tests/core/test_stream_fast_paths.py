@@ -327,6 +327,12 @@ LIST_CASES = {
     + "1" * 38
     + " " * 10
     + ")",
+    # Found by fuzzing: a first bullet padded past the detection overlap, arriving in pieces, was
+    # not seen (the list was detected at its second bullet, or read as JSON).
+    "a bullet padded after it": "- " + " " * 14 + "Red\n- Blue\n- Green",
+    "a bullet padded before it": " " * 15 + "1. Red\n2. Blue\n3. Green",
+    "padded bullets on later lines": "Colours:\n" + "\t" * 14 + "a)" + " " * 13 + "a\n* b (Prob: 0.5)",
+    "a padded bullet, then JSON": "-" + " " * 13 + '{"text": "a"}',
     "an indented asked line, then marked lines": "\t1. –( (Probability: 0.3)\n- b (Prob: 0.2)\n- (Prob: 0.5) c",
 }
 

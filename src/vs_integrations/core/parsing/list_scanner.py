@@ -16,6 +16,7 @@ from .items import new_tuple as _new
 
 __all__ = [
     "BULLET",
+    "BULLET_AFTER_INDENT",
     "MARKER_LENGTH",
     "PLAIN_LINE",
     "PROBABILITY_MARKER",
@@ -46,6 +47,7 @@ _BULLET_LINE = re.compile(r"\n[ \t]*+(?:[•\-*+–(\d]|[A-Za-z]\))")
 # A newline and the bullet after it, in one match: finding every bullet after the first is one
 # ``finditer``. The same possessive indent keeps it linear.
 _NEXT_BULLET = re.compile(r"\n[ \t]*+" + _BULLET_BODY.removeprefix("[ \t]*"))
+BULLET_AFTER_INDENT = re.compile(_BULLET_BODY.removeprefix("[ \t]*"))  # BULLET from a line's first non-blank
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*%|\s*/\s*\d+(?:\.\d+)?)?"
 # What an unlabelled number must look like to be read as a probability: 0.2, .2, 20%, 1/6.
 _STATED = r"(?:\d*\.\d+|\d+(?:\.\d*)?\s*%|\d+\s*/\s*\d+)"

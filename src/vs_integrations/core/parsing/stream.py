@@ -38,6 +38,7 @@ from .json_scanner import (
 )
 from .list_scanner import (
     BULLET,
+    BULLET_AFTER_INDENT,
     MARKER_LENGTH,
     PLAIN_LINE,
     PROBABILITY_MARKER,
@@ -55,6 +56,7 @@ _OVERLAP = 12  # longer than any opener or closer, so one split across two chunk
 _LIST_KEY_SET = frozenset(LIST_KEYS)
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
 _BULLET_DECIDED = 16
+_BLANKS = re.compile(r"[ \t]*+")
 
 
 class _JsonItems:
@@ -791,9 +793,12 @@ class IncrementalScanner:
 
     def __init__(self) -> None:
         self._detect_from = 0
-        self._format: (
-            _ExactJsonItems | _JsonItems | _ExactXmlItems | _XmlItems | _ExactListItems | _ListItems | None
-        ) = None
+        # The reply's last line, while no format is detected: where it starts, where its indent
+        # ends (as far as read: final once a non-blank has come), and whether it is known to
+        # start with a bullet or not. Its bullet may lie before the text the next search reads.
+        self._line = self._indent_end = 0
+        self._line_decided = False
+        self._format: _Reader | None = None
         self._given = _Given()
         # Candidates completed by the text added since the last call (``text`` is everything so
         # far). Once the format is known this is its reader's feed (an exact reader gives
@@ -826,6 +831,28 @@ class IncrementalScanner:
             return None
         return exact.distribution(text)
 
+    def _last_line_bullet(self, text: str) -> bool:
+        """Whether the last line starts with a bullet (``BULLET`` at its start) whose end has come.
+
+        Read incrementally: the indent once, then the bullet only when a chunk brings more than
+        blanks, so a line padded with any number of blanks costs time linear in its length.
+        """
+        if self._line_decided:
+            return False
+        if self._indent_end >= self._detect_from:  # the indent may go on in the new text
+            self._indent_end = _BLANKS.match(text, self._indent_end).end()  # type: ignore[union-attr]  # matches ""
+            if self._indent_end == len(text):
+                return False  # blanks so far
+        elif _BLANKS.match(text, self._detect_from).end() == len(text):  # type: ignore[union-attr]  # matches ""
+            return False  # only blanks came: they decide nothing
+        bullet = BULLET_AFTER_INDENT.match(text, self._indent_end)
+        if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
+            self._line_decided = True
+            return True
+        if bullet is None and len(text) - self._indent_end >= _BULLET_DECIDED:
+            self._line_decided = True
+        return False
+
     def _detect(self, text: str) -> _Reader | None:
         start = max(0, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
@@ -838,10 +865,17 @@ class IncrementalScanner:
         bullet = search_bullet(text, start)
         if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
             found.append((bullet.start(), "list"))
+        if self._last_line_bullet(text):
+            found.append((self._line, "list"))  # a bullet padded past the overlap, come in pieces
         # A marker is longer than the overlap: one split across chunks is found from further back.
         marker = PROBABILITY_MARKER.search(text, max(0, self._detect_from - MARKER_LENGTH))
         if marker is not None:
             found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
+        newline = text.rfind("\n", self._detect_from)
+        if newline != -1:
+            self._line = newline + 1
+            self._indent_end = _BLANKS.match(text, self._line).end()  # type: ignore[union-attr]  # matches ""
+            self._line_decided = False
         self._detect_from = len(text)
         if not found:
             return None
