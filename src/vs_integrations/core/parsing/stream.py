@@ -154,16 +154,19 @@ _EXACT_HEAD = re.compile(
 _NEXT_OPENER = re.compile(r"[ \t\n\r]*+,[ \t\n\r]*+\{")  # between two records
 # A record exactly as asked for: a text without escapes and a number with a fraction or an
 # exponent (a float to the C decoder), then the "," before the next record if one follows. The
-# C decoder reads such a record as {"text": group 1, "probability": float(group 2)}.
+# C decoder reads such a record as {"text": group 1, "probability": float(group 2)}. The record's
+# start up to its text, and the characters that text may hold, are also matched on their own:
+# a record whose text is still arriving is read on from where that text goes on.
+_ASKED_TEXT_OPEN = r'\{[ \t\n\r]*+"text"[ \t\n\r]*+:[ \t\n\r]*+"'
+_ASKED_TEXT_CHARS = r'[^"\\\x00-\x1f]*+'  # no escape, quote or control character
 _ASKED_RECORD = re.compile(
-    r'\{[ \t\n\r]*+"text"[ \t\n\r]*+:[ \t\n\r]*+"([^"\\\x00-\x1f]*+)"[ \t\n\r]*+,'
+    _ASKED_TEXT_OPEN + "(" + _ASKED_TEXT_CHARS + r')"[ \t\n\r]*+,'
     r'[ \t\n\r]*+"probability"[ \t\n\r]*+:[ \t\n\r]*+'
     r"(-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++(?:[eE][-+]?[0-9]++)?|[eE][-+]?[0-9]++))"
     r"[ \t\n\r]*+\}(?:[ \t\n\r]*+,[ \t\n\r]*+(?=\{))?+"
 )
-# The start of an asked record up to where its text goes on (no escape, quote or control character yet).
-_ASKED_OPEN = re.compile(r'\{[ \t\n\r]*+"text"[ \t\n\r]*+:[ \t\n\r]*+"[^"\\\x00-\x1f]*+')
-_ASKED_TEXT = re.compile(r'[^"\\\x00-\x1f]*+')  # more of that text
+_ASKED_OPEN = re.compile(_ASKED_TEXT_OPEN + _ASKED_TEXT_CHARS)
+_ASKED_TEXT = re.compile(_ASKED_TEXT_CHARS)
 # Where _ExactJsonItems is: lexing the head or a record up to its bracket, or expecting, after
 # white space, a record, a "," or "]" after one, the "}" after the list, nothing after that.
 _HEAD, _RECORD, _NEXT_RECORD, _AFTER_RECORD, _AFTER_LIST, _DONE = range(6)
@@ -225,16 +228,50 @@ class _KeptCandidates:
         else:
             self.exact = False  # the exact path refuses an empty or repeated text
 
+    def give_stated(self, body: str, stated_text: str, index: int, fresh: list[Candidate]) -> None:
+        """Give a candidate whose probability is written out: kept if it reads as a float in [0, 1]."""
+        try:
+            stated: float | None = float(stated_text)  # what read_probability reads from it, when in [0, 1]
+        except ValueError:
+            stated = None
+        if stated is not None and 0.0 <= stated <= 1.0:
+            self.give(body, stated, index, fresh)
+        else:
+            self.give_other(_new(Item, (body, stated_text, index)), fresh)
+
     def give_other(self, item: Item | None, fresh: list[Candidate]) -> None:
         """Give the candidate of a record or line the exact path refuses (the general reader's item)."""
         self.exact = False
         if item is not None:
             fresh.extend(self.given.candidates([item]))
 
-    def distribution(self, text: str, reasoning: str | None) -> Distribution | None:
-        if not self.exact or not self._candidates:
+    def distribution(self, text: str, reasoning: str | None, config: VSConfig | None) -> Distribution | None:
+        """What the one-shot exact path builds from the kept candidates; None where it refuses the reply."""
+        if not self.exact or not self._candidates or converts_numbers(config):
             return None
         return exact_distribution(self._candidates, self._total, text, reasoning)
+
+
+class _ExactReader:
+    """What the readers of a reply exactly as asked for share: the candidates they give, and keep.
+
+    At the first text that leaves the asked shape, the general reader takes over from the start
+    of the reply: it gives the candidates read so far again (dropped, as given already).
+    """
+
+    def __init__(self, given: _Given, *, keep: bool = True) -> None:
+        self._kept = _KeptCandidates(given, keep=keep)
+        self._general: _JsonItems | _XmlItems | _ListItems | None = None
+
+    def _forward(self, text: str) -> list[Candidate]:
+        """After a hand-over: what the general reader gives."""
+        return self._kept.given.candidates(self._general.feed(text))  # type: ignore[union-attr]  # handed over
+
+    def _hand_over(
+        self, general: _JsonItems | _XmlItems | _ListItems, text: str, fresh: list[Candidate]
+    ) -> list[Candidate]:
+        self._general = general
+        return fresh + self._forward(text)
 
 
 def _exact_json_at(text: str, at: int) -> bool:
@@ -268,20 +305,18 @@ def _decode_to_first_closer(text: str, pos: int) -> tuple[Any, int]:
     return None, 0
 
 
-class _ExactJsonItems:
+class _ExactJsonItems(_ExactReader):
     """The reply exactly as asked for, ``{"responses": [{"text": ..., "probability": ...}, ...]}``.
 
     That is what constrained decoding streams. Each record is read when its closer arrives (by
     one regex in the usual shape, else by the C decoder) and also kept as the candidate the
     one-shot exact path builds, so that :meth:`distribution` need not parse the reply again. A
     record whose text is still coming is tried again once that text has ended and a closer
-    follows it: closers inside texts cost no lexing. At
-    the first text that does not fit the shape, the general reader takes over from the start of
-    the reply: it gives the records read so far again (dropped, as given already), and the rest
-    as always.
+    follows it: closers inside texts cost no lexing.
     """
 
     def __init__(self, start: int, given: _Given) -> None:
+        super().__init__(given)
         self._state = _HEAD
         self._pos = start  # where reading goes on: the head's or the record's "{" while lexing one
         self._scan = start + 1  # where lexing it resumes, and the quote of the string open there
@@ -290,14 +325,12 @@ class _ExactJsonItems:
         # While the record at _pos, as asked so far, is inside its text: where that text goes on.
         self._text_scan = 0
         self._fed = 0  # the length of the text at the previous feed
-        self._general: _JsonItems | None = None
         self._count = 0
-        self._kept = _KeptCandidates(given)
         self._reasoning: str | None = None
 
     def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._kept.given.candidates(self._general.feed(text))
+            return self._forward(text)
         fed, self._fed = self._fed, len(text)
         if self._text_scan:
             # Inside a record's text (which may hold closers): only its end, then a closer after
@@ -312,13 +345,13 @@ class _ExactJsonItems:
             return []
         return self._read(text)
 
-    def distribution(self, text: str) -> Distribution | None:
+    def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """What the one-shot exact path reads from ``text``; None where it would refuse it."""
         if self._general is not None or self._state != _DONE:
             return None
         if _JSON_SPACE.match(text, self._pos).end() != len(text):  # type: ignore[union-attr]  # matches ""
             return None
-        return self._kept.distribution(text, self._reasoning)
+        return self._kept.distribution(text, self._reasoning, config)
 
     def _read(self, text: str) -> list[Candidate]:
         fresh: list[Candidate] = []
@@ -351,14 +384,14 @@ class _ExactJsonItems:
                         self._scan, self._quote = at, quote
                         break
                     if text[at] != "}":
-                        return self._hand_over(text, fresh)  # a container inside the record
+                        return self._hand_over(_JsonItems(), text, fresh)  # a container inside the record
                     # Strict JSON has no "}" outside strings before its end: it ends at at.
                     record = _ASKED_RECORD.match(text, pos)
                     if record is None:
                         try:
                             value = STRICT_SCAN(text[pos : at + 1], 0)[0]
                         except (ValueError, RecursionError, StopIteration):
-                            return self._hand_over(text, fresh)
+                            return self._hand_over(_JsonItems(), text, fresh)
                         stop = at + 1
                 if record is not None:
                     self._give(record[1], float(record[2]), fresh)
@@ -367,16 +400,13 @@ class _ExactJsonItems:
                         state = _AFTER_RECORD
                         continue
                     # The regex read the "," too: the next record opens at pos.
-                    self._scan, self._quote, self._decode_tried = pos + 1, "", False
-                    if text.find("}", pos) == -1 and text.find("]", pos) == -1:
-                        break  # it cannot be complete: it is read once a closer comes
-                    continue
-                self._take(value, fresh)
-                state, pos = _AFTER_RECORD, stop
-                following = _NEXT_OPENER.match(text, pos)
-                if following is None:
-                    continue
-                pos = following.end() - 1  # the usual ", {" at once
+                else:
+                    self._take(value, fresh)
+                    state, pos = _AFTER_RECORD, stop
+                    following = _NEXT_OPENER.match(text, pos)
+                    if following is None:
+                        continue
+                    pos = following.end() - 1  # the usual ", {" at once
             elif state == _HEAD:
                 at, quote = bracket_outside_strings(text, self._scan, self._quote)
                 if quote is not None:
@@ -384,12 +414,12 @@ class _ExactJsonItems:
                     break
                 head = _EXACT_HEAD.fullmatch(text, pos, at + 1)
                 if head is None:
-                    return self._hand_over(text, fresh)
+                    return self._hand_over(_JsonItems(), text, fresh)
                 if head.group(1) is not None:
                     try:
                         self._reasoning = scanstring(head.group(1), 1)[0]
                     except ValueError:  # an escape JSON does not have
-                        return self._hand_over(text, fresh)
+                        return self._hand_over(_JsonItems(), text, fresh)
                 state, pos = _NEXT_RECORD, at + 1
                 continue
             else:
@@ -407,7 +437,7 @@ class _ExactJsonItems:
                     state, pos = _DONE, pos + 1
                     continue
                 if state != _NEXT_RECORD or char != "{":
-                    return self._hand_over(text, fresh)
+                    return self._hand_over(_JsonItems(), text, fresh)
             # A record opens at pos.
             state, self._scan, self._quote, self._decode_tried = _RECORD, pos + 1, "", False
             if text.find("}", pos) == -1 and text.find("]", pos) == -1:
@@ -432,10 +462,6 @@ class _ExactJsonItems:
         else:
             self._kept.give_other(item_from_json(record, self._count), fresh)
             self._count += 1
-
-    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
-        self._general = _JsonItems()
-        return fresh + self._kept.given.candidates(self._general.feed(text))
 
 
 def _may_hold_tag(text: str, scan: int) -> bool:
@@ -527,7 +553,7 @@ def _exact_xml_at(text: str, at: int) -> bool:
     return text.startswith("<response>", at) and (at == 0 or text[:at].isspace())
 
 
-class _ExactXmlItems:
+class _ExactXmlItems(_ExactReader):
     """An XML reply exactly as asked for: ``<response><text>...</text><probability>...</probability></response>``.
 
     Each record is read by one regex at its ``</response>``, the moment the general reader
@@ -537,15 +563,14 @@ class _ExactXmlItems:
     """
 
     def __init__(self, start: int, given: _Given) -> None:
+        super().__init__(given, keep=False)  # gives only: close() reads the items below
         self._pos = start  # where the next record (or the white space before it) starts
         self._scan = start + 1  # no "</response>" before it, and no "<response" after the record's own
-        self._general: _XmlItems | None = None
-        self._kept = _KeptCandidates(given, keep=False)  # gives only: close() reads the items below
         self._items: list[Item] = []
 
     def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._kept.given.candidates(self._general.feed(text))
+            return self._forward(text)
         # The general reader gives a candidate only at a closing tag or an opening one after the
         # record's own.
         scan = self._scan
@@ -565,7 +590,7 @@ class _ExactXmlItems:
             record = _ASKED_XML_RECORD.match(text, pos)
             # The record ends at the first tag after it opens; a second opening tag would end it.
             if record is None or record.end() != tag.end():
-                return self._hand_over(text, fresh)
+                return self._hand_over(_XmlItems(0), text, fresh)
             self._give(record[1], record[2], fresh)
             pos = self._scan = record.end()
         self._pos = pos
@@ -583,18 +608,7 @@ class _ExactXmlItems:
         index = len(self._items)
         text = (html.unescape(body) if "&" in body else body).strip()
         self._items.append(_new(Item, (text, stated_text, index)))
-        try:
-            stated: float | None = float(stated_text)  # what read_probability reads from it, when in [0, 1]
-        except ValueError:
-            stated = None
-        if stated is not None and 0.0 <= stated <= 1.0:
-            self._kept.give(text, stated, index, fresh)
-        else:
-            self._kept.give_other(_new(Item, (text, stated_text.strip(), index)), fresh)
-
-    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
-        self._general = _XmlItems(0)
-        return fresh + self._kept.given.candidates(self._general.feed(text))
+        self._kept.give_stated(text, stated_text.strip(), index, fresh)  # the general reader's item trims it
 
 
 class _ListItems:
@@ -686,7 +700,7 @@ class _ListItems:
         return items
 
 
-class _ExactListItems:
+class _ExactListItems(_ExactReader):
     """A list reply exactly as asked for, one ``N. text (Probability: p)`` a line.
 
     Each line is read by one regex when its marker's ")" arrives (the item the general reader
@@ -696,17 +710,16 @@ class _ExactListItems:
     """
 
     def __init__(self, given: _Given) -> None:
+        super().__init__(given)
         self._line = 0  # where the next line starts (or, after a line's ")", where it goes on)
         self._after_item = False  # whether _line is just after a line's ")"
         self._scan = 0  # where the search for the line's "(" resumes
         self._fed = 0
-        self._general: _ListItems | None = None
         self._count = 0
-        self._kept = _KeptCandidates(given)
 
     def feed(self, text: str) -> list[Candidate]:
         if self._general is not None:
-            return self._kept.given.candidates(self._general.feed(text))
+            return self._forward(text)
         fed, self._fed = self._fed, len(text)
         if text.find("\n", fed) == -1 and (
             text.find(")", fed) == -1 or text.find("(", max(self._line, self._scan)) == -1
@@ -719,7 +732,7 @@ class _ExactListItems:
                 if pos == end:
                     break
                 if text[pos] != "\n":
-                    return self._hand_over(text, fresh)  # text after the marker: not the asked line
+                    return self._hand_over(_ListItems(0), text, fresh)  # text after the marker: not the asked line
                 pos += 1
                 self._after_item = False
             # The line's first "(" opens its marker (a ")" before it is text); the ")" after it,
@@ -729,7 +742,9 @@ class _ExactListItems:
             opener = text.find("(", scan)
             if opener == -1:
                 if text.find("\n", scan) != -1:
-                    return self._hand_over(text, fresh)  # a line without a marker: the general reader gives it
+                    return self._hand_over(
+                        _ListItems(0), text, fresh
+                    )  # a line without a marker: the general reader gives it
                 self._scan = end
                 break
             # The asked line has no "(" before its marker's and no line break: a match is that line.
@@ -744,36 +759,24 @@ class _ExactListItems:
                 marker = PROBABILITY_MARKER.match(text, opener) if close != -1 else None
                 item = None if marker is None else marked_line_item(text[pos : marker.end()], self._count)
                 if item is None or text.find("\n", scan, opener) != -1:
-                    return self._hand_over(text, fresh)  # its marker has come, or its end: not as asked
+                    return self._hand_over(_ListItems(0), text, fresh)  # its marker has come, or its end: not as asked
                 self._kept.give_other(item, fresh)
                 self._count += 1
                 pos, self._after_item = marker.end(), True  # type: ignore[union-attr]  # an item has a marker
                 continue
-            body, stated_text = line.groups()
-            try:
-                stated: float | None = float(stated_text)  # digits and dots only: never negative or NaN
-            except ValueError:
-                stated = None
-            if stated is not None and stated <= 1.0:
-                self._kept.give(body.strip(), stated, self._count, fresh)
-            else:
-                self._kept.give_other(_new(Item, (body.strip(), stated_text, self._count)), fresh)
+            self._kept.give_stated(line[1].strip(), line[2], self._count, fresh)
             self._count += 1
             pos, self._after_item = line.end(), True
         self._line = pos
         return fresh
 
-    def distribution(self, text: str) -> Distribution | None:
+    def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """What the one-shot exact path reads from ``text``; None where it would refuse it."""
         if self._general is not None:
             return None
         if self._line != len(text) and not text[self._line :].isspace():
             return None  # a line not read (no ")"), or text after the last one
-        return self._kept.distribution(text, None)
-
-    def _hand_over(self, text: str, fresh: list[Candidate]) -> list[Candidate]:
-        self._general = _ListItems(0)
-        return fresh + self._kept.given.candidates(self._general.feed(text))
+        return self._kept.distribution(text, None, config)
 
 
 _Reader = _ExactJsonItems | _JsonItems | _ExactXmlItems | _XmlItems | _ExactListItems | _ListItems
@@ -809,7 +812,7 @@ class IncrementalScanner:
         reader = self._format = self._detect(text)
         if reader is None:
             return []
-        if type(reader) is _ExactJsonItems or type(reader) is _ExactListItems or type(reader) is _ExactXmlItems:
+        if isinstance(reader, _ExactReader):
             self.feed = reader.feed
         else:
             self.feed = self._general_feed
@@ -821,15 +824,11 @@ class IncrementalScanner:
     def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """The distribution of the whole reply ``text``, if known without parsing it again (else None).
 
-        It is known when the reply was exactly the asked JSON or list: the records or lines read
-        while streaming are then the candidates :func:`~vs_integrations.core.parser.parse` would build.
+        It is known when the reply was exactly the asked JSON, list or XML: the records or lines
+        read while streaming then give what :func:`~vs_integrations.core.parser.parse` would build.
         """
         exact = self._format
-        if type(exact) is _ExactXmlItems:
-            return exact.distribution(text, config)
-        if (type(exact) is not _ExactJsonItems and type(exact) is not _ExactListItems) or converts_numbers(config):
-            return None
-        return exact.distribution(text)
+        return exact.distribution(text, config) if isinstance(exact, _ExactReader) else None
 
     def _last_line_bullet(self, text: str) -> bool:
         """Whether the last line starts with a bullet (``BULLET`` at its start) whose end has come.
