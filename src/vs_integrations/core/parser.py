@@ -143,7 +143,7 @@ class StreamParser:
         self._text = ""
         text += chunk
         self._text = text
-        return self._scanner.feed(text)
+        return self._scanner.feed(text, chunk)
 
     def close(self) -> Distribution:
         """End of reply: the normalised distribution over everything fed.

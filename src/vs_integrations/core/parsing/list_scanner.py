@@ -75,7 +75,8 @@ _PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.
 # One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
 # line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
 # at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
-PLAIN_LINE = re.compile(r"\d{1,3}\. ([^\n(]*) \(Probability: ([0-9.]{1,40})\)")
+# The text: no line break and no "(", written as the ranges it holds (faster in sre than a negated class).
+PLAIN_LINE = re.compile(r"\d{1,3}\. ([\x00-\t\x0b-'\)-\U0010ffff]*) \(Probability: ([0-9.]{1,40})\)")
 
 
 def _may_state_probability(text: str) -> bool:

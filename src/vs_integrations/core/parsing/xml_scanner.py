@@ -18,7 +18,9 @@ __all__ = ["XML_OPEN", "extract_xml", "xml_block_item"]
 XML_OPEN = re.compile(r"<(?i:response)(?=[\s>/])")
 # The shape asked for, with no markup inside: read in one regex pass (linear: no nested
 # quantifier can backtrack past a "<").
-_XML_PLAIN_ITEM = re.compile(r"<response>\s*<text>([^<]*)</text>\s*<probability>([^<]*)</probability>\s*</response>")
+_XML_PLAIN_ITEM = re.compile(
+    r"<response>\s*+<text>([^<]*+)</text>\s*+<probability>([^<]*+)</probability>\s*+</response>"
+)
 # One element's body as asked for, without entities, CDATA or other tags.
 _PLAIN_BLOCK = re.compile(r"\s*<text>([^<&]*)</text>\s*<probability>([^<&]*)</probability>\s*")
 _XML_CLOSE = "</response>"
