@@ -330,26 +330,32 @@ class _ExactJsonItems(_ExactReader):
         self._reasoning: str | None = None
 
     def feed(self, text: str, chunk: str) -> list[Candidate]:
-        if self._state == _RECORD and not self._decode_tried:
-            # The usual moment: a record opens at _pos, nothing of it tried, no closer after it
-            # before this chunk. It completes only at a closer; then one regex reads it as
-            # asked, else _read reads it.
-            if "}" not in chunk and "]" not in chunk:
-                return []
-            record = _ASKED_RECORD.match(text, self._pos)
-            return self._read(text, tried=True) if record is None else self._read_asked(record, text)
         if self._general is not None:
             return self._forward(text)
-        if self._text_scan:
-            # Inside a record's text (which may hold closers): only its end, then a closer after
-            # it, move reading on.
-            at = self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
-            after = max(at, len(text) - len(chunk))
-            if at == len(text) or (text.find("}", after) == -1 and text.find("]", after) == -1):
+        if self._state == _RECORD and (not self._decode_tried or self._text_scan):
+            # A record opens at _pos. It completes only at a closer after its text: then one
+            # regex reads it as asked, else _read reads it. No closer was after _pos (or, inside
+            # its text, after its end) before this chunk.
+            if not self._decode_tried:
+                if "}" not in chunk and "]" not in chunk:
+                    return []
+            else:
+                # Inside its text, which may hold closers: only its end, then a closer after it.
+                at = self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
+                if at == len(text):
+                    return []
+                after = text[max(at, len(text) - len(chunk)) :]
+                if "}" not in after and "]" not in after:
+                    return []
+            record = _ASKED_RECORD.match(text, self._pos)
+            if record is not None:
+                return self._read_asked(record, text)
+            if not self._decode_tried and self._wait_in_text(text, self._pos):
                 return []
+            return self._read(text, tried=True)
         # Only a closer completes a record (or makes the general reader give one, after a hand
         # over); the head's "[" is lexed when one comes, from where lexing stopped.
-        elif "}" not in chunk and "]" not in chunk:
+        if "}" not in chunk and "]" not in chunk:
             return []
         return self._read(text)
 
@@ -361,10 +367,26 @@ class _ExactJsonItems(_ExactReader):
             return None
         return self._kept.distribution(text, self._reasoning, config)
 
+    def _wait_in_text(self, text: str, pos: int) -> bool:
+        """Whether the record at ``pos``, as asked so far, is inside its text or no closer follows its text.
+
+        If so it is tried again once its text has ended and a closer follows (from _text_scan).
+        """
+        opened = _ASKED_OPEN.match(text, pos)
+        if opened is None:
+            return False
+        at = opened.end()
+        after = text[at:]
+        if at == len(text) or ("}" not in after and "]" not in after):
+            self._decode_tried, self._text_scan = True, at
+            return True
+        return False
+
     def _read_asked(self, record: re.Match[str], text: str) -> list[Candidate]:
         """Give ``record``, the record at _pos as asked, and those following it as asked; then read on."""
         fresh: list[Candidate] = []
         kept = self._kept
+        self._decode_tried, self._text_scan = False, 0
         while True:
             stated = float(record[2])
             if 0.0 <= stated <= 1.0:
@@ -383,10 +405,13 @@ class _ExactJsonItems(_ExactReader):
                 return fresh  # it is read once a closer comes
             record = _ASKED_RECORD.match(text, pos)  # type: ignore[assignment]  # checked below
             if record is None:
-                return fresh + self._read(text, tried=True)
+                return fresh if self._wait_in_text(text, pos) else fresh + self._read(text, tried=True)
 
     def _read(self, text: str, *, tried: bool = False) -> list[Candidate]:
-        """Read on from _pos in the state the reader is in; ``tried``: the regex did not read the record there."""
+        """Read on from _pos in the state the reader is in.
+
+        ``tried``: the record at _pos was tried (the regex did not read it, nor is it waiting in its text).
+        """
         fresh: list[Candidate] = []
         state, pos, end = self._state, self._pos, len(text)
         while True:
@@ -397,21 +422,20 @@ class _ExactJsonItems(_ExactReader):
                     # One try a record whole, so texts holding closers cost one failed try a
                     # record, not one a chunk: the usual record by one regex, else the C decoder.
                     self._decode_tried = True
-                    record = None if tried else _ASKED_RECORD.match(text, pos)
-                    tried = False
-                    if record is None:
-                        opened = _ASKED_OPEN.match(text, pos)
-                        if opened is not None and (
-                            (at := opened.end()) == end or (text.find("}", at) == -1 and text.find("]", at) == -1)
-                        ):
-                            self._text_scan = at  # in its text, or no closer after it: tried again at one
+                    if tried:
+                        record = None  # nor is it inside its text
+                    else:
+                        record = _ASKED_RECORD.match(text, pos)
+                        if record is None and self._wait_in_text(text, pos):
                             break
+                    if record is None:
                         value, stop = _decode_to_first_closer(text, pos)
                 elif self._text_scan:
                     # Its text has ended (or holds what the asked shape does not): tried again
                     # whole, else lexed on from inside that text.
-                    record = _ASKED_RECORD.match(text, pos)
+                    record = None if tried else _ASKED_RECORD.match(text, pos)
                     self._scan, self._quote, self._text_scan = self._text_scan, '"', 0
+                tried = False
                 if record is None and value is None:
                     at, quote = bracket_outside_strings(text, self._scan, self._quote)
                     if quote is not None:
