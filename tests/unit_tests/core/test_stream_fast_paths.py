@@ -239,6 +239,17 @@ def test_json_texts_with_closers_give_each_candidate_at_its_record_closer():
         assert [c.text for c in fed[closer // size]] == [f"{number} {CLOSERS}"]
 
 
+@pytest.mark.parametrize("size", [1, 7, 64])
+def test_json_records_as_asked_are_not_lexed_whatever_their_texts_hold(size):
+    # Each record waits in its text, closers and all, and is read by one regex after it: only
+    # the head (up to its "[") is lexed, however the reply is cut.
+    text = json_reply([f"{i} {CLOSERS}" for i in range(6)] + ["plain", "also plain"])
+    with mock.patch.object(stream, "bracket_outside_strings", wraps=stream.bracket_outside_strings) as lexed:
+        fed = feeds(text, list(range(size, len(text), size)))
+    assert [c.text for chunk in fed for c in chunk] == [*(f"{i} {CLOSERS}" for i in range(6)), "plain", "also plain"]
+    assert {call.args[1] for call in lexed.call_args_list} == {1}  # from the head's "{" on
+
+
 def test_json_beyond_the_depth_limit():
     text = '{"responses": [' + '{"a": "}",' * 70 + '"b"' + "}" * 70 + ', {"text": "x]", "probability": 0.5}]}'
     for size in (1, 3, 64):
