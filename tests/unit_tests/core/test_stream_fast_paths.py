@@ -36,9 +36,9 @@ def fast_paths_off() -> Iterator[None]:
         mock.patch.object(stream, "_exact_json_at", lambda text, at: False),
         mock.patch.object(stream, "_exact_list_at", lambda text, at: False),
         mock.patch.object(stream, "_exact_xml_at", lambda text, at: False),
-        mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text: False),
+        mock.patch.object(stream._JsonItems, "_cannot_complete", lambda self, text, chunk: False),
         mock.patch.object(stream._XmlItems, "_cannot_complete", lambda self, text: False),
-        mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text: False),
+        mock.patch.object(stream._ListItems, "_cannot_complete", lambda self, text, chunk: False),
         mock.patch.object(stream, "marked_line_item", lambda block, index: None),
     ):
         yield

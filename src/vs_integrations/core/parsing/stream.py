@@ -53,6 +53,8 @@ __all__ = ["IncrementalScanner"]
 
 _XML_CLOSE = re.compile(r"</(?i:response)>")
 _OVERLAP = 12  # longer than any opener or closer, so one split across two chunks is still found
+# On the paths run at every chunk, "a if a > b else b" stands for max(a, b): the builtin call
+# costs more than the rest of such a line.
 _LIST_KEY_SET = frozenset(LIST_KEYS)
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
 _BULLET_DECIDED = 16
@@ -71,10 +73,9 @@ class _JsonItems:
         # a string ('"' or "'"), a container outside strings (""), or nothing (None: top level).
         self._unread = 0
         self._quote: str | None = None
-        self._fed = 0  # the length of the text at the previous feed
 
-    def feed(self, text: str) -> list[Item]:
-        if self._cannot_complete(text):
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        if self._cannot_complete(text, chunk):
             return []
         # The reader skips to the first bracket itself, and resumes where it stopped.
         reader = self._reader
@@ -94,23 +95,22 @@ class _JsonItems:
         self._closed.clear()
         return fresh
 
-    def _cannot_complete(self, text: str) -> bool:
+    def _cannot_complete(self, text: str, chunk: str) -> bool:
         """Whether the text not read yet cannot complete a container, so the reader need not read it yet.
 
         A container completes only at a closer outside strings (at the top level, only after an
         opening bracket). Until one arrives the reader is not called; then it reads all the text
-        it has not read at once. The text before this chunk held no closer outside strings.
+        it has not read at once. The text before ``chunk`` held no closer outside strings.
         """
-        fed, self._fed = self._fed, len(text)
         if self._reader.record_pending:
             # The reader resumes lexing the record itself, as cheaply as this would.
-            return text.find("}", fed) == -1 and text.find("]", fed) == -1
+            return "}" not in chunk and "]" not in chunk
         if self._quote is None:
             if text.find("{", self._unread) == -1 and text.find("[", self._unread) == -1:
                 self._unread = len(text)
                 return True
             return False
-        if text.find("}", fed) == -1 and text.find("]", fed) == -1:
+        if "}" not in chunk and "]" not in chunk:
             return True
         self._unread, quote = closer_outside_strings(text, self._unread, self._quote)
         if quote is None:
@@ -265,15 +265,15 @@ class _ExactReader:
         self._kept = _KeptCandidates(given, keep=keep)
         self._general: _JsonItems | _XmlItems | _ListItems | None = None
 
-    def _forward(self, text: str) -> list[Candidate]:
+    def _forward(self, text: str, chunk: str) -> list[Candidate]:
         """After a hand-over: what the general reader gives."""
-        return self._kept.given.candidates(self._general.feed(text))  # type: ignore[union-attr]  # handed over
+        return self._kept.given.candidates(self._general.feed(text, chunk))  # type: ignore[union-attr]  # handed over
 
     def _hand_over(
         self, general: _JsonItems | _XmlItems | _ListItems, text: str, fresh: list[Candidate]
     ) -> list[Candidate]:
         self._general = general
-        return fresh + self._forward(text)
+        return fresh + self._forward(text, text)  # the general reader has read nothing yet
 
 
 def _exact_json_at(text: str, at: int) -> bool:
@@ -331,7 +331,7 @@ class _ExactJsonItems(_ExactReader):
 
     def feed(self, text: str, chunk: str) -> list[Candidate]:
         if self._general is not None:
-            return self._forward(text)
+            return self._forward(text, chunk)
         if self._state == _RECORD and (not self._decode_tried or self._text_scan):
             # A record opens at _pos. It completes only at a closer after its text: then one
             # regex reads it as asked, else _read reads it. No closer was after _pos (or, inside
@@ -344,7 +344,8 @@ class _ExactJsonItems(_ExactReader):
                 at = self._text_scan = _ASKED_TEXT.match(text, self._text_scan).end()  # type: ignore[union-attr]  # matches ""
                 if at == len(text):
                     return []
-                after = text[max(at, len(text) - len(chunk)) :]
+                fed = len(text) - len(chunk)
+                after = text[at if at > fed else fed :]
                 if "}" not in after and "]" not in after:
                     return []
             record = _ASKED_RECORD.match(text, self._pos)
@@ -536,7 +537,7 @@ class _XmlItems:
         self._body = -1  # where its body starts; -1 while its ">" has not arrived
         self._count = 0
 
-    def feed(self, text: str) -> list[Item]:
+    def feed(self, text: str, chunk: str) -> list[Item]:
         if self._cannot_complete(text):
             return []
         scan = self._scan
@@ -583,7 +584,8 @@ class _XmlItems:
             return True
         if _MAY_BE_TAG.search(text, scan) is not None:
             return False
-        self._scan = max(scan, len(text) - _OVERLAP)
+        tail = len(text) - _OVERLAP
+        self._scan = scan if scan > tail else tail
         return True
 
     def _item(self, text: str, end: int) -> Item:
@@ -625,12 +627,13 @@ class _ExactXmlItems(_ExactReader):
 
     def feed(self, text: str, chunk: str) -> list[Candidate]:
         if self._general is not None:
-            return self._forward(text)
+            return self._forward(text, chunk)
         # The general reader gives a candidate only at a closing tag or an opening one after the
         # record's own.
         scan = self._scan
         if _MAY_BE_TAG.search(text, scan) is None:
-            self._scan = max(scan, len(text) - _OVERLAP)
+            tail = len(text) - _OVERLAP
+            self._scan = scan if scan > tail else tail
             return []
         fresh: list[Candidate] = []
         pos, end = self._pos, len(text)
@@ -638,9 +641,11 @@ class _ExactXmlItems(_ExactReader):
             pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # matches ""
             if pos == end:
                 break
-            tag = _XML_TAG.search(text, max(pos + 1, self._scan))
+            scan = self._scan if self._scan > pos else pos + 1
+            tag = _XML_TAG.search(text, scan)
             if tag is None:
-                self._scan = max(pos + 1, end - _OVERLAP)
+                tail = end - _OVERLAP
+                self._scan = scan if scan > tail else tail
                 break
             record = _ASKED_XML_RECORD.match(text, pos)
             # The record ends at the first tag after it opens; a second opening tag would end it.
@@ -677,13 +682,12 @@ class _ListItems:
         self._newline_scan = start  # no newline before this was missed
         self._marker_scan = start
         self._count = 0
-        self._fed = 0  # the length of the text at the previous feed
         # Whether the previous feed searched for markers up to its end, and the bullet-ness of
         # its last line cannot change: then only a newline or a marker's ")" can complete an item.
         self._settled = False
 
-    def feed(self, text: str) -> list[Item]:
-        if self._cannot_complete(text):
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        if self._cannot_complete(text, chunk):
             return []
         end = len(text)
         fresh: list[Item] = []
@@ -700,7 +704,7 @@ class _ListItems:
                     fresh.extend(self._items(text[self._block : bullet.start()], first=True))
                 self._block = self._segment = self._marker_scan = bullet.start()
                 self._marked = False
-            newline = text.find("\n", max(self._line, self._newline_scan))
+            newline = text.find("\n", self._line if self._line > self._newline_scan else self._newline_scan)
             # The markers up to this line's end belong to the current block; a later line may
             # start the next one (it is checked for a bullet first, in the next turn).
             self._markers(text, end if newline == -1 else newline + 1, fresh)
@@ -714,27 +718,32 @@ class _ListItems:
                 return fresh
             self._line = self._newline_scan = newline + 1
 
-    def _cannot_complete(self, text: str) -> bool:
-        """Whether the new text can complete no item (a newline or a marker's ")" is needed); if so, skip it."""
-        end = len(text)
-        fed, self._fed = self._fed, end
-        if not (
-            self._settled
-            and text.find("\n", fed) == -1
-            and (text.find(")", fed) == -1 or text.find("(", max(self._marker_scan, self._segment)) == -1)
-        ):
+    def _cannot_complete(self, text: str, chunk: str) -> bool:
+        """Whether ``chunk`` can complete no item (a newline or a marker's ")" is needed); if so, skip it."""
+        if not self._settled or "\n" in chunk:
             return False
+        if ")" in chunk:
+            scan = self._segment if self._segment > self._marker_scan else self._marker_scan
+            if text.find("(", scan) != -1:
+                return False
+        end = len(text)
         # What the scan in feed does when nothing completes.
-        self._marker_scan = max(self._marker_scan, end - MARKER_LENGTH)
+        tail = end - MARKER_LENGTH
+        if tail > self._marker_scan:
+            self._marker_scan = tail
         self._newline_scan = end
         return True
 
     def _markers(self, text: str, stop: int, fresh: list[Item]) -> list[Item]:
         """Emit the items ended by a ``(Prob: x)`` marker before ``stop``."""
         while True:
-            marker = PROBABILITY_MARKER.search(text, max(self._marker_scan, self._segment), stop)
+            marker = PROBABILITY_MARKER.search(
+                text, self._segment if self._segment > self._marker_scan else self._marker_scan, stop
+            )
             if marker is None:
-                self._marker_scan = max(self._marker_scan, stop - MARKER_LENGTH)
+                tail = stop - MARKER_LENGTH
+                if tail > self._marker_scan:
+                    self._marker_scan = tail
                 return fresh
             fresh.extend(self._items(text[self._segment : marker.end()], first=not self._marked))
             self._marked = True
@@ -773,8 +782,9 @@ class _ExactListItems(_ExactReader):
 
     def feed(self, text: str, chunk: str) -> list[Candidate]:
         if self._general is not None:
-            return self._forward(text)
-        if "\n" not in chunk and (")" not in chunk or text.find("(", max(self._line, self._scan)) == -1):
+            return self._forward(text, chunk)
+        scan = self._line if self._line > self._scan else self._scan
+        if "\n" not in chunk and (")" not in chunk or text.find("(", scan) == -1):
             return []  # an item completes at its marker's ")" (after its "("), or (not as asked) at a line's end
         fresh: list[Candidate] = []
         pos, end = self._line, len(text)
@@ -872,10 +882,10 @@ class IncrementalScanner:
         else:
             self._general = reader
             self.feed = self._general_feed
-        return self.feed(text, chunk)
+        return self.feed(text, text)  # the reader has read nothing yet
 
     def _general_feed(self, text: str, chunk: str) -> list[Candidate]:
-        return self._given.candidates(self._general.feed(text))  # type: ignore[union-attr]  # set with this
+        return self._given.candidates(self._general.feed(text, chunk))  # type: ignore[union-attr]  # set with this
 
     def distribution(self, text: str, config: VSConfig | None) -> Distribution | None:
         """The distribution of the whole reply ``text``, if known without parsing it again (else None).
