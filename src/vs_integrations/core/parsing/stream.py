@@ -651,7 +651,11 @@ class _ExactXmlItems(_ExactReader):
             # The record ends at the first tag after it opens; a second opening tag would end it.
             if record is None or record.end() != tag.end():
                 return self._hand_over(_XmlItems(0), text, fresh)
-            self._give(record[1], record[2], fresh)
+            # The item the general reader gives (entities decoded, trimmed), kept for close().
+            body, stated_text, index = record[1], record[2], len(self._items)
+            body = (html.unescape(body) if "&" in body else body).strip()
+            self._items.append(_new(Item, (body, stated_text, index)))
+            self._kept.give_stated(body, stated_text.strip(), index, fresh)
             pos = self._scan = record.end()
         self._pos = pos
         return fresh
@@ -663,12 +667,6 @@ class _ExactXmlItems(_ExactReader):
         if _SPACE.match(text, self._pos).end() != len(text):  # type: ignore[union-attr]  # matches ""
             return None  # a record not read, or other text after the last one
         return build_distribution(self._items, config, raw=text, warnings=[])
-
-    def _give(self, body: str, stated_text: str, fresh: list[Candidate]) -> None:
-        index = len(self._items)
-        text = (html.unescape(body) if "&" in body else body).strip()
-        self._items.append(_new(Item, (text, stated_text, index)))
-        self._kept.give_stated(text, stated_text.strip(), index, fresh)  # the general reader's item trims it
 
 
 class _ListItems:
