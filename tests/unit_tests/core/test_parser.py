@@ -127,6 +127,16 @@ def test_xml_uppercase_tags():
     assert dist.texts == ["a"]
 
 
+@pytest.mark.parametrize("tag", ["RESPONSE", "Response", "rESPONSE"])
+@pytest.mark.parametrize("other_first", [True, False])
+def test_xml_tags_in_other_cases_among_lower_case_ones_are_all_read(tag, other_first):
+    other = f"<{tag}><text>Red</text><probability>0.25</probability></{tag}>"
+    lower = "<response><text>Blue</text><probability>0.75</probability></response>"
+    dist = parse(f"{other}\n{lower}" if other_first else f"{lower}\n{other}")
+    assert sorted(zip(dist.texts, dist.probabilities, strict=True)) == [("Blue", 0.75), ("Red", 0.25)]
+    assert dist.warnings == []  # each record is closed by its own tag, whatever its case
+
+
 def test_xml_truncated_and_reasoning():
     dist = parse(
         "<reasoning>why</reasoning><response><text>a</text><probability>0.5</probability></response><response><text>b"

@@ -21,23 +21,26 @@ XML_OPEN = re.compile(r"<(?i:response)(?=[\s>/])")
 _XML_PLAIN_ITEM = re.compile(
     r"<response>\s*+<text>([^<]*+)</text>\s*+<probability>([^<]*+)</probability>\s*+</response>"
 )
+# An opening tag in another case than the plain shape's (<RESPONSE>, <Response>).
+_OTHER_CASE_OPEN = re.compile(r"<(?!response)(?i:response)")
 # One element's body as asked for, without entities, CDATA or other tags.
 _PLAIN_BLOCK = re.compile(r"\s*<text>([^<&]*)</text>\s*<probability>([^<&]*)</probability>\s*")
 _XML_CLOSE = "</response>"
 _ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
-_CASELESS: dict[str, re.Pattern[str]] = {}
+_OTHER_CASE: dict[str, re.Pattern[str]] = {}  # a needle in any case but as written
 
 
 def _ifind(text: str, needle: str, start: int, stop: int) -> int:
+    """Index of ``needle`` in any case in text[start:stop]; -1 if absent."""
+    other_case = _OTHER_CASE.get(needle)
+    if other_case is None:
+        # It starts with the needle's first character, so sre finds where to try it fast.
+        rest = re.escape(needle[1:])
+        other_case = _OTHER_CASE[needle] = re.compile(f"{re.escape(needle[0])}(?!{rest})(?i:{rest})")
     hit = text.find(needle, start, stop)
-    if hit != -1:
-        return hit
-    # Rare case: tags written in upper or mixed case.
-    pattern = _CASELESS.get(needle)
-    if pattern is None:
-        pattern = _CASELESS[needle] = re.compile(re.escape(needle), re.IGNORECASE)
-    match = pattern.search(text, start, stop)
-    return match.start() if match else -1
+    # Rare: the needle in upper or mixed case before its first appearance as written.
+    other = other_case.search(text, start, stop if hit == -1 else hit)
+    return hit if other is None else other.start()
 
 
 def _find_outside_cdata(text: str, needle: str, start: int, stop: int) -> int:
@@ -123,8 +126,8 @@ def xml_block_item(attributes: str, block: str, index: int) -> Item:
 def _extract_plain_xml(text: str, start: int) -> Extraction | None:
     """Every ``<response>`` in the plain shape asked for; None if any is not (the scanner reads it)."""
     matches = _XML_PLAIN_ITEM.findall(text, start)
-    if not matches or len(matches) != text.count("<response", start):
-        return None
+    if not matches or len(matches) != text.count("<response", start) or _OTHER_CASE_OPEN.search(text, start):
+        return None  # a record not in the plain shape, or one whose tag the count above misses
     items = [
         Item((html.unescape(body) if "&" in body else body).strip(), probability, index)
         for index, (body, probability) in enumerate(matches)
