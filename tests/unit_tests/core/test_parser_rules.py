@@ -233,3 +233,19 @@ def test_streaming_emits_a_list_item_when_the_next_one_starts():
     assert [c.text for c in parser.feed(". Green\n3")] == ["Red"]
     assert [c.text for c in parser.feed(". Blue\n")] == ["Green"]
     assert parser.close().texts == ["Red", "Green", "Blue"]
+
+
+@pytest.mark.parametrize("text", ["**Red**", "*Red*", "__Red__", "— Red", "- Red", "Red -", "Red:", "Red,", ": Red"])
+@pytest.mark.parametrize("separator", ["\n", "\n\n"])
+def test_list_texts_with_emphasis_or_dashes_read_alike_one_shot_and_streamed(text, separator):
+    # The one-pass path reads only texts the general path would not trim or unwrap; streamed,
+    # each candidate is given once, as the final distribution has it.
+    from vs_integrations.core.parser import _parse_general
+
+    reply = f"1. {text} (Probability: 0.25){separator}2. Blue (Probability: 0.75)"
+    final = parse(reply)
+    assert final == _parse_general(reply, None) and final.texts == ["Red", "Blue"]
+    for size in (1, 7, len(reply)):
+        parser = StreamParser()
+        streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
+        assert streamed == final.texts and parser.close() == final

@@ -71,12 +71,18 @@ _TRIM = " \t\r\n-–—:,;"
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # The shape asked for, one item per line: read in one pass when the whole reply is like it.
 # Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
-_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
+# Its text neither starts nor ends with what _clean removes (emphasis, dashes, white space...),
+# so it is the item's text as the general path reads it; other lines go to that path.
+_CLEAN_START = r"(?![-–—:,;*_\s])"
+_CLEAN_END = r"(?<![-–—:,;*_\s] )"  # after the space before the marker
+_PLAIN_ITEM = re.compile(rf"^\d{{1,3}}\. {_CLEAN_START}([^\n]*) {_CLEAN_END}\(Probability: ([0-9.]+)\)$", re.MULTILINE)
 # One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
 # line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
 # at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
 # The text: no line break and no "(", written as the ranges it holds (faster in sre than a negated class).
-PLAIN_LINE = re.compile(r"\d{1,3}\. ([\x00-\t\x0b-'\)-\U0010ffff]*) \(Probability: ([0-9.]{1,40})\)")
+PLAIN_LINE = re.compile(
+    rf"\d{{1,3}}\. {_CLEAN_START}([\x00-\t\x0b-'\)-\U0010ffff]*) {_CLEAN_END}\(Probability: ([0-9.]{{1,40}})\)"
+)
 
 
 def _may_state_probability(text: str) -> bool:
