@@ -249,3 +249,42 @@ def test_list_texts_with_emphasis_or_dashes_read_alike_one_shot_and_streamed(tex
         parser = StreamParser()
         streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
         assert streamed == final.texts and parser.close() == final
+
+
+XML_PAIR = (
+    "<response><text>Red</text><probability>0.6</probability></response>\n"
+    "<response><text>Blue</text><probability>0.4</probability></response>"
+)
+LIST_PAIR = "1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reasoning"),
+    [
+        (
+            f"<reasoning>\n1. Colours vary.\n2. Red is common.\n</reasoning>\n{XML_PAIR}",
+            "1. Colours vary.\n2. Red is common.",
+        ),
+        (f"<reasoning>- warm\n- cool</reasoning>{XML_PAIR}", "- warm\n- cool"),
+        (f"  <REASONING>Options: [red, blue] (p=0.6).</Reasoning>\n{XML_PAIR}", "Options: [red, blue] (p=0.6)."),
+        (f"<reasoning>left open: 1. a\n2. b\n{XML_PAIR}", "left open: 1. a\n2. b"),
+        (f"Reasoning:\n1. Colours vary.\n2. Red is common.\n\n{LIST_PAIR}", "1. Colours vary.\n2. Red is common."),
+        (f"Reasoning: options are [red, blue] or {{hot}}.\n\n{LIST_PAIR}", "options are [red, blue] or {hot}."),
+        (f"reasoning : <response> tags are not needed.\n  \n{LIST_PAIR}", "<response> tags are not needed."),
+    ],
+)
+def test_cot_reasoning_steps_are_not_candidates_one_shot_or_streamed(reply, reasoning):
+    # VS-CoT's reasoning (a <reasoning> element, or a paragraph starting "Reasoning:") is read
+    # as reasoning, whatever lists, brackets or tags it holds; streamed, nothing in it is given.
+    final = parse(reply)
+    assert final.texts == ["Red", "Blue"] and final.reasoning == reasoning and final.warnings == []
+    for size in (1, 7, len(reply)):
+        parser = StreamParser()
+        streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
+        assert set(streamed) <= {"Red", "Blue"} and parser.close() == final
+
+
+def test_cot_reasoning_that_holds_the_only_candidates_is_read_whole():
+    # Nothing after the reasoning: the whole reply is read, as without the rule.
+    reply = "Reasoning:\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)\n\nThat is all."
+    assert parse(reply).texts == ["Red", "Blue"]

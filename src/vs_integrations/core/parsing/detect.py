@@ -16,7 +16,18 @@ from .json_scanner import extract_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
-__all__ = ["EXTRACTORS", "extract", "format_order", "may_hold_candidates", "opening_format"]
+__all__ = [
+    "EXTRACTORS",
+    "PARAGRAPH_END",
+    "REASONING_CLOSE",
+    "REASONING_OPEN",
+    "REASONING_PARAGRAPH",
+    "extract",
+    "format_order",
+    "may_hold_candidates",
+    "opening_format",
+    "reasoning_end",
+]
 
 EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "json": extract_json,
@@ -24,6 +35,10 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "list": extract_list,
 }
 _NON_SPACE = re.compile(r"\S")
+REASONING_OPEN = re.compile(r"<(?i:reasoning)>")
+REASONING_CLOSE = re.compile(r"</(?i:reasoning)>")
+REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
+PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 
 
 def opening_format(text: str) -> tuple[str, int] | None:
@@ -45,18 +60,18 @@ def _opening_at(text: str, at: int) -> tuple[str, int] | None:
     return None
 
 
-def format_order(text: str, hint: str | None) -> list[tuple[str, int]]:
-    """Every format whose structure appears in ``text``, with where it starts, earliest first."""
+def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str, int]]:
+    """Every format whose structure appears in ``text`` from ``start`` on, with where it starts, earliest first."""
     positions: list[tuple[int, int, str]] = []
     # Each find is one C scan of the text (a regex would try every position in turn).
-    brace, bracket = text.find("{"), text.find("[")
+    brace, bracket = text.find("{", start), text.find("[", start)
     json_at = bracket if brace == -1 or (bracket != -1 and bracket < brace) else brace
     if json_at != -1:
         positions.append((json_at, hint != "json", "json"))
-    xml_at = XML_OPEN.search(text) if "<" in text else None
+    xml_at = XML_OPEN.search(text, start) if "<" in text else None
     if xml_at is not None:
         positions.append((xml_at.start(), hint != "xml", "xml"))
-    list_at = list_start(text)
+    list_at = list_start(text, start)
     if list_at != -1:
         positions.append((list_at, hint != "list", "list"))
     if len(positions) > 1:
@@ -89,7 +104,39 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
     first = _NON_SPACE.search(text)
     if first is None:
         return _new(Extraction, ([], None, False, None, ()))
-    opening = _opening_at(text, first.start())
+    after = reasoning_end(text, first.start())
+    if after != first.start():
+        # Steps in the reasoning ("1. ...", "- ...", "[a, b]") are not candidates: the formats
+        # after it are read first, the whole reply only if they hold none.
+        following = _NON_SPACE.search(text, after)
+        if following is not None:
+            extraction = _extract_from(text, following.start(), config)
+            if extraction.items:
+                return extraction
+    return _extract_from(text, first.start(), config)
+
+
+def reasoning_end(text: str, at: int) -> int:
+    """Where VS-CoT's reasoning ends when it opens the reply at ``at``; ``at`` if none does (or its end is unknown).
+
+    The reasoning is a ``<reasoning>`` element (XML) or a paragraph starting ``Reasoning:`` (a
+    list), as the CoT prompt asks; JSON holds it in a key of its own.
+    """
+    if REASONING_OPEN.match(text, at):
+        end = REASONING_CLOSE.search(text, at)
+        if end is None:  # left open: it ends where the first response opens
+            response = XML_OPEN.search(text, at)
+            return at if response is None else response.start()
+    elif REASONING_PARAGRAPH.match(text, at):
+        end = PARAGRAPH_END.search(text, at)
+    else:
+        return at
+    return at if end is None else end.end()
+
+
+def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
+    """:func:`extract` from ``at``, the first non-space character read."""
+    opening = _opening_at(text, at)
     truncated = False
     if opening is not None:
         # A reply that opens with a format's structure would be tried in that format first
@@ -100,7 +147,7 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated = extraction.truncated
-    order = format_order(text, config.format if config is not None else None)
+    order = format_order(text, config.format if config is not None else None, at)
     if not order:
         return _new(Extraction, ([], None, truncated, None, ()))
     for name, at in order:

@@ -253,12 +253,13 @@ def _plain_list(text: str) -> Extraction | None:
     return _new(Extraction, (items, None, False, "list", ()))
 
 
-def list_start(text: str) -> int:
-    """Where a list starts in ``text`` (its first bullet line, or the line of its first marker); -1 if none."""
-    bullet = search_bullet(text)
-    marker = PROBABILITY_MARKER.search(text, 0, bullet.start() if bullet else len(text)) if "(" in text else None
+def list_start(text: str, start: int = 0) -> int:
+    """Where a list starts from ``start`` on: its first bullet line, or its first marker's line; -1 if none."""
+    bullet = search_bullet(text, start)
+    marker = PROBABILITY_MARKER.search(text, start, bullet.start() if bullet else len(text)) if "(" in text else None
     if marker is not None:
-        return text.rfind("\n", 0, marker.start()) + 1
+        line = text.rfind("\n", start, marker.start()) + 1
+        return line if line else start
     return bullet.start() if bullet is not None else -1
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config import VSConfig
 from ..distribution import Candidate, Distribution
+from .detect import PARAGRAPH_END, REASONING_CLOSE, REASONING_OPEN, REASONING_PARAGRAPH
 from .items import Item
 from .items import new_tuple as _new
 from .json_scanner import (
@@ -59,6 +60,7 @@ _LIST_KEY_SET = frozenset(LIST_KEYS)
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
+_NON_SPACE = re.compile(r"\S")
 
 
 class _JsonItems:
@@ -862,6 +864,13 @@ class IncrementalScanner:
         # start with a bullet or not. Its bullet may lie before the text the next search reads.
         self._line = self._indent_end = 0
         self._line_decided = False
+        # VS-CoT's reasoning at the reply's opening (a <reasoning> element, or a paragraph starting
+        # "Reasoning:"): nothing is detected before its end
+        # (_floor), as parse reads the formats after it first. Where the search for the reply's
+        # opening, then for the reasoning's end, resumes.
+        self._opening_known = False
+        self._reasoning_scan = self._reasoning_end_scan = 0
+        self._floor = 0
         self._exact: _ExactReaders | None = None
         self._general: _GeneralReader | None = None
         self._given = _Given()
@@ -871,6 +880,8 @@ class IncrementalScanner:
         self.feed: Callable[[str, str], list[Candidate]] = self._detect_then_feed
 
     def _detect_then_feed(self, text: str, chunk: str) -> list[Candidate]:
+        if not self._opening_known and self._in_reasoning(text):
+            return []
         reader = self._detect(text)
         if reader is None:
             return []
@@ -892,6 +903,38 @@ class IncrementalScanner:
         read while streaming then give what :func:`~vs_integrations.core.parser.parse` would build.
         """
         return None if self._exact is None else self._exact.distribution(text, config)
+
+    def _in_reasoning(self, text: str) -> bool:
+        """Whether the reply so far opens with VS-CoT's reasoning not yet ended (or may still).
+
+        It ends where :func:`~vs_integrations.core.parsing.detect.reasoning_end` says (a reasoning
+        element left open is waited for to the end: a closing tag may still come).
+        """
+        opening = _NON_SPACE.search(text, self._reasoning_scan)
+        if opening is None:
+            self._reasoning_scan = len(text)  # blanks so far
+            return False
+        at = opening.start()
+        if REASONING_OPEN.match(text, at):
+            ending = REASONING_CLOSE
+        elif REASONING_PARAGRAPH.match(text, at):
+            ending = PARAGRAPH_END
+        else:
+            opened = text[at:].lower()
+            if len(opened) < len("<reasoning>") and (
+                "<reasoning>".startswith(opened) or "reasoning:".startswith(opened)
+            ):
+                self._reasoning_scan = at
+                return True  # it may still open the reasoning
+            self._opening_known = True
+            return False
+        end = ending.search(text, self._reasoning_end_scan or at)
+        if end is None:
+            self._reasoning_end_scan = max(at, len(text) - len("</reasoning>"))
+            return True
+        self._opening_known = True
+        self._floor = self._detect_from = self._line = self._indent_end = end.end()
+        return False
 
     def _last_line_bullet(self, text: str) -> bool:
         """Whether the last line starts with a bullet (``BULLET`` at its start) whose end has come.
@@ -916,7 +959,7 @@ class IncrementalScanner:
         return False
 
     def _detect(self, text: str) -> _Reader | None:
-        start = max(0, self._detect_from - _OVERLAP)
+        start = max(self._floor, self._detect_from - _OVERLAP)
         found: list[tuple[int, str]] = []
         json_at = find_json_start(text, start)
         if json_at != -1:
@@ -930,7 +973,7 @@ class IncrementalScanner:
         if self._last_line_bullet(text):
             found.append((self._line, "list"))  # a bullet padded past the overlap, come in pieces
         # A marker is longer than the overlap: one split across chunks is found from further back.
-        marker = PROBABILITY_MARKER.search(text, max(0, self._detect_from - MARKER_LENGTH))
+        marker = PROBABILITY_MARKER.search(text, max(self._floor, self._detect_from - MARKER_LENGTH))
         if marker is not None:
             found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
         newline = text.rfind("\n", self._detect_from)
