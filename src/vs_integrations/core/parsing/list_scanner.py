@@ -17,6 +17,7 @@ from .items import new_tuple as _new
 __all__ = [
     "BULLET",
     "BULLET_AFTER_INDENT",
+    "CLEAN_EDGE",
     "MARKER_LENGTH",
     "PLAIN_LINE",
     "PROBABILITY_MARKER",
@@ -71,17 +72,18 @@ _TRIM = " \t\r\n-–—:,;"
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # The shape asked for, one item per line: read in one pass when the whole reply is like it.
 # Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
-# Its text neither starts nor ends with what _clean removes (emphasis, dashes, white space...),
-# so it is the item's text as the general path reads it; other lines go to that path.
-_CLEAN_START = r"(?![-–—:,;*_\s])"
-_CLEAN_END = r"(?<![-–—:,;*_\s] )"  # after the space before the marker
-_PLAIN_ITEM = re.compile(rf"^\d{{1,3}}\. {_CLEAN_START}([^\n]*) {_CLEAN_END}\(Probability: ([0-9.]+)\)$", re.MULTILINE)
+_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
+# What _clean removes at a text's ends besides white space (dashes, colons, emphasis marks): a
+# text that neither starts nor ends with one is read alike by the one-pass paths and the
+# general path; the one-pass paths leave any other text to it.
+CLEAN_EDGE = "-–—:,;*_"
 # One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
 # line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
 # at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
 # The text: no line break and no "(", written as the ranges it holds (faster in sre than a negated class).
 PLAIN_LINE = re.compile(
-    rf"\d{{1,3}}\. {_CLEAN_START}([\x00-\t\x0b-'\)-\U0010ffff]*) {_CLEAN_END}\(Probability: ([0-9.]{{1,40}})\)"
+    rf"\d{{1,3}}\. [ \t]*+(?![{CLEAN_EDGE}\s])([\x00-\t\x0b-'\)-\U0010ffff]*[^{CLEAN_EDGE}\s(])[ \t]*"
+    r" \(Probability: ([0-9.]{1,40})\)"
 )
 
 
@@ -191,14 +193,23 @@ def search_bullet(text: str, pos: int = 0, endpos: int | None = None) -> re.Matc
 
 
 def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
-    """(text, probability) of each line when every line is ``N. text (Probability: p)``, else None."""
+    """(text, probability) of each line when every line is ``N. text (Probability: p)``, else None.
+
+    The texts are trimmed; None too when one starts or ends with what :func:`_clean` removes.
+    """
     stripped = text.strip()
     if _PLAIN_ITEM.match(stripped) is None:
         return None  # the first line is not of the shape: no need to look at the others
     matches: list[tuple[str, str]] = _PLAIN_ITEM.findall(stripped)
     if not matches or len(matches) != stripped.count("\n") + 1:
         return None
-    return matches
+    pairs = []
+    for body, probability in matches:
+        body = body.strip()
+        if body and (body[0] in CLEAN_EDGE or body[-1] in CLEAN_EDGE):
+            return None
+        pairs.append((body, probability))
+    return pairs
 
 
 # The fallback shape of small models: a numbered list, one item a line, no probabilities, maybe
@@ -249,7 +260,7 @@ def _plain_list(text: str) -> Extraction | None:
     matches = plain_list_pairs(text)
     if matches is None:
         return None
-    items = [_new(Item, (body.strip(), probability, index)) for index, (body, probability) in enumerate(matches)]
+    items = [_new(Item, (body, probability, index)) for index, (body, probability) in enumerate(matches)]
     return _new(Extraction, (items, None, False, "list", ()))
 
 

@@ -306,7 +306,6 @@ def parse_exact_list(text: str, config: VSConfig | None) -> Distribution | None:
             stated = float(stated_text)  # digits and dots only: never negative or NaN
         except ValueError:
             return None
-        body = body.strip()
         key = body.casefold()
         if not body or key in seen or not stated <= 1.0:
             return None
