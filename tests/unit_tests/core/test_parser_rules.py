@@ -1,5 +1,6 @@
 """The reading rules for replies small models really write: one test per rule."""
 
+import json
 import math
 
 import pytest
@@ -288,3 +289,24 @@ def test_cot_reasoning_that_holds_the_only_candidates_is_read_whole():
     # Nothing after the reasoning: the whole reply is read, as without the rule.
     reply = "Reasoning:\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)\n\nThat is all."
     assert parse(reply).texts == ["Red", "Blue"]
+
+
+@pytest.mark.parametrize(
+    ("value", "texts"),
+    [
+        ({"candidates": "1. Decaf (Probability: 0.6)\n2. Espresso (Probability: 0.4)"}, ["Decaf", "Espresso"]),
+        ({"output": {"answers": "- Red: 30%\n- Blue: 70%"}}, ["Red", "Blue"]),
+        ({"responses": "<response><text>Oak</text><probability>1</probability></response>"}, ["Oak"]),
+    ],
+)
+def test_a_list_written_inside_a_candidate_key_string_is_read_as_the_candidates(value, texts):
+    # Weak models (and DSPy's JSON adapter) may put the whole list in one string.
+    for reply in (json.dumps(value), json.dumps(value).replace("\\n", "\n")):  # escaped, or a raw line break
+        dist = parse(reply)
+        assert dist.texts == texts and dist.raw == reply
+        assert "read the candidates from the text under the reply's candidate key" in dist.warnings
+
+
+def test_prose_inside_a_candidate_key_string_is_no_candidate():
+    with pytest.raises(ParseError):
+        parse('{"candidates": "I cannot answer that."}')

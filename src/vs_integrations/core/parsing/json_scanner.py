@@ -24,6 +24,7 @@ __all__ = [
     "TEXT_KEYS",
     "LenientJson",
     "bracket_outside_strings",
+    "candidate_text",
     "closer_outside_strings",
     "extract_json",
     "extract_records",
@@ -854,6 +855,26 @@ def extract_json(text: str, start: int) -> Extraction | None:
     if found is None:
         return None
     return _new(Extraction, (_json_items(found, open_ids), reasoning, truncated, "json", ()))
+
+
+def candidate_text(text: str, start: int) -> str | None:
+    """The text a candidate key holds in the JSON at ``start`` (``{"candidates": "1. A (Probability: 0.6) ..."}``).
+
+    Weak models put the whole list in one string; None when no candidate key holds a string.
+    """
+    roots, _, _ = _lenient_json(text, start)
+    queue: list[Any] = list(roots)
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        if type(node) is dict:
+            lowered = {str(k).strip().lower(): v for k, v in node.items()}
+            for key in LIST_KEYS:
+                if type(lowered.get(key)) is str:
+                    return lowered[key]  # type: ignore[no-any-return]  # a str
+            queue.extend(v for v in lowered.values() if type(v) is dict)
+    return None
 
 
 def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
