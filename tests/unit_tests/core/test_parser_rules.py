@@ -310,3 +310,12 @@ def test_a_list_written_inside_a_candidate_key_string_is_read_as_the_candidates(
 def test_prose_inside_a_candidate_key_string_is_no_candidate():
     with pytest.raises(ParseError):
         parse('{"candidates": "I cannot answer that."}')
+
+
+def test_cot_reasoning_paragraph_ended_by_a_long_blank_line_streams_its_candidates():
+    # The blank line ending the paragraph is found however long and however it is cut.
+    reply = f"Reasoning: warm colours first.\n{' ' * 40}\n{LIST_PAIR}"
+    for size in (1, 3, 64, len(reply)):
+        parser = StreamParser()
+        streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
+        assert streamed == ["Red", "Blue"] and parser.close() == parse(reply)

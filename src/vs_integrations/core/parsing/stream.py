@@ -928,9 +928,14 @@ class IncrementalScanner:
                 return True  # it may still open the reasoning
             self._opening_known = True
             return False
-        end = ending.search(text, self._reasoning_end_scan or at)
+        scan = self._reasoning_end_scan or at
+        end = ending.search(text, scan)
         if end is None:
-            self._reasoning_end_scan = max(at, len(text) - len("</reasoning>"))
+            if ending is REASONING_CLOSE:
+                self._reasoning_end_scan = max(at, len(text) - len("</reasoning>"))
+            else:  # a blank line of any length: it starts at the last line break, if any
+                newline = text.rfind("\n", scan)
+                self._reasoning_end_scan = len(text) if newline == -1 else newline
             return True
         self._opening_known = True
         self._floor = self._detect_from = self._line = self._indent_end = end.end()
