@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .items import Extraction, Item
@@ -735,28 +735,40 @@ def is_record(value: Any) -> bool:
     return type(value) is dict and not _TEXT_KEY_SET.isdisjoint(_lowered_keys(value))
 
 
-def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
-    """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
-    if len(roots) == 1 and type(roots[0]) is dict and type(roots[0].get("responses")) is list:
-        reasoning = roots[0].get("reasoning")
-        return roots[0]["responses"], reasoning if isinstance(reasoning, str) else None
+def _breadth_first(roots: list[Any]) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+    """Each dict (with its keys trimmed and lower-cased) and list under ``roots``, breadth first, without recursion.
+
+    A dict is given as ``(dict, lowered)``, a list as ``(list, None)``. Values about a candidate
+    (``NOT_TEXT_KEYS``) are not descended into.
+    """
     queue: list[Any] = list(roots)
-    first_list_of_records: list[Any] | None = None
     head = 0
     while head < len(queue):
         node = queue[head]
         head += 1
         if type(node) is dict:
             lowered = {str(k).strip().lower(): v for k, v in node.items()}
+            yield node, lowered
+            queue.extend(v for k, v in lowered.items() if k not in NOT_TEXT_KEYS and type(v) in (dict, list))
+        elif type(node) is list:
+            yield node, None
+            queue.extend(v for v in node if type(v) in (dict, list))
+
+
+def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
+    """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
+    if len(roots) == 1 and type(roots[0]) is dict and type(roots[0].get("responses")) is list:
+        reasoning = roots[0].get("reasoning")
+        return roots[0]["responses"], reasoning if isinstance(reasoning, str) else None
+    first_list_of_records: list[Any] | None = None
+    for node, lowered in _breadth_first(roots):
+        if lowered is not None:
             for key in LIST_KEYS:
                 if type(lowered.get(key)) is list:
                     reasoning = lowered.get("reasoning")
                     return lowered[key], reasoning if isinstance(reasoning, str) else None
-            queue.extend(v for k, v in lowered.items() if k not in NOT_TEXT_KEYS and type(v) in (dict, list))
-        elif type(node) is list:
-            if first_list_of_records is None and any(is_record(v) for v in node):
-                first_list_of_records = node
-            queue.extend(v for v in node if type(v) in (dict, list))
+        elif first_list_of_records is None and any(is_record(v) for v in node):
+            first_list_of_records = node
     if first_list_of_records is not None:
         return first_list_of_records, None
     records = [r for r in roots if is_record(r)]
@@ -863,17 +875,11 @@ def candidate_text(text: str, start: int) -> str | None:
     Weak models put the whole list in one string; None when no candidate key holds a string.
     """
     roots, _, _ = _lenient_json(text, start)
-    queue: list[Any] = list(roots)
-    head = 0
-    while head < len(queue):
-        node = queue[head]
-        head += 1
-        if type(node) is dict:
-            lowered = {str(k).strip().lower(): v for k, v in node.items()}
+    for _, lowered in _breadth_first(roots):
+        if lowered is not None:
             for key in LIST_KEYS:
                 if type(lowered.get(key)) is str:
                     return lowered[key]  # type: ignore[no-any-return]  # a str
-            queue.extend(v for v in lowered.values() if type(v) is dict)
     return None
 
 
