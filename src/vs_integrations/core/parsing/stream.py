@@ -865,9 +865,9 @@ class IncrementalScanner:
         self._line = self._indent_end = 0
         self._line_decided = False
         # VS-CoT's reasoning at the reply's opening (a <reasoning> element, or a paragraph starting
-        # "Reasoning:"): nothing is detected before its end
-        # (_floor), as parse reads the formats after it first. Where the search for the reply's
-        # opening, then for the reasoning's end, resumes.
+        # "Reasoning:"): nothing is detected before its end (_floor), as parse reads the formats
+        # after it first. _opening_known: whether the opening is read; the two scans: where the
+        # search for the opening, then for the reasoning's end, resumes.
         self._opening_known = False
         self._reasoning_scan = self._reasoning_end_scan = 0
         self._floor = 0
