@@ -319,3 +319,16 @@ def test_cot_reasoning_paragraph_ended_by_a_long_blank_line_streams_its_candidat
         parser = StreamParser()
         streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
         assert streamed == ["Red", "Blue"] and parser.close() == parse(reply)
+
+
+def test_a_json_reply_without_candidates_is_read_once_for_a_candidate_key_text_too():
+    # The text under a candidate key comes from the same read (a second read of a 1 MB reply
+    # cut off in a string would double its cost).
+    from unittest import mock
+
+    from vs_integrations.core.parsing import json_scanner
+
+    with mock.patch.object(json_scanner, "_lenient_json", wraps=json_scanner._lenient_json) as lenient:
+        with pytest.raises(ParseError):
+            parse('{"responses": [{"text": "' + "a" * 1000)
+    assert lenient.call_count == 1

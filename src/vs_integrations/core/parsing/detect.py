@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..config import VSConfig
 from .items import Extraction
 from .items import new_tuple as _new
-from .json_scanner import candidate_text, extract_json
+from .json_scanner import read_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
@@ -31,15 +31,13 @@ __all__ = [
 
 
 def _extract_json_or_its_text(text: str, start: int) -> Extraction | None:
-    """:func:`extract_json`; when it finds no candidate, the text a candidate key holds, read as a reply."""
-    extraction = extract_json(text, start)
-    if extraction is None or not extraction.items:
-        inner = candidate_text(text, start)
-        if inner is not None and len(inner) < len(text):
-            nested = extract(inner)
-            if nested.items:
-                note = "read the candidates from the text under the reply's candidate key"
-                return nested._replace(warnings=(*nested.warnings, note))
+    """The JSON reply's candidates; when it has none, those of the text a candidate key holds, read as a reply."""
+    extraction, inner = read_json(text, start)
+    if inner is not None and len(inner) < len(text):
+        nested = extract(inner)
+        if nested.items:
+            note = "read the candidates from the text under the reply's candidate key"
+            return nested._replace(warnings=(*nested.warnings, note))
     return extraction
 
 

@@ -24,13 +24,13 @@ __all__ = [
     "TEXT_KEYS",
     "LenientJson",
     "bracket_outside_strings",
-    "candidate_text",
     "closer_outside_strings",
     "extract_json",
     "extract_records",
     "find_json_start",
     "is_record",
     "item_from_json",
+    "read_json",
 ]
 
 TEXT_KEYS = ("text", "response", "answer", "content")
@@ -837,11 +837,19 @@ def _extract_cut_off(text: str, start: int) -> Extraction | None:
 
 def extract_json(text: str, start: int) -> Extraction | None:
     """The candidates of a JSON-ish reply whose structure starts at ``start``."""
+    return read_json(text, start)[0]
+
+
+def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
+    """:func:`extract_json`, and, when it reads no candidate, the text a candidate key holds (else None).
+
+    Both come from one read of the reply.
+    """
     # The asked shape cut off (max_tokens) first: the decoder could only fail on it, and a failure
     # costs more than this check.
     cut_off = _extract_cut_off(text, start)
     if cut_off is not None:
-        return cut_off
+        return cut_off, None
     # Then one well-formed value from ``start`` (prose or a fence may follow it), read by the
     # decoder. With more opening brackets than closing ones it is cut off (or has brackets in its
     # strings), so the decoder would most likely fail after reading it all: the lenient reader
@@ -858,23 +866,23 @@ def extract_json(text: str, start: int) -> Extraction | None:
                 if found:
                     items = _json_items(found, _NO_IDS)
                     if items:
-                        return _new(Extraction, (items, reasoning, False, "json", ()))
+                        return _new(Extraction, (items, reasoning, False, "json", ())), None
             # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
     roots, open_ids, truncated = _lenient_json(text, start, refused=refused)
     found, reasoning = _candidate_list(roots)
     if found is None:
-        return None
-    return _new(Extraction, (_json_items(found, open_ids), reasoning, truncated, "json", ()))
+        return None, _text_under_key(roots)
+    items = _json_items(found, open_ids)
+    return _new(Extraction, (items, reasoning, truncated, "json", ())), None if items else _text_under_key(roots)
 
 
-def candidate_text(text: str, start: int) -> str | None:
-    """The text a candidate key holds in the JSON at ``start`` (``{"candidates": "1. A (Probability: 0.6) ..."}``).
+def _text_under_key(roots: list[Any]) -> str | None:
+    """The text a candidate key holds (``{"candidates": "1. A (Probability: 0.6) ..."}``), if any.
 
     Weak models put the whole list in one string; None when no candidate key holds a string.
     """
-    roots, _, _ = _lenient_json(text, start)
     for _, lowered in _breadth_first(roots):
         if lowered is not None:
             for key in LIST_KEYS:
