@@ -18,15 +18,13 @@ from .xml_scanner import XML_OPEN, extract_xml
 
 __all__ = [
     "EXTRACTORS",
-    "PARAGRAPH_END",
     "REASONING_CLOSE",
-    "REASONING_OPEN",
-    "REASONING_PARAGRAPH",
     "extract",
     "format_order",
     "may_hold_candidates",
     "opening_format",
     "reasoning_end",
+    "reasoning_ending",
 ]
 
 
@@ -47,10 +45,10 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "list": extract_list,
 }
 _NON_SPACE = re.compile(r"\S")
-REASONING_OPEN = re.compile(r"<(?i:reasoning)>")
+_REASONING_OPEN = re.compile(r"<(?i:reasoning)>")
 REASONING_CLOSE = re.compile(r"</(?i:reasoning)>")
-REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
-PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
+_REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
+_PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 
 
 def opening_format(text: str) -> tuple[str, int] | None:
@@ -134,16 +132,23 @@ def reasoning_end(text: str, at: int) -> int:
     The reasoning is a ``<reasoning>`` element (XML) or a paragraph starting ``Reasoning:`` (a
     list), as the CoT prompt asks; JSON holds it in a key of its own.
     """
-    if REASONING_OPEN.match(text, at):
-        end = REASONING_CLOSE.search(text, at)
-        if end is None:  # left open: it ends where the first response opens
-            response = XML_OPEN.search(text, at)
-            return at if response is None else response.start()
-    elif REASONING_PARAGRAPH.match(text, at):
-        end = PARAGRAPH_END.search(text, at)
-    else:
+    ending = reasoning_ending(text, at)
+    if ending is None:
         return at
+    end = ending.search(text, at)
+    if end is None and ending is REASONING_CLOSE:  # left open: it ends where the first response opens
+        response = XML_OPEN.search(text, at)
+        return at if response is None else response.start()
     return at if end is None else end.end()
+
+
+def reasoning_ending(text: str, at: int) -> re.Pattern[str] | None:
+    """What ends VS-CoT's reasoning opening the reply at ``at``: its closing tag, or a blank line; None if none."""
+    if _REASONING_OPEN.match(text, at):
+        return REASONING_CLOSE
+    if _REASONING_PARAGRAPH.match(text, at):
+        return _PARAGRAPH_END
+    return None
 
 
 def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:

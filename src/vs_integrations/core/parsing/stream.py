@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import VSConfig
 from ..distribution import Candidate, Distribution
-from .detect import PARAGRAPH_END, REASONING_CLOSE, REASONING_OPEN, REASONING_PARAGRAPH
+from .detect import REASONING_CLOSE, reasoning_ending
 from .items import Item
 from .items import new_tuple as _new
 from .json_scanner import (
@@ -388,15 +388,9 @@ class _ExactJsonItems(_ExactReader):
     def _read_asked(self, record: re.Match[str], text: str) -> list[Candidate]:
         """Give ``record``, the record at _pos as asked, and those following it as asked; then read on."""
         fresh: list[Candidate] = []
-        kept = self._kept
         self._decode_tried, self._text_scan = False, 0
         while True:
-            stated = float(record[2])
-            if 0.0 <= stated <= 1.0:
-                kept.give(record[1].strip(), stated, self._count, fresh)
-            else:
-                kept.give_other(_new(Item, (record[1].strip(), stated, self._count)), fresh)
-            self._count += 1
+            self._give(record[1], float(record[2]), fresh)
             pos = record.end()
             if text[pos - 1] == "}":  # the regex did not read a "," after it: no record follows at once
                 self._state, self._pos = _AFTER_RECORD, pos
@@ -915,11 +909,8 @@ class IncrementalScanner:
             self._reasoning_scan = len(text)  # blanks so far
             return False
         at = opening.start()
-        if REASONING_OPEN.match(text, at):
-            ending = REASONING_CLOSE
-        elif REASONING_PARAGRAPH.match(text, at):
-            ending = PARAGRAPH_END
-        else:
+        ending = reasoning_ending(text, at)
+        if ending is None:
             opened = text[at:].lower()
             if len(opened) < len("<reasoning>") and (
                 "<reasoning>".startswith(opened) or "reasoning:".startswith(opened)
