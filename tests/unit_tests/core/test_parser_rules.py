@@ -194,6 +194,45 @@ def test_every_repair_leaves_a_warning_and_the_raw_reply(reply):
     assert dist.warnings and dist.raw == reply
 
 
+@pytest.mark.parametrize(
+    ("reply", "repairs"),
+    [
+        (
+            "{'responses': [{'text': 'Red', 'probability': 0.6}, {'text': 'Blue', 'probability': 0.4}]}",
+            "single-quoted strings",
+        ),
+        (
+            '[{"text": "Red", "probability": 0.6, "sure": True}, {"text": "Blue", "probability": 0.4}]',
+            "Python literals",
+        ),
+        ('{responses: [{text: "Red", probability: 0.6}, {text: "Blue", probability: 0.4}]}', "unquoted words"),
+        (
+            '{"responses": [{"text": "Red\nwine", "probability": 0.6}, {"text": "Blue", "probability": 0.4}]}',
+            "line breaks",
+        ),
+    ],
+)
+def test_json_that_is_not_strict_is_read_with_a_warning_naming_the_repair(reply, repairs):
+    dist = parse(reply)
+    assert dist.texts[1] == "Blue" and dist.raw == reply
+    assert [w for w in dist.warnings if w.startswith("read JSON that is not strict: ") and repairs in w]
+
+
+@pytest.mark.parametrize("comment", ["// the likeliest", "# the likeliest", "// 1. Red (p=0.9)"])
+def test_comments_in_json_are_no_candidates(comment):
+    reply = f'[{{"text": "Red", "probability": 0.6}}, {comment}\n{{"text": "Blue", "probability": 0.4}}] {comment}'
+    assert stated(parse(reply)) == [("Red", 0.6), ("Blue", 0.4)]
+    for size in (1, 5, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert emitted == ["Red", "Blue"] and closed == parse(reply)
+
+
+def test_strict_json_after_a_preamble_or_in_a_fence_needs_no_repair_warning():
+    asked = '{"responses": [{"text": "Red", "probability": 0.6}, {"text": "Blue", "probability": 0.4}]}'
+    for reply in (f"Sure! Here it is:\n```json\n{asked}\n```", f"{asked}\n{asked[:-2]}"):
+        assert not [w for w in parse(reply).warnings if "not strict" in w]
+
+
 def test_items_carry_index_like_candidates():
     extraction = extract("1. a: 20%\n2. b: 80%")
     assert extraction.items == [Item("a", "20%", 0), Item("b", "80%", 1)]
@@ -285,6 +324,31 @@ def test_cot_reasoning_steps_are_not_candidates_one_shot_or_streamed(reply, reas
         assert set(streamed) <= {"Red", "Blue"} and parser.close() == final
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f"<think>\n1. red is common\n2. blue too, [red] or [blue]?\n</think>\n{LIST_PAIR}",
+        f"<THINK>- red\n- blue</Think>{XML_PAIR}",
+        "<thinking>1. red (p=0.5)\n2. blue</thinking>\n"
+        '{"responses": [{"text": "Red", "probability": 0.6}, {"text": "Blue", "probability": 0.4}]}',
+    ],
+)
+def test_a_reasoning_models_think_block_is_reasoning_not_candidates(reply):
+    # DeepSeek-R1 or Qwen3 open their reply with <think>…</think>: its steps are kept as the
+    # reasoning, and never given while streaming.
+    final = parse(reply)
+    assert final.texts == ["Red", "Blue"] and final.probabilities == pytest.approx([0.6, 0.4])
+    assert "red" in final.reasoning and "<" not in final.reasoning
+    for size in (1, 7, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Red", "Blue"} and closed == final
+
+
+def test_reasoning_paragraph_before_json_is_kept_as_the_reasoning():
+    reply = 'Reasoning: warm colours first.\n\n{"responses": [{"text": "Red", "probability": 1.0}]}'
+    assert parse(reply).reasoning == "warm colours first."
+
+
 def test_cot_reasoning_that_holds_the_only_candidates_is_read_whole():
     # Nothing after the reasoning: the whole reply is read, as without the rule.
     reply = "Reasoning:\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)\n\nThat is all."
@@ -332,3 +396,50 @@ def test_a_json_reply_without_candidates_is_read_once_for_a_candidate_key_text_t
         with pytest.raises(ParseError):
             parse('{"responses": [{"text": "' + "a" * 1000)
     assert lenient.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Here are the responses [as requested]:\n\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
+        "Sure [see below]:\n- Red (p=0.6)\n- Blue (p=0.4)",
+        "Probabilities [0.6, 0.4] follow.\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
+        f"Note [x] and [y, z]: {XML_PAIR}",
+        'Colours [Red, Green] in JSON: {"responses": [{"text": "Red", "probability": 0.6}, '
+        '{"text": "Blue", "probability": 0.4}]}',
+    ],
+)
+def test_unquoted_values_in_brackets_within_prose_do_not_beat_the_format_after_them(reply):
+    # "[as requested]" in a preamble is no JSON a model meant: the format after it is read, and
+    # streamed, its words are never given.
+    final = parse(reply)
+    assert final.texts == ["Red", "Blue"] and final.probabilities == pytest.approx([0.6, 0.4])
+    for size in (1, 3, 64, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Red", "Blue"} and closed == final
+
+
+@pytest.mark.parametrize(
+    ("reply", "texts"),
+    [
+        ("[Red, Blue, Green]", ["Red", "Blue", "Green"]),  # opens the reply: it is the reply's JSON
+        ("Colours: [Red, Blue, Green]", ["Red", "Blue", "Green"]),  # no other format: read after all
+        ('Colours: ["Red", "Blue"]\n1. Green (p=0.5)\n2. Gold (p=0.5)', ["Red", "Blue"]),  # quoted: JSON
+        ("Pick [Red] or\n1. Green (p=0.5)", ["Green"]),
+    ],
+)
+def test_values_in_brackets_are_read_when_they_open_the_reply_are_quoted_or_stand_alone(reply, texts):
+    assert parse(reply).texts == texts
+    for size in (1, 3, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= set(texts) and closed.texts == texts
+
+
+def test_a_bracket_that_may_still_hold_unquoted_values_holds_the_stream_back():
+    # Until its "]" comes, the bracket may be a preamble's words or the reply's JSON: nothing is
+    # detected at it or after it yet (its end decides at most 200 characters on).
+    parser = StreamParser()
+    assert parser.feed("Note [as") == []
+    assert parser.feed(" requested") == []
+    assert [c.text for c in parser.feed("]:\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)")] == ["Red", "Blue"]
+    assert parser.close().texts == ["Red", "Blue"]

@@ -204,10 +204,11 @@ def test_the_cut_off_fast_path_agrees_with_the_lenient_reader(pairs, cut, before
     fast = json_scanner._extract_cut_off(reply, start)
     if fast is None:
         return
-    roots, open_ids, truncated = json_scanner._lenient_json(reply[start:])
-    found, _ = json_scanner._candidate_list(roots)
+    reader = json_scanner._lenient_json(reply[start:])
+    found, _ = json_scanner._candidate_list(reader.roots)
     assert found is not None
-    assert fast.items == json_scanner._json_items(found, open_ids) and truncated
+    assert fast.items == json_scanner._json_items(found, reader.open_ids) and reader.inside_value
+    assert not reader.repairs  # the fast path notes no repair: there must be none
 
 
 # Item texts rich in what the general path trims or unwraps at a text's ends (emphasis, dashes, colons).

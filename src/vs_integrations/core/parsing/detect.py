@@ -12,13 +12,17 @@ from collections.abc import Callable
 from ..config import VSConfig
 from .items import Extraction
 from .items import new_tuple as _new
-from .json_scanner import read_json
+from .json_scanner import find_json_start, read_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
 __all__ = [
+    "BARE_BRACKET_OPEN",
     "EXTRACTORS",
+    "NON_SPACE",
     "REASONING_CLOSE",
+    "REASONING_OPENERS",
+    "bare_bracket_end",
     "extract",
     "format_order",
     "may_hold_candidates",
@@ -44,16 +48,23 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "xml": extract_xml,
     "list": extract_list,
 }
-_NON_SPACE = re.compile(r"\S")
-_REASONING_OPEN = re.compile(r"<(?i:reasoning)>")
-REASONING_CLOSE = re.compile(r"</(?i:reasoning)>")
+NON_SPACE = re.compile(r"\S")
+# VS-CoT's <reasoning>, and the <think> block reasoning models (DeepSeek-R1, Qwen3) open with.
+_REASONING_OPEN = re.compile(r"<(?i:reasoning|thinking|think)>")
+REASONING_CLOSE = re.compile(r"</(?i:reasoning|thinking|think)>")
+REASONING_OPENERS = ("<reasoning>", "<thinking>", "<think>", "reasoning:")  # lower-cased, as written
 _REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
+# Unquoted values in brackets within a line ("Here are the answers [as requested]:", "[1, 2]"):
+# no quote, brace or nested bracket, so rarely the JSON a model meant; a later format goes first.
+_BARE_VALUES = r"\[[^\[\]{}\"'\n]{0,200}+"
+_BARE_BRACKET = re.compile(_BARE_VALUES + r"\]")
+BARE_BRACKET_OPEN = re.compile(_BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
 
 
 def opening_format(text: str) -> tuple[str, int] | None:
     """The format whose structure opens the reply, and where; None if the reply opens with prose."""
-    first = _NON_SPACE.search(text)
+    first = NON_SPACE.search(text)
     return None if first is None else _opening_at(text, first.start())
 
 
@@ -71,11 +82,14 @@ def _opening_at(text: str, at: int) -> tuple[str, int] | None:
 
 
 def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str, int]]:
-    """Every format whose structure appears in ``text`` from ``start`` on, with where it starts, earliest first."""
+    """Every format whose structure appears in ``text`` from ``start`` on, with where it starts, earliest first.
+
+    JSON starts at the first bracket that does not hold unquoted values only (:func:`bare_bracket_end`).
+    """
     positions: list[tuple[int, int, str]] = []
-    # Each find is one C scan of the text (a regex would try every position in turn).
-    brace, bracket = text.find("{", start), text.find("[", start)
-    json_at = bracket if brace == -1 or (bracket != -1 and bracket < brace) else brace
+    json_at = find_json_start(text, start)
+    while json_at != -1 and (after := bare_bracket_end(text, json_at)) != -1:
+        json_at = find_json_start(text, after)
     if json_at != -1:
         positions.append((json_at, hint != "json", "json"))
     xml_at = XML_OPEN.search(text, start) if "<" in text else None
@@ -87,6 +101,16 @@ def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str,
     if len(positions) > 1:
         positions.sort()
     return [(name, at) for at, _, name in positions]
+
+
+def bare_bracket_end(text: str, at: int) -> int:
+    """Where the unquoted values in brackets opening at ``at`` end (``[as requested]``); -1 if none open there.
+
+    No quote, brace, nested bracket or line break comes before the closing bracket, at most 200
+    characters on.
+    """
+    bracket = _BARE_BRACKET.match(text, at)
+    return -1 if bracket is None else bracket.end()
 
 
 def may_hold_candidates(text: str) -> bool:
@@ -111,17 +135,19 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
         ['Red', 'Blue']
 
     """
-    first = _NON_SPACE.search(text)
+    first = NON_SPACE.search(text)
     if first is None:
         return _new(Extraction, ([], None, False, None, ()))
     after = reasoning_end(text, first.start())
     if after != first.start():
         # Steps in the reasoning ("1. ...", "- ...", "[a, b]") are not candidates: the formats
         # after it are read first, the whole reply only if they hold none.
-        following = _NON_SPACE.search(text, after)
+        following = NON_SPACE.search(text, after)
         if following is not None:
             extraction = _extract_from(text, following.start(), config)
             if extraction.items:
+                if extraction.reasoning is None:
+                    return extraction._replace(reasoning=_reasoning_inside(text, first.start(), after))
                 return extraction
     return _extract_from(text, first.start(), config)
 
@@ -130,7 +156,8 @@ def reasoning_end(text: str, at: int) -> int:
     """Where VS-CoT's reasoning ends when it opens the reply at ``at``; ``at`` if none does (or its end is unknown).
 
     The reasoning is a ``<reasoning>`` element (XML) or a paragraph starting ``Reasoning:`` (a
-    list), as the CoT prompt asks; JSON holds it in a key of its own.
+    list), as the CoT prompt asks (JSON holds it in a key of its own), or the ``<think>`` block
+    a reasoning model opens its reply with.
     """
     ending = reasoning_ending(text, at)
     if ending is None:
@@ -140,6 +167,14 @@ def reasoning_end(text: str, at: int) -> int:
         response = XML_OPEN.search(text, at)
         return at if response is None else response.start()
     return at if end is None else end.end()
+
+
+def _reasoning_inside(text: str, at: int, end: int) -> str | None:
+    """The text of the reasoning opening at ``at`` and ending at ``end``, without its tags or label."""
+    opener = _REASONING_OPEN.match(text, at) or _REASONING_PARAGRAPH.match(text, at)
+    inside = text[at if opener is None else opener.end() : end]
+    closer = REASONING_CLOSE.search(inside)
+    return (inside if closer is None else inside[: closer.start()]).strip() or None
 
 
 def reasoning_ending(text: str, at: int) -> re.Pattern[str] | None:
@@ -165,12 +200,18 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
                 return extraction
             truncated = extraction.truncated
     order = format_order(text, config.format if config is not None else None, at)
-    if not order:
-        return _new(Extraction, ([], None, truncated, None, ()))
-    for name, at in order:
-        if (name, at) == opening:
+    for name, start in order:
+        if (name, start) == opening:
             continue  # read above
-        extraction = EXTRACTORS[name](text, at)
+        extraction = EXTRACTORS[name](text, start)
+        if extraction is not None:
+            if extraction.items:
+                return extraction
+            truncated |= extraction.truncated
+    # Unquoted values in brackets, skipped by format_order: read when nothing else holds a candidate.
+    first_json = find_json_start(text, at)
+    if first_json != -1 and ("json", first_json) not in order and ("json", first_json) != opening:
+        extraction = EXTRACTORS["json"](text, first_json)
         if extraction is not None:
             if extraction.items:
                 return extraction

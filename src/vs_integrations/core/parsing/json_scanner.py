@@ -84,11 +84,13 @@ _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, 
 # One token per match, told apart by the group that matched (match.lastindex), with the stray
 # characters before it and the separators after it (so code or prose between values costs no
 # extra match); stray characters alone match no group. A quote whose string never closes matches
-# _UNCLOSED.
+# _UNCLOSED. Comments (// or "# " to the line's end) are stray: their words are no values.
+_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|(?://|\#[ \t])[^\n]*+|[/#])"""
 _TOKENS = re.compile(
-    r"""[^\[\]{}"'A-Za-z_0-9.\-]*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
+    _STRAY + r"""*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
     r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
-    r"""[\s:,]*|[^\[\]{}"'A-Za-z_0-9.\-]+|.""",  # a token takes the separators after it
+    r"""[\s:,]*|"""  # a token takes the separators after it
+     + _STRAY + "++|.",
     re.DOTALL,
 )
 _STRING, _OPEN, _CLOSE, _QUOTED, _NUMBER, _WORD, _UNCLOSED = range(1, 8)
@@ -117,6 +119,8 @@ STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
 )
 _SEPARATORS = re.compile(r"[\s,:]*+")  # what the token loop skips after a value
 _WAIT = -2  # _read_record: the record may not be complete yet
+_JSON_WORDS = frozenset(("true", "false", "null"))
+_WORD_REPAIRS = {"python": "Python literals (True, False, None)", "word": "unquoted words read as strings"}
 _WORDS: dict[str, object] = {
     "true": True,
     "false": False,
@@ -167,9 +171,14 @@ class LenientJson:
     JSON is read whole by the C decoder (in streaming, a record once its closer arrives); the
     token loop reads the rest.
 
+    Args:
+        start: Where reading starts in the texts fed (text before it is skipped).
+
     Attributes:
         roots: The top-level values read so far.
         stack: The containers still open, outermost first.
+        repairs: What was read that strict JSON does not allow (single quotes, unquoted words,
+            Python literals, line breaks inside strings), each named once.
 
     Example:
         >>> reader = LenientJson()
@@ -192,16 +201,18 @@ class LenientJson:
         "_string_at",
         "_string_scan",
         "on_close",
+        "repairs",
         "roots",
         "stack",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self.roots: list[Any] = []
+        self.repairs: set[str] = set()  # what was read that strict JSON does not allow
         self.stack: list[list[Any]] = []  # frames: [container, pending_key]; the key only for dicts
         self._overflow = 0  # depth beyond _MAX_DEPTH, tracked as a count
         self._hopeless_check = 1024  # overflow depth at which to check that enough closers remain
-        self._pos = 0
+        self._pos = start
         self._string_at = -1  # start of a string left open by the previous feed
         self._string_scan = 0  # where its body scan stopped
         self._strict_misses = 0  # characters the C decoder scanned in values that were not strict JSON
@@ -308,6 +319,8 @@ class LenientJson:
                 if kind == _STRING:
                     at, stop = match.span(_STRING)
                     value = text[at + 1 : stop - 1]
+                    if "\n" in value:
+                        self.repairs.add("line breaks inside strings")
                     add(_decode_dq(value) if "\\" in value else value)
                 elif kind == _OPEN:
                     at, stop = match.span(_OPEN)
@@ -347,6 +360,7 @@ class LenientJson:
                         break  # back to skipping text up to the next value
                 elif kind == _QUOTED:
                     at, stop = match.span(_QUOTED)
+                    self.repairs.add("single-quoted strings")
                     add(_decode_sq(text[at + 1 : stop - 1]))
                 elif kind == _UNCLOSED:
                     self._string_at = match.start(_UNCLOSED)
@@ -360,7 +374,15 @@ class LenientJson:
                     return
                 else:
                     token = match.group(kind)
-                    add(_json_number(token) if kind == _NUMBER else _WORDS.get(token, token))
+                    if kind == _NUMBER:
+                        add(_json_number(token))
+                    else:
+                        # At the end, a word may be a value cut off ("tr", the "e" of "1e-"): no repair.
+                        if token not in _JSON_WORDS and not (
+                            match.end() == end or _NUMBER_GROWS.match(text, match.end(kind)) is not None
+                        ):
+                            self.repairs.add(_WORD_REPAIRS["python" if token in _WORDS else "word"])
+                        add(_WORDS.get(token, token))
             else:
                 pos = end
         self._pos = pos
@@ -636,23 +658,19 @@ def _nests_within(value: Any, limit: int) -> bool:
     return True
 
 
-def _lenient_json(text: str, start: int = 0, *, refused: bool = False) -> tuple[list[Any], set[int], bool]:
-    """Read JSON-ish ``text`` from ``start`` at once.
+def _lenient_json(text: str, start: int = 0, *, refused: bool = False) -> LenientJson:
+    """Read JSON-ish ``text`` from ``start`` at once; the reader holds what it read.
 
     Args:
         text: The text.
         start: Where to start reading.
         refused: The C decoder already refused the value at ``start`` (it is not tried again).
-
-    Returns:
-        The top-level values, the ids of the containers left open, and whether it ended inside a value.
     """
-    reader = LenientJson()
-    reader._pos = start
+    reader = LenientJson(start)
     if refused:
         reader._strict_refused = start
     reader.feed(text, final=True)
-    return reader.roots, reader.open_ids, reader.inside_value
+    return reader
 
 
 def _is_number(value: Any) -> bool:
@@ -799,8 +817,8 @@ _DECODER = json.JSONDecoder()
 
 # The shape asked for, cut off (max_tokens): read its complete records with one regex each.
 _ASKED_HEAD = re.compile(r'\{\s*"responses"\s*:\s*\[\s*')
-_ASKED_RECORD = re.compile(
-    r'\{\s*"text"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"\s*,\s*"probability"\s*:\s*'
+_ASKED_RECORD = re.compile(  # a text with a raw line break is not strict: the lenient reader notes it
+    r'\{\s*"text"\s*:\s*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"\s*,\s*"probability"\s*:\s*'
     r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\}\s*(,\s*)?"
 )
 
@@ -870,12 +888,14 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
             # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
-    roots, open_ids, truncated = _lenient_json(text, start, refused=refused)
-    found, reasoning = _candidate_list(roots)
+    reader = _lenient_json(text, start, refused=refused)
+    found, reasoning = _candidate_list(reader.roots)
     if found is None:
-        return None, _text_under_key(roots)
-    items = _json_items(found, open_ids)
-    return _new(Extraction, (items, reasoning, truncated, "json", ())), None if items else _text_under_key(roots)
+        return None, _text_under_key(reader.roots)
+    items = _json_items(found, reader.open_ids)
+    notes = (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}",) if reader.repairs else ()
+    extraction = _new(Extraction, (items, reasoning, reader.inside_value, "json", notes))
+    return extraction, None if items else _text_under_key(reader.roots)
 
 
 def _text_under_key(roots: list[Any]) -> str | None:
@@ -907,7 +927,7 @@ def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
     start = find_json_start(text)
     if start == -1:
         return [], False
-    roots, open_ids, truncated = _lenient_json(text, start)
-    found, _ = _candidate_list(roots)
-    records = [r for r in found or [] if type(r) is dict and id(r) not in open_ids]
-    return records, truncated
+    reader = _lenient_json(text, start)
+    found, _ = _candidate_list(reader.roots)
+    records = [r for r in found or [] if type(r) is dict and id(r) not in reader.open_ids]
+    return records, reader.inside_value

@@ -24,7 +24,14 @@ from typing import Any
 
 from ..config import VSConfig
 from ..distribution import Candidate, Distribution
-from .detect import REASONING_CLOSE, reasoning_ending
+from .detect import (
+    BARE_BRACKET_OPEN,
+    NON_SPACE,
+    REASONING_CLOSE,
+    REASONING_OPENERS,
+    bare_bracket_end,
+    reasoning_ending,
+)
 from .items import Item
 from .items import new_tuple as _new
 from .json_scanner import (
@@ -60,20 +67,19 @@ _LIST_KEY_SET = frozenset(LIST_KEYS)
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
-_NON_SPACE = re.compile(r"\S")
 
 
 class _JsonItems:
     """Candidates of a JSON reply, each emitted when its record's closing bracket arrives."""
 
-    def __init__(self) -> None:
-        self._reader = LenientJson()
+    def __init__(self, start: int) -> None:
+        self._reader = LenientJson(start)  # as parse reads it: from the structure detected, not an earlier bracket
         self._closed: list[tuple[Any, Any, int]] = []
         self._reader.on_close = self._closed
         self._candidates: list[Any] | None = None  # the list the candidates are in, once known
         # The text from _unread on has not been looked at; _quote says what it starts inside:
         # a string ('"' or "'"), a container outside strings (""), or nothing (None: top level).
-        self._unread = 0
+        self._unread = start
         self._quote: str | None = None
 
     def feed(self, text: str, chunk: str) -> list[Item]:
@@ -439,14 +445,14 @@ class _ExactJsonItems(_ExactReader):
                         self._scan, self._quote = at, quote
                         break
                     if text[at] != "}":
-                        return self._hand_over(_JsonItems(), text, fresh)  # a container inside the record
+                        return self._hand_over(_JsonItems(0), text, fresh)  # a container inside the record
                     # Strict JSON has no "}" outside strings before its end: it ends at at.
                     record = _ASKED_RECORD.match(text, pos)
                     if record is None:
                         try:
                             value = STRICT_SCAN(text[pos : at + 1], 0)[0]
                         except (ValueError, RecursionError, StopIteration):
-                            return self._hand_over(_JsonItems(), text, fresh)
+                            return self._hand_over(_JsonItems(0), text, fresh)
                         stop = at + 1
                 if record is not None:
                     self._give(record[1], float(record[2]), fresh)
@@ -469,12 +475,12 @@ class _ExactJsonItems(_ExactReader):
                     break
                 head = _EXACT_HEAD.fullmatch(text, pos, at + 1)
                 if head is None:
-                    return self._hand_over(_JsonItems(), text, fresh)
+                    return self._hand_over(_JsonItems(0), text, fresh)
                 if head.group(1) is not None:
                     try:
                         self._reasoning = scanstring(head.group(1), 1)[0]
                     except ValueError:  # an escape JSON does not have
-                        return self._hand_over(_JsonItems(), text, fresh)
+                        return self._hand_over(_JsonItems(0), text, fresh)
                 state, pos = _NEXT_RECORD, at + 1
                 continue
             else:
@@ -492,7 +498,7 @@ class _ExactJsonItems(_ExactReader):
                     state, pos = _DONE, pos + 1
                     continue
                 if state != _NEXT_RECORD or char != "{":
-                    return self._hand_over(_JsonItems(), text, fresh)
+                    return self._hand_over(_JsonItems(0), text, fresh)
             # A record opens at pos.
             state, self._scan, self._quote, self._decode_tried = _RECORD, pos + 1, "", False
             if text.find("}", pos) == -1 and text.find("]", pos) == -1:
@@ -858,13 +864,16 @@ class IncrementalScanner:
         # start with a bullet or not. Its bullet may lie before the text the next search reads.
         self._line = self._indent_end = 0
         self._line_decided = False
-        # VS-CoT's reasoning at the reply's opening (a <reasoning> element, or a paragraph starting
-        # "Reasoning:"): nothing is detected before its end (_floor), as parse reads the formats
-        # after it first. _opening_known: whether the opening is read; the two scans: where the
-        # search for the opening, then for the reasoning's end, resumes.
+        # Reasoning at the reply's opening (VS-CoT's <reasoning> element or paragraph starting
+        # "Reasoning:", a reasoning model's <think> block): nothing is detected before its end
+        # (_floor), as parse reads the formats after it first. _opening_known: whether the
+        # opening is read; the two scans: where the search for the opening, then for the
+        # reasoning's end, resumes.
         self._opening_known = False
         self._reasoning_scan = self._reasoning_end_scan = 0
         self._floor = 0
+        self._bracket_open = -1  # a bracket that may still hold unquoted values only (see _detect)
+        self._opening = -1  # where the reply's first non-blank after the reasoning is, once found
         self._exact: _ExactReaders | None = None
         self._general: _GeneralReader | None = None
         self._given = _Given()
@@ -904,7 +913,7 @@ class IncrementalScanner:
         It ends where :func:`~vs_integrations.core.parsing.detect.reasoning_end` says (a reasoning
         element left open is waited for to the end: a closing tag may still come).
         """
-        opening = _NON_SPACE.search(text, self._reasoning_scan)
+        opening = NON_SPACE.search(text, self._reasoning_scan)
         if opening is None:
             self._reasoning_scan = len(text)  # blanks so far
             return False
@@ -912,9 +921,7 @@ class IncrementalScanner:
         ending = reasoning_ending(text, at)
         if ending is None:
             opened = text[at:].lower()
-            if len(opened) < len("<reasoning>") and (
-                "<reasoning>".startswith(opened) or "reasoning:".startswith(opened)
-            ):
+            if len(opened) < len("<reasoning>") and any(opener.startswith(opened) for opener in REASONING_OPENERS):
                 self._reasoning_scan = at
                 return True  # it may still open the reasoning
             self._opening_known = True
@@ -955,11 +962,25 @@ class IncrementalScanner:
         return False
 
     def _detect(self, text: str) -> _Reader | None:
-        start = max(self._floor, self._detect_from - _OVERLAP)
+        # Read again from a bracket that may still hold unquoted values only: what follows it
+        # counts only once it is known (at most 200 characters, so this stays linear).
+        scanned = self._detect_from if self._bracket_open == -1 else self._bracket_open
+        self._bracket_open = -1
+        start = max(self._floor, scanned - _OVERLAP)
         found: list[tuple[int, str]] = []
         json_at = find_json_start(text, start)
         if json_at != -1:
-            found.append((json_at, "json"))
+            # As parse reads it (detect.format_order): unquoted values in brackets within the
+            # text are not its JSON, unless they open it.
+            if self._opening == -1:  # found once: blanks before it are not searched again at each chunk
+                self._opening = NON_SPACE.search(text, self._floor).start()  # type: ignore[union-attr]  # the bracket is one
+            opening = self._opening
+            while json_at != opening and (after := bare_bracket_end(text, json_at)) != -1:
+                json_at = find_json_start(text, after)
+            if json_at != -1 and json_at != opening and BARE_BRACKET_OPEN.match(text, json_at):
+                self._bracket_open = json_at
+            elif json_at != -1:
+                found.append((json_at, "json"))
         xml_at = XML_OPEN.search(text, start)
         if xml_at is not None:
             found.append((xml_at.start(), "xml"))
@@ -969,7 +990,7 @@ class IncrementalScanner:
         if self._last_line_bullet(text):
             found.append((self._line, "list"))  # a bullet padded past the overlap, come in pieces
         # A marker is longer than the overlap: one split across chunks is found from further back.
-        marker = PROBABILITY_MARKER.search(text, max(self._floor, self._detect_from - MARKER_LENGTH))
+        marker = PROBABILITY_MARKER.search(text, max(self._floor, scanned - MARKER_LENGTH))
         if marker is not None:
             found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
         newline = text.rfind("\n", self._detect_from)
@@ -978,13 +999,15 @@ class IncrementalScanner:
             self._indent_end = _BLANKS.match(text, self._line).end()  # type: ignore[union-attr]  # matches ""
             self._line_decided = False
         self._detect_from = len(text)
+        if self._bracket_open != -1:
+            found = [(at, name) for at, name in found if at < self._bracket_open]
         if not found:
             return None
         at, name = min(found)
         if name == "list" and (at, "xml") in found and not text[:at].strip():
             name = "xml"  # a reply that opens with a tag is XML, as parse reads it (detect.opening_format)
         if name == "json":
-            return _ExactJsonItems(at, self._given) if _exact_json_at(text, at) else _JsonItems()
+            return _ExactJsonItems(at, self._given) if _exact_json_at(text, at) else _JsonItems(at)
         if name == "xml":
             return _ExactXmlItems(at, self._given) if _exact_xml_at(text, at) else _XmlItems(at)
         return _ExactListItems(self._given) if _exact_list_at(text, at) else _ListItems(at)
