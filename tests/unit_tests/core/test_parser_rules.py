@@ -227,6 +227,32 @@ def test_comments_in_json_are_no_candidates(comment):
         assert emitted == ["Red", "Blue"] and closed == parse(reply)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"responses": ["Red", "Blue"], "probabilities": [0.6, 0.4]}',
+        '{"Answers": ["Red", "Blue"], "Confidence": ["60%", "40%"]}',
+        '["Red (Probability: 0.6)", "Blue (Probability: 0.4)"]',
+        '{"responses": ["Red: 60%", "Blue: 40%"]}',
+    ],
+)
+def test_a_list_of_texts_with_their_probabilities_beside_or_inside_them(reply):
+    # Texts whose probabilities come in a list of their own, or stated in the text as a list
+    # item states it, are read with those probabilities.
+    assert [(text, round(p, 4)) for text, p in zip(parse(reply).texts, parse(reply).probabilities, strict=True)] == [
+        ("Red", 0.6),
+        ("Blue", 0.4),
+    ]
+    for size in (1, 5, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Red", "Blue"} and closed == parse(reply)
+
+
+def test_texts_beside_a_list_of_another_length_keep_no_probability():
+    dist = parse('{"responses": ["Red", "Blue", "Green"], "probabilities": [0.6, 0.4]}')
+    assert dist.texts == ["Red", "Blue", "Green"] and dist.probabilities == pytest.approx([1 / 3] * 3)
+
+
 def test_strict_json_after_a_preamble_or_in_a_fence_needs_no_repair_warning():
     asked = '{"responses": [{"text": "Red", "probability": 0.6}, {"text": "Blue", "probability": 0.4}]}'
     for reply in (f"Sure! Here it is:\n```json\n{asked}\n```", f"{asked}\n{asked[:-2]}"):

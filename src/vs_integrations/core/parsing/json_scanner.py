@@ -15,6 +15,7 @@ from typing import Any
 
 from .items import Extraction, Item
 from .items import new_tuple as _new
+from .list_scanner import split_stated_probability
 
 __all__ = [
     "LIST_KEYS",
@@ -727,6 +728,10 @@ def item_from_json(value: Any, index: int) -> Item | None:
         if len(value) == 2 and type(value[0]) is str:
             return Item(value[0].strip(), value[1], index)  # a [text, probability] pair
         return None
+    if type(value) is str:
+        # A text may state its probability as a list item does: "Red (Probability: 0.6)".
+        text, stated = split_stated_probability(value)
+        return _new(Item, ((value.strip(), None) if stated is None else (text, stated)) + (index,))
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return _new(Item, (_as_text(value), None, index))
     return None
@@ -776,15 +781,18 @@ def _breadth_first(roots: list[Any]) -> Iterator[tuple[Any, dict[str, Any] | Non
 def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
     if len(roots) == 1 and type(roots[0]) is dict and type(roots[0].get("responses")) is list:
+        found = roots[0]["responses"]
+        if found and type(found[0]) is str:
+            found = _paired(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
         reasoning = roots[0].get("reasoning")
-        return roots[0]["responses"], reasoning if isinstance(reasoning, str) else None
+        return found, reasoning if isinstance(reasoning, str) else None
     first_list_of_records: list[Any] | None = None
     for node, lowered in _breadth_first(roots):
         if lowered is not None:
             for key in LIST_KEYS:
                 if type(lowered.get(key)) is list:
                     reasoning = lowered.get("reasoning")
-                    return lowered[key], reasoning if isinstance(reasoning, str) else None
+                    return _paired(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
         elif first_list_of_records is None and any(is_record(v) for v in node):
             first_list_of_records = node
     if first_list_of_records is not None:
@@ -795,6 +803,21 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     if len(roots) == 1 and type(roots[0]) is list:
         return roots[0], None
     return None, None
+
+
+# Keys of a list of probabilities beside a list of texts ({"responses": ["a", "b"], "probabilities": [0.7, 0.3]}).
+_PARALLEL_KEYS = ("probabilities", "probability", "probs", "confidences", "confidence", "weights", "scores")
+
+
+def _paired(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
+    """Texts given with a list of their probabilities beside them, as ``[text, probability]`` pairs; else ``found``."""
+    if not found or any(type(text) is not str for text in found):
+        return found
+    for key in _PARALLEL_KEYS:
+        stated = lowered.get(key)
+        if type(stated) is list and len(stated) == len(found):
+            return [[text, probability] for text, probability in zip(found, stated, strict=True)]
+    return found
 
 
 _NO_IDS: frozenset[int] = frozenset()
