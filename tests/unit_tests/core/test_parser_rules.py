@@ -469,3 +469,24 @@ def test_a_bracket_that_may_still_hold_unquoted_values_holds_the_stream_back():
     assert parser.feed(" requested") == []
     assert [c.text for c in parser.feed("]:\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)")] == ["Red", "Blue"]
     assert parser.close().texts == ["Red", "Blue"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '*   "Red" (Probability: 0.6)\n*   "Blue" (Probability: 0.4)',
+        "1. “Red” (Probability: 0.6)\n2. “Blue” (Probability: 0.4)",
+        '1. **"Red"**: 60%\n2. "Blue": 40%',
+    ],
+)
+def test_quotes_around_a_whole_list_text_are_formatting(reply):
+    # Seen in the embedded model's replies ('*   "2022: Amsterdam"'); read alike one-shot and streamed.
+    final = parse(reply)
+    assert stated(final) == [("Red", 0.6), ("Blue", 0.4)]
+    for size in (1, 4, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Red", "Blue"} and closed == final
+
+
+def test_quotes_inside_a_list_text_are_kept():
+    assert parse('1. He said "hi"\n2. "Red" and "Blue"').texts == ['He said "hi"', '"Red" and "Blue"']

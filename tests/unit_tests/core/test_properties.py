@@ -211,10 +211,10 @@ def test_the_cut_off_fast_path_agrees_with_the_lenient_reader(pairs, cut, before
     assert not reader.repairs  # the fast path notes no repair: there must be none
 
 
-# Item texts rich in what the general path trims or unwraps at a text's ends (emphasis, dashes, colons).
+# Item texts rich in what the general path trims or unwraps at a text's ends (emphasis, dashes, colons, quotes).
 EDGY_TEXT = st.text(
     alphabet=st.one_of(
-        st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), st.sampled_from(list(" *_-–—:,;"))
+        st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), st.sampled_from(list(' *_-–—:,;"“”'))
     ),
     max_size=10,
 )

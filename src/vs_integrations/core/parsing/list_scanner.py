@@ -73,10 +73,11 @@ _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # The shape asked for, one item per line: read in one pass when the whole reply is like it.
 # Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
 _PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
-# What _clean removes at a text's ends besides white space (dashes, colons, emphasis marks): a
+# What _clean removes at a text's ends besides white space (dashes, colons, emphasis, quotes): a
 # text that neither starts nor ends with one is read alike by the one-pass paths and the
 # general path; the one-pass paths leave any other text to it.
-CLEAN_EDGE = "-–—:,;*_"
+CLEAN_EDGE = '-–—:,;*_"“”'
+_CLOSING_QUOTE = {'"': '"', "“": "”"}
 # One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
 # line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
 # at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
@@ -130,12 +131,16 @@ def split_stated_probability(text: str) -> tuple[str, str | None]:
 
 def _clean(text: str) -> str:
     text = text.strip(_TRIM)
-    if text[:1] not in "*_":
-        return text
-    # Markdown emphasis around the whole text is formatting, not content.
-    for mark in ("**", "__", "*"):
-        if len(text) > 2 * len(mark) and text.startswith(mark) and text.endswith(mark):
-            return text[len(mark) : -len(mark)].strip()
+    if text[:1] in "*_":
+        # Markdown emphasis around the whole text is formatting, not content.
+        for mark in ("**", "__", "*"):
+            if len(text) > 2 * len(mark) and text.startswith(mark) and text.endswith(mark):
+                text = text[len(mark) : -len(mark)].strip()
+                break
+    closing = _CLOSING_QUOTE.get(text[:1])
+    # So are quotes around the whole text ("Red"), when it holds no other of them.
+    if closing is not None and len(text) > 2 and text[-1] == closing and text.count(closing) == 1 + (closing == '"'):
+        return text[1:-1].strip()
     return text
 
 
