@@ -490,3 +490,27 @@ def test_quotes_around_a_whole_list_text_are_formatting(reply):
 
 def test_quotes_inside_a_list_text_are_kept():
     assert parse('1. He said "hi"\n2. "Red" and "Blue"').texts == ['He said "hi"', '"Red" and "Blue"']
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        'Intro:\n\n(1.) "Red" (Probability: 0.6)\n(2.) "Blue" (Probability: 0.4)',
+        "You should take up:\n# 1. Red (Probability: 0.6)\n# 2. Blue (Probability: 0.4)",
+        "### 1. Red (Probability: 0.6)\nA warm colour.\n\n### 2. Blue (Probability: 0.4)\nA cool one.",
+    ],
+)
+def test_bullets_in_parentheses_with_a_dot_or_after_a_heading_mark(reply):
+    # "(1.)" and "# 1." as the embedded model wrote them; "### 1." as larger models format lists.
+    final = parse(reply)
+    assert stated(final) == [("Red", 0.6), ("Blue", 0.4)]
+    for size in (1, 5, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert emitted == ["Red", "Blue"] and closed == final
+
+
+@pytest.mark.parametrize("reply", ["A [date] review of the hotel.", "Dear [Name], thanks for [reason]."])
+def test_a_placeholder_in_brackets_within_prose_is_no_candidate(reply):
+    # Seen in the embedded model's prose: "[date]" is a template's placeholder, not a list.
+    with pytest.raises(ParseError):
+        parse(reply)

@@ -208,14 +208,18 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated |= extraction.truncated
-    # Unquoted values in brackets, skipped by format_order: read when nothing else holds a candidate.
-    first_json = find_json_start(text, at)
-    if first_json != -1 and ("json", first_json) not in order and ("json", first_json) != opening:
-        extraction = EXTRACTORS["json"](text, first_json)
-        if extraction is not None:
-            if extraction.items:
-                return extraction
-            truncated |= extraction.truncated
+    # Unquoted values in brackets, skipped by format_order: when nothing else holds a candidate,
+    # the first list of them ("[Red, Blue]") is read; one value ("[date]", a placeholder) is prose.
+    bracket = find_json_start(text, at)
+    while bracket != -1 and (after := bare_bracket_end(text, bracket)) != -1:
+        if ("json", bracket) != opening and "," in text[bracket:after]:
+            extraction = EXTRACTORS["json"](text, bracket)
+            if extraction is not None:
+                if extraction.items:
+                    return extraction
+                truncated |= extraction.truncated
+            break
+        bracket = find_json_start(text, after)
     # A bracket or tag with nothing read from it: the reply was probably cut off.
     truncated = truncated or any(name != "list" for name, _ in order)
     return _new(Extraction, ([], None, truncated, None, ()))

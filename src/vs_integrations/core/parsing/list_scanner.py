@@ -38,13 +38,17 @@ PROBABILITY_MARKER = re.compile(
     r"\s{0,10}([^()\n]{0,40}?)\s{0,10})\)"
 )
 MARKER_LENGTH = len("(") + 4 * 10 + len("probability:") + 40 + len(")")
-_BULLET_BODY = r"[ \t]*(?:•|[\-*+–](?=[ \t])|\(?(\d{1,3})[.):](?!\d)|\(?[A-Za-z]\)(?=[ \t]))[ \t]*"
+# "(1.)" as well as "1.", "2)", "(3)", "4:"; after a Markdown heading's "#"s too ("### 1. Red").
+# At most 13 characters after the indent (the stream decides a line's bullet from 16).
+_BULLET_BODY = (
+    r"[ \t]*(?:\#{1,6}[ \t])?(?:•|[\-*+–](?=[ \t])|\(?(\d{1,3})(?:\.\)|[.):])(?!\d)|\(?[A-Za-z]\)(?=[ \t]))[ \t]*"
+)
 BULLET = re.compile(_BULLET_BODY)  # matched at a line start
 # A line that starts (after its indent) the way a bullet starts. Searching for this first and
 # then matching BULLET is ~10x faster than searching "\n" + BULLET, where the regex engine
 # backtracks through the indent of every line into each bullet alternative. The indent is
 # possessive since no bullet starts with a space or tab.
-_BULLET_LINE = re.compile(r"\n[ \t]*+(?:[•\-*+–(\d]|[A-Za-z]\))")
+_BULLET_LINE = re.compile(r"\n[ \t]*+(?:[•\-*+–(\d#]|[A-Za-z]\))")
 # A newline and the bullet after it, in one match: finding every bullet after the first is one
 # ``finditer``. The same possessive indent keeps it linear.
 _NEXT_BULLET = re.compile(r"\n[ \t]*+" + _BULLET_BODY.removeprefix("[ \t]*"))

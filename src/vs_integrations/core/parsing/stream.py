@@ -64,7 +64,7 @@ _OVERLAP = 12  # longer than any opener or closer, so one split across two chunk
 # On the paths run at every chunk, "a if a > b else b" stands for max(a, b): the builtin call
 # costs more than the rest of such a line.
 _LIST_KEY_SET = frozenset(LIST_KEYS)
-# Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 6).
+# Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 13).
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
 
