@@ -1,7 +1,8 @@
 """The kept corpus of real replies: the embedded model (SmolLM2-135M), VS prompts, no schema.
 
 tests/data/real_replies.jsonl holds one reply per line with the prompt, the format asked for
-and the VS settings; it was collected once with ``LocalModel(seed=...)`` and ``VS_THREADS=1``.
+and the VS settings; it was collected with ``LocalModel(seed=...)`` and ``VS_THREADS=1`` (lines
+87 on also note the seed, the temperature and, for VS-Multi, the turn).
 """
 
 import json
@@ -74,6 +75,13 @@ EXPECTED = {
     79: ["Apple", "Banana", "Cherry", "Raspberry", "Orange"],  # *emphasis* around each item
     81: ["Red", "Blue", "Green", "Yellow", "Orange", "Black", "White", "Gold"],  # fenced, cut off
     84: ["1.0", "2.0", "3.0", "4.0", "5.0", "6.0"],  # fenced, its "]" forgotten, prose after
+    # Lines 87 on: 150 more replies, collected the same way with more prompts and settings.
+    227: [  # "(1.)" bullets, each text in quotes
+        "You're a helpful AI assistant, but you're only able to answer questions about what's happening",
+        "But you're only able to answer the question of what's happening, and it's actually not a question",
+        "But you're only able to answer questions about what's going on in your life and you're not in the field of magic",
+    ],
+    234: ["Recreational activities", "Health and fitness", "Business and finance", "Education and culture"],  # "# 1."
 }
 
 
@@ -81,6 +89,11 @@ EXPECTED = {
 def test_hand_read_replies(line):
     row = ROWS[line]
     assert parse(row["reply"], config_of(row)).texts == EXPECTED[line]
+
+
+def test_a_placeholder_in_prose_is_no_candidate():
+    with pytest.raises(ParseError):  # "... on a day of [date] when ...": prose, no list
+        parse(ROWS[192]["reply"], config_of(ROWS[192]))
 
 
 def test_the_cut_off_replies_are_flagged_and_the_whole_ones_are_not():

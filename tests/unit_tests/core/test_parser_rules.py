@@ -8,6 +8,8 @@ import pytest
 from vs_integrations import Distribution, ParseError, StreamParser, parse
 from vs_integrations.core.parsing import Item, extract
 
+STATED = [("Red", 0.6), ("Blue", 0.4)]
+
 
 def stated(dist: Distribution) -> list[tuple[str, float | None]]:
     return [(c.text, c.raw_probability) for c in dist]
@@ -70,6 +72,20 @@ def test_a_second_list_that_restarts_its_numbering_is_not_read():
     dist = parse("1. Ohio\n2. Utah\n\nOr, in another order:\n1. Utah: 2. Ohio: 3.")
     assert dist.texts == ["Ohio", "Utah"]
     assert any("restarted its numbering" in w for w in dist.warnings)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "1. Ohio\n2. Utah\n\nOr, in another order:\n1. Utah\n2. Iowa\n3. Ohio",
+        "(1.) Ohio (Prob: 0.5)\n(2.) Utah (Prob: 0.5)\nSo,\n(1.) is a state.\n(2.) is one too.",
+    ],
+)
+def test_a_second_list_is_not_given_while_streaming_either(reply):
+    # The stream stops where parse stops reading: a numbering that starts again after a break.
+    for size in (1, 4, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Ohio", "Utah"} and closed.texts == ["Ohio", "Utah"]
 
 
 def test_lettered_items():
@@ -251,6 +267,17 @@ def test_a_list_of_texts_with_their_probabilities_beside_or_inside_them(reply):
 def test_texts_beside_a_list_of_another_length_keep_no_probability():
     dist = parse('{"responses": ["Red", "Blue", "Green"], "probabilities": [0.6, 0.4]}')
     assert dist.texts == ["Red", "Blue", "Green"] and dist.probabilities == pytest.approx([1 / 3] * 3)
+
+
+def test_the_asked_shape_nested_in_a_candidate_list_is_read_inside():
+    # The embedded model wrapped the records: {"responses": [{"reasoning": ..., "responses": [...]}]}.
+    reply = json.dumps(
+        {"responses": [{"reasoning": "r", "responses": [{"text": t, "probability": p} for t, p in STATED]}]}
+    )
+    assert stated(parse(reply)) == STATED
+    for size in (1, 9, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert emitted == ["Red", "Blue"] and closed == parse(reply)
 
 
 def test_strict_json_after_a_preamble_or_in_a_fence_needs_no_repair_warning():

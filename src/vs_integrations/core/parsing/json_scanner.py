@@ -780,8 +780,8 @@ def _breadth_first(roots: list[Any]) -> Iterator[tuple[Any, dict[str, Any] | Non
 
 def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     """Find the list of candidates (and a sibling reasoning text) breadth first, without recursion."""
-    if len(roots) == 1 and type(roots[0]) is dict and type(roots[0].get("responses")) is list:
-        found = roots[0]["responses"]
+    found = roots[0].get("responses") if len(roots) == 1 and type(roots[0]) is dict else None
+    if type(found) is list and not _wraps_lists(found):
         if found and type(found[0]) is str:
             found = _paired(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
         reasoning = roots[0].get("reasoning")
@@ -791,6 +791,8 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
         if lowered is not None:
             for key in LIST_KEYS:
                 if type(lowered.get(key)) is list:
+                    if _wraps_lists(lowered[key]):
+                        break  # the candidates are in the lists inside it, further down
                     reasoning = lowered.get("reasoning")
                     return _paired(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
         elif first_list_of_records is None and any(is_record(v) for v in node):
@@ -803,6 +805,20 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     if len(roots) == 1 and type(roots[0]) is list:
         return roots[0], None
     return None, None
+
+
+def _wraps_lists(found: list[Any]) -> bool:
+    """Whether the first entry of ``found`` holds no candidate text but a candidate list of its own.
+
+    A weak model nests the asked shape: ``{"responses": [{"reasoning": ..., "responses": [records]}]}``.
+    The candidates are then the first list inside (the stream gives that list's records as they close).
+    """
+    first = found[0] if found else None
+    return (
+        type(first) is dict
+        and not is_record(first)
+        and any(type(value) is list and str(key).strip().lower() in LIST_KEYS for key, value in first.items())
+    )
 
 
 # Keys of a list of probabilities beside a list of texts ({"responses": ["a", "b"], "probabilities": [0.7, 0.3]}).

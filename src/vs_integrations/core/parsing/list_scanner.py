@@ -18,6 +18,7 @@ __all__ = [
     "BULLET",
     "BULLET_AFTER_INDENT",
     "CLEAN_EDGE",
+    "ITEM_BREAK",
     "MARKER_LENGTH",
     "PLAIN_LINE",
     "PROBABILITY_MARKER",
@@ -71,7 +72,7 @@ _TAIL_HINT = re.compile(r"[.%/]|(?i:prob|confidence|weight|p\s*[:=])")
 _P_LABEL = re.compile(r"p\s*[:=]")
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
 _TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
-_BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
+ITEM_BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
 _TRIM = " \t\r\n-–—:,;"
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # The shape asked for, one item per line: read in one pass when the whole reply is like it.
@@ -248,7 +249,7 @@ def numbered_list_items(text: str) -> list[Item] | None:
     if rest and not rest.isspace():
         # Prose after the list: it must start after a break (else it would belong to the last
         # item) and hold no bullet line or marker (else more items would be read).
-        if text[end - 1] != "\n" or _BREAK.match(text, end - 1) is None:
+        if text[end - 1] != "\n" or ITEM_BREAK.match(text, end - 1) is None:
             return None
         if search_bullet(text, end) is not None or ("(" in rest and PROBABILITY_MARKER.search(rest) is not None):
             return None
@@ -292,7 +293,7 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
     if len(markers) == 1 and not _clean(block[: markers[0].start()]):
         # "1. (Probability: 0.6) Paris": the probability comes first, the text after it.
         rest = block[markers[0].end() :]
-        broken = _BREAK.search(rest)
+        broken = ITEM_BREAK.search(rest)
         items.append(Item(_clean(rest[: broken.start()] if broken else rest), markers[0].group(1), len(items)))
         return True, True
     if markers:
@@ -307,7 +308,7 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
             items.append(Item(_clean(segment), marker.group(1), len(items)))
             previous = marker.end()
         return True, True
-    broken = _BREAK.search(block)
+    broken = ITEM_BREAK.search(block)
     paragraph = (block[: broken.start()] if broken else block).rstrip()
     first_line_end = paragraph.find("\n")
     first_line = paragraph if first_line_end == -1 else paragraph[:first_line_end]
@@ -406,7 +407,7 @@ def extract_list(text: str, start: int) -> Extraction | None:
         if "\n" not in paragraph and (number is None or _INLINE_NUMBER.search(paragraph) is None):
             # The usual block: one line, no marker, no second item on it, read without the
             # searches of _block_items. A break can only be in its trailing whitespace.
-            last_broken = len(block) - len(paragraph) > 1 and _BREAK.search(block, len(paragraph)) is not None
+            last_broken = len(block) - len(paragraph) > 1 and ITEM_BREAK.search(block, len(paragraph)) is not None
             body, probability = split_stated_probability(paragraph)
             last_stated = probability is not None
             items.append(_new(Item, (body, probability, len(items))))

@@ -47,6 +47,7 @@ from .json_scanner import (
 from .list_scanner import (
     BULLET,
     BULLET_AFTER_INDENT,
+    ITEM_BREAK,
     MARKER_LENGTH,
     PLAIN_LINE,
     PROBABILITY_MARKER,
@@ -685,6 +686,8 @@ class _ListItems:
         # Whether the previous feed searched for markers up to its end, and the bullet-ness of
         # its last line cannot change: then only a newline or a marker's ")" can complete an item.
         self._settled = False
+        self._number: int | None = None  # the last numbered bullet's number, up to the current block
+        self._second_list = False  # a second list began: parse reads the first only, so nothing more comes
 
     def feed(self, text: str, chunk: str) -> list[Item]:
         if self._cannot_complete(text, chunk):
@@ -702,6 +705,9 @@ class _ListItems:
                 self._markers(text, bullet.start(), fresh)
                 if not self._marked:
                     fresh.extend(self._items(text[self._block : bullet.start()], first=True))
+                if self._restarts(text, bullet):
+                    self._second_list = True
+                    return fresh
                 self._block = self._segment = self._marker_scan = bullet.start()
                 self._marked = False
             newline = text.find("\n", self._line if self._line > self._newline_scan else self._newline_scan)
@@ -718,8 +724,22 @@ class _ListItems:
                 return fresh
             self._line = self._newline_scan = newline + 1
 
+    def _restarts(self, text: str, bullet: re.Match[str]) -> bool:
+        """Whether ``bullet`` starts a second list, as extract_list decides: its numbering starts again after a break.
+
+        A block ends in a break when it holds a blank line or a fence, or a marker.
+        """
+        previous = BULLET.match(text, self._block)
+        if previous is not None and previous[1] is not None:
+            self._number = int(previous[1])
+        if bullet[1] is None or self._number is None or int(bullet[1]) > self._number:
+            return False
+        return self._marked or ITEM_BREAK.search(text, self._block, bullet.start()) is not None
+
     def _cannot_complete(self, text: str, chunk: str) -> bool:
         """Whether ``chunk`` can complete no item (a newline or a marker's ")" is needed); if so, skip it."""
+        if self._second_list:
+            return True
         if not self._settled or "\n" in chunk:
             return False
         if ")" in chunk:
