@@ -457,8 +457,8 @@ def test_a_json_reply_without_candidates_is_read_once_for_a_candidate_key_text_t
         "Here are the responses [as requested]:\n\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
         "Sure [see below]:\n- Red (p=0.6)\n- Blue (p=0.4)",
         "Probabilities [0.6, 0.4] follow.\n1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
-        f"Note [x] and [y, z]: {XML_PAIR}",
-        'Colours [Red, Green] in JSON: {"responses": [{"text": "Red", "probability": 0.6}, '
+        f"Note [x] and [y z]: {XML_PAIR}",
+        'Colours [Red Green] in JSON: {"responses": [{"text": "Red", "probability": 0.6}, '
         '{"text": "Blue", "probability": 0.4}]}',
     ],
 )
@@ -541,3 +541,61 @@ def test_a_placeholder_in_brackets_within_prose_is_no_candidate(reply):
     # Seen in the embedded model's prose: "[date]" is a template's placeholder, not a list.
     with pytest.raises(ParseError):
         parse(reply)
+
+
+# --- found in review ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reply", "texts"),
+    [
+        ('{"responses": ["-0.5", "0.25", "-0.75"]}', ["-0.5", "0.25", "-0.75"]),  # numbers are the texts
+        ('["Windows - 3.1", "Linux"]', ["Windows - 3.1", "Linux"]),  # only one states something
+        ('["Rate it: 9/10", "Rate it: 7/10"]', ["Rate it: 9/10", "Rate it: 7/10"]),  # the numbers tell them apart
+        ("Answer: [Paris, London, Rome]\n- I picked European capitals.", ["Paris", "London", "Rome"]),
+        ("1. Red (Probability: 0.5) 2. Blue (Probability: 0.5)", ["Red", "Blue"]),  # two items on one line
+    ],
+)
+def test_texts_that_only_look_like_stated_probabilities_or_notes(reply, texts):
+    assert parse(reply).texts == texts
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"responses": [\n  {"text": "Red", "probability": 0.6},\n  // {"text": "Pink", "probability": 0.1},\n'
+        '  {"text": "Blue", "probability": 0.4}\n]}',
+        '[\n  "Red", // warm\n  "Blue" # cool } ]\n]',
+    ],
+)
+def test_a_comment_cut_across_chunks_gives_nothing_from_it(reply):
+    final = parse(reply)
+    assert final.texts == ["Red", "Blue"]
+    for cut in range(1, len(reply)):
+        parser = StreamParser()
+        emitted = [c.text for c in parser.feed(reply[:cut]) + parser.feed(reply[cut:])]
+        assert set(emitted) <= {"Red", "Blue"} and parser.close() == final
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "<think>ok</think>1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
+        "<think>\nOkay.\n</think> Red (Prob: 0.6), Blue (Prob: 0.4)",
+        "<think>ok</think>\nReasoning: steps:\n1. consider colours\n2. pick\n\n"
+        "1. Red (Probability: 0.6)\n2. Blue (Probability: 0.4)",
+    ],
+)
+def test_candidates_on_the_reasoning_s_last_line_or_after_two_reasonings(reply):
+    final = parse(reply)
+    assert stated(final) == STATED and final.reasoning.startswith(("ok", "Okay"))
+    for size in (1, 3, 8, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert set(emitted) <= {"Red", "Blue"} and closed == final
+
+
+def test_dspy_field_markers_and_unquoted_urls_are_no_repairs_or_comments():
+    reply = '[[ ## candidates ## ]]\n[{"answer": "30", "probability": 0.5}, {"answer": "20", "probability": 0.5}]'
+    assert parse(reply).texts == ["30", "20"] and not parse(reply).warnings
+    assert (
+        parse("{responses: [{text: http://x.org, probability: 0.6}, {text: Blue, probability: 0.4}]}").texts[1]
+        == "Blue"
+    )

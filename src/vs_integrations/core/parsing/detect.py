@@ -55,9 +55,10 @@ REASONING_CLOSE = re.compile(r"</(?i:reasoning|thinking|think)>")
 REASONING_OPENERS = ("<reasoning>", "<thinking>", "<think>", "reasoning:")  # lower-cased, as written
 _REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
-# Unquoted values in brackets within a line ("Here are the answers [as requested]:", "[1, 2]"):
-# no quote, brace or nested bracket, so rarely the JSON a model meant; a later format goes first.
-_BARE_VALUES = r"\[[^\[\]{}\"'\n]{0,200}+"
+# Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
+# numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
+# the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
+_BARE_VALUES = r"\[(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
 _BARE_BRACKET = re.compile(_BARE_VALUES + r"\]")
 BARE_BRACKET_OPEN = re.compile(_BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
 
@@ -104,10 +105,10 @@ def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str,
 
 
 def bare_bracket_end(text: str, at: int) -> int:
-    """Where the unquoted values in brackets opening at ``at`` end (``[as requested]``); -1 if none open there.
+    """Where the unquoted words or numbers in brackets opening at ``at`` end (``[as requested]``); else -1.
 
-    No quote, brace, nested bracket or line break comes before the closing bracket, at most 200
-    characters on.
+    Words with no comma between them, or numbers; no quote, brace, nested bracket or line break
+    comes before the closing bracket, at most 200 characters on.
     """
     bracket = _BARE_BRACKET.match(text, at)
     return -1 if bracket is None else bracket.end()
@@ -138,17 +139,26 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
     first = NON_SPACE.search(text)
     if first is None:
         return _new(Extraction, ([], None, False, None, ()))
-    after = reasoning_end(text, first.start())
-    if after != first.start():
-        # Steps in the reasoning ("1. ...", "- ...", "[a, b]") are not candidates: the formats
-        # after it are read first, the whole reply only if they hold none.
+    # Steps in the reasoning ("1. ...", "- ...", "[a, b]") are not candidates: the formats after
+    # it are read first, the whole reply only if they hold none. A reasoning model's <think> may
+    # come before VS-CoT's own reasoning: two in a row are skipped.
+    insides: list[str] = []
+    following: re.Match[str] | None = first
+    while following is not None and len(insides) < 2:
+        after = reasoning_end(text, following.start())
+        if after == following.start():
+            break
+        insides.append(_reasoning_inside(text, following.start(), after))
         following = NON_SPACE.search(text, after)
-        if following is not None:
-            extraction = _extract_from(text, following.start(), config)
-            if extraction.items:
-                if extraction.reasoning is None:
-                    return extraction._replace(reasoning=_reasoning_inside(text, first.start(), after))
-                return extraction
+    if insides and following is not None:
+        # What follows is read as a reply of its own, so a list may start on the reasoning's
+        # last line ("</think>1. Red").
+        rest = text if "\n" in text[after : following.start()] else text[after:]
+        extraction = _extract_from(rest, following.start() - len(text) + len(rest), config)
+        if extraction.items:
+            if extraction.reasoning is None:
+                return extraction._replace(reasoning="\n\n".join(filter(None, insides)) or None)
+            return extraction
     return _extract_from(text, first.start(), config)
 
 
@@ -169,12 +179,12 @@ def reasoning_end(text: str, at: int) -> int:
     return at if end is None else end.end()
 
 
-def _reasoning_inside(text: str, at: int, end: int) -> str | None:
+def _reasoning_inside(text: str, at: int, end: int) -> str:
     """The text of the reasoning opening at ``at`` and ending at ``end``, without its tags or label."""
     opener = _REASONING_OPEN.match(text, at) or _REASONING_PARAGRAPH.match(text, at)
     inside = text[at if opener is None else opener.end() : end]
     closer = REASONING_CLOSE.search(inside)
-    return (inside if closer is None else inside[: closer.start()]).strip() or None
+    return (inside if closer is None else inside[: closer.start()]).strip()
 
 
 def reasoning_ending(text: str, at: int) -> re.Pattern[str] | None:
@@ -208,8 +218,8 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
             if extraction.items:
                 return extraction
             truncated |= extraction.truncated
-    # Unquoted values in brackets, skipped by format_order: when nothing else holds a candidate,
-    # the first list of them ("[Red, Blue]") is read; one value ("[date]", a placeholder) is prose.
+    # Unquoted words or numbers in brackets, skipped by format_order: when nothing else holds a
+    # candidate, the first list of them ("[1, 2, 3]") is read; words ("[date]", a placeholder) are prose.
     bracket = find_json_start(text, at)
     while bracket != -1 and (after := bare_bracket_end(text, bracket)) != -1:
         if ("json", bracket) != opening and "," in text[bracket:after]:

@@ -31,6 +31,7 @@ __all__ = [
     "find_json_start",
     "is_record",
     "item_from_json",
+    "pair_texts",
     "read_json",
 ]
 
@@ -86,7 +87,12 @@ _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, 
 # characters before it and the separators after it (so code or prose between values costs no
 # extra match); stray characters alone match no group. A quote whose string never closes matches
 # _UNCLOSED. Comments (// or "# " to the line's end) are stray: their words are no values.
-_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|(?://|\#[ \t])[^\n]*+|[/#])"""
+# A comment starts where a value may: at a line's start or after a space, a comma or an opener
+# ("http://x" and "C#" are no comments).
+_COMMENT = r"""(?<![^\s,\[{])(?://|\#[ \t])"""
+# DSPy's field markers ("[[ ## candidates ## ]]") are stray text too.
+_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|""" + _COMMENT + r"""[^\n]*+|\[\[ \#\# \w{1,100}+ \#\# \]\]|[/#])"""
+_OPEN_COMMENT = re.compile(_COMMENT + r"|[/#]\Z")  # streaming: a comment that may go on, or start, in the next piece
 _TOKENS = re.compile(
     _STRAY + r"""*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
     r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
@@ -191,6 +197,7 @@ class LenientJson:
     """
 
     __slots__ = (
+        "_comment_scan",
         "_hopeless_check",
         "_overflow",
         "_pos",
@@ -215,6 +222,7 @@ class LenientJson:
         self._hopeless_check = 1024  # overflow depth at which to check that enough closers remain
         self._pos = start
         self._string_at = -1  # start of a string left open by the previous feed
+        self._comment_scan = -1  # streaming: where a comment left open by the previous feed is searched on
         self._string_scan = 0  # where its body scan stopped
         self._strict_misses = 0  # characters the C decoder scanned in values that were not strict JSON
         self._strict_refused = -1  # where the C decoder last refused a value (not tried there again)
@@ -287,6 +295,14 @@ class LenientJson:
         """
         pos = self._pos
         end = len(text)
+        if self._comment_scan != -1:
+            # Streaming, inside a comment: only the new text is searched for its line's end.
+            newline = text.find("\n", self._comment_scan)
+            if newline == -1 and not final:
+                self._comment_scan = end
+                return
+            self._comment_scan = -1
+            pos = end if newline == -1 else newline
         if self._string_at != -1:
             pos = self._finish_string(text, final)
             if pos == -1:
@@ -312,10 +328,20 @@ class LenientJson:
             for match in _TOKENS.finditer(text, pos):
                 kind = match.lastindex
                 if kind is None:
-                    if not final and match.end() == end and text[end - 1] in "-.":
-                        # "-" or "-." at the end may start a number in the next piece.
-                        self._pos = end - 2 if text[end - 2 : end] == "-." else end - 1
-                        return
+                    if not final and match.end() == end:
+                        if text[end - 1] in "-.":
+                            # "-" or "-." at the end may start a number in the next piece.
+                            self._pos = end - 2 if text[end - 2 : end] == "-." else end - 1
+                            return
+                        line = text.rfind("\n", match.start(), end) + 1 or match.start()
+                        comment = _OPEN_COMMENT.search(text, line, end)
+                        if comment is not None:
+                            # A comment runs to its line's end, which may be in the next piece; a
+                            # "/" or "#" at the end may start one.
+                            self._pos = comment.start()
+                            if comment.end() - comment.start() > 1:
+                                self._comment_scan = end
+                            return
                     continue  # separators and other characters
                 if kind == _STRING:
                     at, stop = match.span(_STRING)
@@ -728,10 +754,6 @@ def item_from_json(value: Any, index: int) -> Item | None:
         if len(value) == 2 and type(value[0]) is str:
             return Item(value[0].strip(), value[1], index)  # a [text, probability] pair
         return None
-    if type(value) is str:
-        # A text may state its probability as a list item does: "Red (Probability: 0.6)".
-        text, stated = split_stated_probability(value)
-        return _new(Item, ((value.strip(), None) if stated is None else (text, stated)) + (index,))
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return _new(Item, (_as_text(value), None, index))
     return None
@@ -783,7 +805,7 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     found = roots[0].get("responses") if len(roots) == 1 and type(roots[0]) is dict else None
     if type(found) is list and not _wraps_lists(found):
         if found and type(found[0]) is str:
-            found = _paired(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
+            found = pair_texts(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
         reasoning = roots[0].get("reasoning")
         return found, reasoning if isinstance(reasoning, str) else None
     first_list_of_records: list[Any] | None = None
@@ -794,7 +816,7 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
                     if _wraps_lists(lowered[key]):
                         break  # the candidates are in the lists inside it, further down
                     reasoning = lowered.get("reasoning")
-                    return _paired(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
+                    return pair_texts(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
         elif first_list_of_records is None and any(is_record(v) for v in node):
             first_list_of_records = node
     if first_list_of_records is not None:
@@ -803,7 +825,7 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     if records:
         return records, None
     if len(roots) == 1 and type(roots[0]) is list:
-        return roots[0], None
+        return pair_texts(roots[0], {}), None
     return None, None
 
 
@@ -825,15 +847,33 @@ def _wraps_lists(found: list[Any]) -> bool:
 _PARALLEL_KEYS = ("probabilities", "probability", "probs", "confidences", "confidence", "weights", "scores")
 
 
-def _paired(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
-    """Texts given with a list of their probabilities beside them, as ``[text, probability]`` pairs; else ``found``."""
+def pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
+    """Texts with their probabilities as ``[text, probability]`` pairs, if known; else ``found``.
+
+    The probabilities come from a list of the same length beside the texts (under a key of
+    ``lowered``, the parent object with its keys lower-cased), or from the texts themselves when
+    every one states one as a list item does (``"Red (Probability: 0.6)"``, ``"Blue: 40%"``).
+
+    Example:
+        >>> pair_texts(["Red (p=0.6)", "Blue (p=0.4)"], {})
+        [['Red', '0.6'], ['Blue', '0.4']]
+
+    """
     if not found or any(type(text) is not str for text in found):
         return found
     for key in _PARALLEL_KEYS:
         stated = lowered.get(key)
         if type(stated) is list and len(stated) == len(found):
             return [[text, probability] for text, probability in zip(found, stated, strict=True)]
-    return found
+    pairs = []
+    for text in found:
+        body, probability = split_stated_probability(text)
+        if probability is None or not body:
+            return found  # "-0.5", "Windows - 3.1" among texts that state none: content
+        pairs.append([body, probability])
+    if len({body.casefold() for body, _ in pairs}) < len(pairs):
+        return found  # "Rate it: 9/10", "Rate it: 7/10": the numbers tell the texts apart
+    return pairs
 
 
 _NO_IDS: frozenset[int] = frozenset()

@@ -77,7 +77,8 @@ _TRIM = " \t\r\n-–—:,;"
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 # The shape asked for, one item per line: read in one pass when the whole reply is like it.
 # Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
-_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
+# The text holds no "(": "1. Red (Probability: 0.5) 2. Blue (Probability: 0.5)" is two items.
+_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n(]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
 # What _clean removes at a text's ends besides white space (dashes, colons, emphasis, quotes): a
 # text that neither starts nor ends with one is read alike by the one-pass paths and the
 # general path; the one-pass paths leave any other text to it.

@@ -43,6 +43,7 @@ from .json_scanner import (
     find_json_start,
     is_record,
     item_from_json,
+    pair_texts,
 )
 from .list_scanner import (
     BULLET,
@@ -68,6 +69,7 @@ _LIST_KEY_SET = frozenset(LIST_KEYS)
 # Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 13).
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
+_LONGEST_OPENER = max(map(len, REASONING_OPENERS))
 
 
 class _JsonItems:
@@ -132,8 +134,10 @@ class _JsonItems:
             if type(closed) is dict and type(parent) is list and item_from_json(closed, 0) is not None:
                 self._candidates = parent
             elif type(closed) is list and (parent is None or self._named_list(closed, parent)):
-                # {"responses": ["a", "b"]}: the strings are complete when their list closes.
-                return [item for index, value in enumerate(closed) if (item := item_from_json(value, index))]
+                # {"responses": ["a", "b"]}: the strings are complete when their list closes (a list
+                # of their probabilities after it is not read yet: parse pairs them, by text alike).
+                values = pair_texts(closed, {})
+                return [item for index, value in enumerate(values) if (item := item_from_json(value, index))]
             elif parent is None and is_record(closed):
                 # A record on its own (JSON lines); parse reads no other object as one.
                 item = item_from_json(closed, position)
@@ -891,6 +895,7 @@ class IncrementalScanner:
         # reasoning's end, resumes.
         self._opening_known = False
         self._reasoning_scan = self._reasoning_end_scan = 0
+        self._reasonings = 0  # how many have ended
         self._floor = 0
         self._bracket_open = -1  # a bracket that may still hold unquoted values only (see _detect)
         self._opening = -1  # where the reply's first non-blank after the reasoning is, once found
@@ -928,36 +933,41 @@ class IncrementalScanner:
         return None if self._exact is None else self._exact.distribution(text, config)
 
     def _in_reasoning(self, text: str) -> bool:
-        """Whether the reply so far opens with VS-CoT's reasoning not yet ended (or may still).
+        """Whether the reply so far opens with reasoning not yet ended (or may still).
 
         It ends where :func:`~vs_integrations.core.parsing.detect.reasoning_end` says (a reasoning
-        element left open is waited for to the end: a closing tag may still come).
+        element left open is waited for to the end: a closing tag may still come). A second one
+        may follow the first (a reasoning model's ``<think>``, then VS-CoT's), as parse reads it.
         """
-        opening = NON_SPACE.search(text, self._reasoning_scan)
-        if opening is None:
-            self._reasoning_scan = len(text)  # blanks so far
-            return False
-        at = opening.start()
-        ending = reasoning_ending(text, at)
-        if ending is None:
-            opened = text[at:].lower()
-            if len(opened) < len("<reasoning>") and any(opener.startswith(opened) for opener in REASONING_OPENERS):
-                self._reasoning_scan = at
-                return True  # it may still open the reasoning
-            self._opening_known = True
-            return False
-        scan = self._reasoning_end_scan or at
-        end = ending.search(text, scan)
-        if end is None:
-            if ending is REASONING_CLOSE:
-                self._reasoning_end_scan = max(at, len(text) - len("</reasoning>"))
-            else:  # a blank line of any length: it starts at the last line break, if any
-                newline = text.rfind("\n", scan)
-                self._reasoning_end_scan = len(text) if newline == -1 else newline
-            return True
-        self._opening_known = True
-        self._floor = self._detect_from = self._line = self._indent_end = end.end()
-        return False
+        while True:
+            opening = NON_SPACE.search(text, self._reasoning_scan)
+            if opening is None:
+                self._reasoning_scan = len(text)  # blanks so far
+                return False
+            at = opening.start()
+            ending = reasoning_ending(text, at)
+            if ending is None:
+                opened = text[at : at + _LONGEST_OPENER].lower()
+                if len(opened) < _LONGEST_OPENER and any(opener.startswith(opened) for opener in REASONING_OPENERS):
+                    self._reasoning_scan = at
+                    return True  # it may still open the reasoning
+                self._opening_known = True
+                return False
+            scan = self._reasoning_end_scan or at
+            end = ending.search(text, scan)
+            if end is None:
+                if ending is REASONING_CLOSE:
+                    self._reasoning_end_scan = max(at, len(text) - _LONGEST_OPENER - 1)
+                else:  # a blank line of any length: it starts at the last line break, if any
+                    newline = text.rfind("\n", scan)
+                    self._reasoning_end_scan = len(text) if newline == -1 else newline
+                return True
+            self._floor = self._detect_from = self._line = self._indent_end = end.end()
+            self._reasonings += 1
+            if self._reasonings == 2:
+                self._opening_known = True
+                return False
+            self._reasoning_scan, self._reasoning_end_scan = end.end(), 0
 
     def _last_line_bullet(self, text: str) -> bool:
         """Whether the last line starts with a bullet (``BULLET`` at its start) whose end has come.
@@ -1012,7 +1022,8 @@ class IncrementalScanner:
         # A marker is longer than the overlap: one split across chunks is found from further back.
         marker = PROBABILITY_MARKER.search(text, max(self._floor, scanned - MARKER_LENGTH))
         if marker is not None:
-            found.append((text.rfind("\n", 0, marker.start()) + 1, "list"))
+            # Its line starts after the reasoning at the latest ("</think> Red (Prob: 0.6)").
+            found.append(((text.rfind("\n", self._floor, marker.start()) + 1) or self._floor, "list"))
         newline = text.rfind("\n", self._detect_from)
         if newline != -1:
             self._line = newline + 1
