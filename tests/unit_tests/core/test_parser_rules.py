@@ -599,3 +599,27 @@ def test_dspy_field_markers_and_unquoted_urls_are_no_repairs_or_comments():
         parse("{responses: [{text: http://x.org, probability: 0.6}, {text: Blue, probability: 0.4}]}").texts[1]
         == "Blue"
     )
+
+
+# --- bounded work on huge replies ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "reply",
+    [
+        json.dumps({"responses": [f"t{i}" for i in range(12_000)]}),  # strict JSON
+        "{'responses': [" + ", ".join(f"'t{i}'" for i in range(12_000)) + "]}",  # loose: the token loop
+        "[" + ", ".join(f'"t{i} (Probability: 0.1)"' for i in range(12_000)) + "]",
+    ],
+)
+def test_a_json_reply_of_more_than_max_items_candidates_is_read_up_to_the_cap(reply):
+    from vs_integrations.core.parsing.items import MAX_ITEMS, too_many_items
+
+    dist = parse(reply)
+    assert len(dist) == MAX_ITEMS and dist.texts[:2] == ["t0", "t1"] and too_many_items() in dist.warnings
+
+
+def test_loose_json_is_read_up_to_a_limit_of_values():
+    # 30,000 unquoted one-value lists: the token loop stops at its limit instead of reading them all.
+    from vs_integrations.core.parsing.json_scanner import _MAX_VALUES, _lenient_json
+
+    reader = _lenient_json("[a] " * 30_000)
+    assert reader.capped and len(reader.roots) < _MAX_VALUES // 2 + 1

@@ -19,6 +19,7 @@ from .xml_scanner import XML_OPEN, extract_xml
 __all__ = [
     "BARE_BRACKET_OPEN",
     "EXTRACTORS",
+    "JSON_START_PAST_BARE",
     "NON_SPACE",
     "REASONING_CLOSE",
     "REASONING_OPENERS",
@@ -58,9 +59,13 @@ _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 # Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
 # numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
 # the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
-_BARE_VALUES = r"\[(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
-_BARE_BRACKET = re.compile(_BARE_VALUES + r"\]")
-BARE_BRACKET_OPEN = re.compile(_BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
+_BARE_VALUES = r"(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
+_BARE_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]")
+BARE_BRACKET_OPEN = re.compile(r"\[" + _BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
+# The first "{" or "[" that does not open such a bracket: one C search past any number of them.
+JSON_START_PAST_BARE = re.compile(r"\{|\[(?!" + _BARE_VALUES + r"\])")
+# Numbers in brackets ("[3, 7, 42]"): the bare bracket read when nothing else holds a candidate.
+_NUMBERS_LIST = re.compile(r"\[[0-9 \t.%+\-]{0,200}+,[0-9 \t.,%+\-]{0,200}+\]")
 
 
 def opening_format(text: str) -> tuple[str, int] | None:
@@ -89,8 +94,9 @@ def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str,
     """
     positions: list[tuple[int, int, str]] = []
     json_at = find_json_start(text, start)
-    while json_at != -1 and (after := bare_bracket_end(text, json_at)) != -1:
-        json_at = find_json_start(text, after)
+    if json_at != -1 and bare_bracket_end(text, json_at) != -1:
+        past = JSON_START_PAST_BARE.search(text, json_at)
+        json_at = -1 if past is None else past.start()
     if json_at != -1:
         positions.append((json_at, hint != "json", "json"))
     xml_at = XML_OPEN.search(text, start) if "<" in text else None
@@ -219,17 +225,16 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
                 return extraction
             truncated |= extraction.truncated
     # Unquoted words or numbers in brackets, skipped by format_order: when nothing else holds a
-    # candidate, the first list of them ("[1, 2, 3]") is read; words ("[date]", a placeholder) are prose.
-    bracket = find_json_start(text, at)
-    while bracket != -1 and (after := bare_bracket_end(text, bracket)) != -1:
-        if ("json", bracket) != opening and "," in text[bracket:after]:
-            extraction = EXTRACTORS["json"](text, bracket)
-            if extraction is not None:
-                if extraction.items:
-                    return extraction
-                truncated |= extraction.truncated
-            break
-        bracket = find_json_start(text, after)
+    # candidate, the first list of numbers ("[3, 7, 42]") is read; words ("[date]", a placeholder)
+    # are prose.
+    past = JSON_START_PAST_BARE.search(text, at) if "[" in text else None
+    numbers = _NUMBERS_LIST.search(text, at, len(text) if past is None else past.start()) if "[" in text else None
+    if numbers is not None and ("json", numbers.start()) != opening:
+        extraction = EXTRACTORS["json"](text, numbers.start())
+        if extraction is not None:
+            if extraction.items:
+                return extraction
+            truncated |= extraction.truncated
     # A bracket or tag with nothing read from it: the reply was probably cut off.
     truncated = truncated or any(name != "list" for name, _ in order)
     return _new(Extraction, ([], None, truncated, None, ()))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .items import Extraction, Item
+from .items import MAX_ITEMS, Extraction, Item, too_many_items
 from .items import new_tuple as _new
 from .list_scanner import split_stated_probability
 
@@ -116,6 +116,20 @@ _DQ_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SQ_BODY = re.compile(r"[^'\\]*(?:\\.[^'\\]*)*", re.DOTALL)
 
 
+# The values the token loop reads at most: a record written loosely ({'text': 'a', 'p': 0.1})
+# is 5 of them, so 8,000 such records (a VS reply holds a few hundred); a record or container
+# in strict JSON, read by the C decoder, is one.
+_MAX_VALUES = 4 * MAX_ITEMS
+# What a refused try of the C decoder costs besides the characters it scanned (raising and
+# catching its error), in characters scanned: many tiny containers that are not strict JSON
+# ("[a] [a] ...") stop being tried after a few thousand.
+_FAILED_TRY = 1024
+
+
+class _ValuesCapped(Exception):
+    """Raised inside LenientJson when it reaches _MAX_VALUES: reading stops there."""
+
+
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not strict JSON")  # the token loop reads it as the word it is
 
@@ -127,7 +141,8 @@ STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
 _SEPARATORS = re.compile(r"[\s,:]*+")  # what the token loop skips after a value
 _WAIT = -2  # _read_record: the record may not be complete yet
 _JSON_WORDS = frozenset(("true", "false", "null"))
-_WORD_REPAIRS = {"python": "Python literals (True, False, None)", "word": "unquoted words read as strings"}
+_PYTHON_LITERALS = "Python literals (True, False, None)"
+_UNQUOTED_WORDS = "unquoted words read as strings"
 _WORDS: dict[str, object] = {
     "true": True,
     "false": False,
@@ -197,6 +212,7 @@ class LenientJson:
     """
 
     __slots__ = (
+        "_budget",
         "_comment_scan",
         "_hopeless_check",
         "_overflow",
@@ -221,6 +237,7 @@ class LenientJson:
         self._overflow = 0  # depth beyond _MAX_DEPTH, tracked as a count
         self._hopeless_check = 1024  # overflow depth at which to check that enough closers remain
         self._pos = start
+        self._budget = _MAX_VALUES  # values the reader may still add (see capped)
         self._string_at = -1  # start of a string left open by the previous feed
         self._comment_scan = -1  # streaming: where a comment left open by the previous feed is searched on
         self._string_scan = 0  # where its body scan stopped
@@ -269,6 +286,9 @@ class LenientJson:
         return self._pos, None
 
     def _add(self, value: Any) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _ValuesCapped
         stack = self.stack
         if not stack:
             self.roots.append(value)
@@ -285,6 +305,14 @@ class LenientJson:
             container[frame[1]] = value
             frame[1] = None
 
+    @property
+    def capped(self) -> bool:
+        """True when the reader stopped at its limit of values (:data:`MAX_ITEMS` candidates' worth).
+
+        The token loop costs Python work per value; past the limit the rest of the text is not read.
+        """
+        return self._budget < 0
+
     def feed(self, text: str, *, final: bool) -> None:
         """Read ``text`` (everything so far: the previous text plus what arrived) from where it stopped.
 
@@ -293,6 +321,14 @@ class LenientJson:
             final: True when no more text will come: a number or word at the end is complete.
 
         """
+        if self._budget < 0:
+            return
+        try:
+            self._feed(text, final)
+        except _ValuesCapped:
+            self._pos = len(text)
+
+    def _feed(self, text: str, final: bool) -> None:
         pos = self._pos
         end = len(text)
         if self._comment_scan != -1:
@@ -405,10 +441,12 @@ class LenientJson:
                         add(_json_number(token))
                     else:
                         # At the end, a word may be a value cut off ("tr", the "e" of "1e-"): no repair.
-                        if token not in _JSON_WORDS and not (
-                            match.end() == end or _NUMBER_GROWS.match(text, match.end(kind)) is not None
-                        ):
-                            self.repairs.add(_WORD_REPAIRS["python" if token in _WORDS else "word"])
+                        if token not in _JSON_WORDS:
+                            note = _PYTHON_LITERALS if token in _WORDS else _UNQUOTED_WORDS
+                            if note not in self.repairs and not (
+                                match.end() == end or _NUMBER_GROWS.match(text, match.end(kind)) is not None
+                            ):
+                                self.repairs.add(note)
                         add(_WORDS.get(token, token))
             else:
                 pos = end
@@ -426,6 +464,7 @@ class LenientJson:
         """
         if self._strict_misses > 8 * len(text) or at == self._strict_refused:
             return -1
+        self._strict_misses += _FAILED_TRY  # counted now, taken back below if the value is read
         # No closer of its kind after it: cut off, the decoder could only fail (and a failure costs
         # more than this scan). The scan counts as missed work when no value is read.
         closer = text.find("}" if text[at] == "{" else "]", at)
@@ -446,6 +485,7 @@ class LenientJson:
             self._strict_misses += len(text) + closer - 2 * at
             self._strict_refused = at
             return -1
+        self._strict_misses -= _FAILED_TRY
         room = _MAX_DEPTH - len(self.stack)
         if text.count("[", at, end) + text.count("{", at, end) > room and not _nests_within(value, room):
             return -1
@@ -866,7 +906,7 @@ def pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
         if type(stated) is list and len(stated) == len(found):
             return [[text, probability] for text, probability in zip(found, stated, strict=True)]
     pairs = []
-    for text in found:
+    for text in found[: MAX_ITEMS + 1]:  # the items past MAX_ITEMS are not read
         body, probability = split_stated_probability(text)
         if probability is None or not body:
             return found  # "-0.5", "Windows - 3.1" among texts that state none: content
@@ -882,7 +922,7 @@ _NO_IDS: frozenset[int] = frozenset()
 def _json_items(found: list[Any], open_ids: set[int] | frozenset[int]) -> list[Item]:
     """The candidates among the entries of a candidate list, skipping those cut off mid-way."""
     items = []
-    for index, entry in enumerate(found):
+    for index, entry in enumerate(found[: MAX_ITEMS + 1]):  # one past the cap: the caller notes it
         if id(entry) in open_ids:
             continue
         item = item_from_json(entry, index)
@@ -963,7 +1003,8 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
                 if found:
                     items = _json_items(found, _NO_IDS)
                     if items:
-                        return _new(Extraction, (items, reasoning, False, "json", ())), None
+                        capped = (too_many_items(),) if len(items) > MAX_ITEMS else ()
+                        return _new(Extraction, (items[:MAX_ITEMS], reasoning, False, "json", capped)), None
             # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
@@ -972,7 +1013,12 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
     if found is None:
         return None, _text_under_key(reader.roots)
     items = _json_items(found, reader.open_ids)
-    notes = (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}",) if reader.repairs else ()
+    notes: tuple[str, ...] = (
+        (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}",) if reader.repairs else ()
+    )
+    if reader.capped or len(items) > MAX_ITEMS:
+        del items[MAX_ITEMS:]
+        notes += (too_many_items(),)
     extraction = _new(Extraction, (items, reasoning, reader.inside_value, "json", notes))
     return extraction, None if items else _text_under_key(reader.roots)
 

@@ -26,6 +26,7 @@ from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from .detect import (
     BARE_BRACKET_OPEN,
+    JSON_START_PAST_BARE,
     NON_SPACE,
     REASONING_CLOSE,
     REASONING_OPENERS,
@@ -1005,8 +1006,9 @@ class IncrementalScanner:
             if self._opening == -1:  # found once: blanks before it are not searched again at each chunk
                 self._opening = NON_SPACE.search(text, self._floor).start()  # type: ignore[union-attr]  # the bracket is one
             opening = self._opening
-            while json_at != opening and (after := bare_bracket_end(text, json_at)) != -1:
-                json_at = find_json_start(text, after)
+            if json_at != opening and bare_bracket_end(text, json_at) != -1:
+                past = JSON_START_PAST_BARE.search(text, json_at)
+                json_at = -1 if past is None else past.start()
             if json_at != -1 and json_at != opening and BARE_BRACKET_OPEN.match(text, json_at):
                 self._bracket_open = json_at
             elif json_at != -1:
