@@ -78,7 +78,7 @@ def test_a_second_list_that_restarts_its_numbering_is_not_read():
     "reply",
     [
         "1. Ohio\n2. Utah\n\nOr, in another order:\n1. Utah\n2. Iowa\n3. Ohio",
-        "(1.) Ohio (Prob: 0.5)\n(2.) Utah (Prob: 0.5)\nSo,\n(1.) is a state.\n(2.) is one too.",
+        "(1.) Ohio (Prob: 0.5)\n(2.) Utah (Prob: 0.5)\n\nSo,\n(1.) is a state.\n(2.) is one too.",
     ],
 )
 def test_a_second_list_is_not_given_while_streaming_either(reply):
@@ -86,6 +86,12 @@ def test_a_second_list_is_not_given_while_streaming_either(reply):
     for size in (1, 4, len(reply)):
         emitted, closed = stream(reply, size)
         assert set(emitted) <= {"Ohio", "Utah"} and closed.texts == ["Ohio", "Utah"]
+
+
+def test_items_all_numbered_1_with_markers_are_one_list():
+    # Markdown's lazy numbering: without a break between them, a repeated number starts no second list.
+    reply = "1. Red (Probability: 0.6)\n1. Blue (Probability: 0.4)"
+    assert stated(parse(reply)) == STATED and stated(parse(f"Here:\n{reply}")) == STATED
 
 
 def test_lettered_items():

@@ -296,7 +296,7 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
         rest = block[markers[0].end() :]
         broken = ITEM_BREAK.search(rest)
         items.append(Item(_clean(rest[: broken.start()] if broken else rest), markers[0].group(1), len(items)))
-        return True, True
+        return True, broken is not None
     if markers:
         previous = 0
         for marker in markers:
@@ -308,7 +308,7 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
                     segment = segment[bullet.end() :]
             items.append(Item(_clean(segment), marker.group(1), len(items)))
             previous = marker.end()
-        return True, True
+        return True, ITEM_BREAK.search(block, previous) is not None
     broken = ITEM_BREAK.search(block)
     paragraph = (block[: broken.start()] if broken else block).rstrip()
     first_line_end = paragraph.find("\n")

@@ -732,14 +732,14 @@ class _ListItems:
     def _restarts(self, text: str, bullet: re.Match[str]) -> bool:
         """Whether ``bullet`` starts a second list, as extract_list decides: its numbering starts again after a break.
 
-        A block ends in a break when it holds a blank line or a fence, or a marker.
+        A block ends in a break when it holds a blank line or a fence.
         """
         previous = BULLET.match(text, self._block)
         if previous is not None and previous[1] is not None:
             self._number = int(previous[1])
         if bullet[1] is None or self._number is None or int(bullet[1]) > self._number:
             return False
-        return self._marked or ITEM_BREAK.search(text, self._block, bullet.start()) is not None
+        return ITEM_BREAK.search(text, self._block, bullet.start()) is not None
 
     def _cannot_complete(self, text: str, chunk: str) -> bool:
         """Whether ``chunk`` can complete no item (a newline or a marker's ")" is needed); if so, skip it."""
