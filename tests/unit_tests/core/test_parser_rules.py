@@ -629,3 +629,11 @@ def test_loose_json_is_read_up_to_a_limit_of_values():
 
     reader = _lenient_json("[a] " * 30_000)
     assert reader.capped and len(reader.roots) < _MAX_VALUES // 2 + 1
+
+
+def test_a_reasoning_label_with_a_space_before_its_colon_streams_like_parse():
+    # Fed "Reasoning " first, the stream waits for the ":" as parse reads "Reasoning :" (found by fuzzing).
+    reply = "Reasoning : 1. red is warm (p=0.9)\n\n1. Red (p=0.6)\n2. Blue (p=0.4)"
+    parser = StreamParser()
+    emitted = [c.text for piece in ("Reasoning ", reply[len("Reasoning ") :]) for c in parser.feed(piece)]
+    assert emitted == ["Red", "Blue"] and parser.close() == parse(reply)

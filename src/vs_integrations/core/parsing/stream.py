@@ -71,6 +71,7 @@ _LIST_KEY_SET = frozenset(LIST_KEYS)
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
 _LONGEST_OPENER = max(map(len, REASONING_OPENERS))
+_PARAGRAPH_OPENING = re.compile(r"(?i:reasoning)[ \t]{0,64}\Z")  # "Reasoning  " may still get its ":"
 
 
 class _JsonItems:
@@ -949,7 +950,9 @@ class IncrementalScanner:
             ending = reasoning_ending(text, at)
             if ending is None:
                 opened = text[at : at + _LONGEST_OPENER].lower()
-                if len(opened) < _LONGEST_OPENER and any(opener.startswith(opened) for opener in REASONING_OPENERS):
+                if (
+                    len(opened) < _LONGEST_OPENER and any(opener.startswith(opened) for opener in REASONING_OPENERS)
+                ) or _PARAGRAPH_OPENING.match(text, at):
                     self._reasoning_scan = at
                     return True  # it may still open the reasoning
                 self._opening_known = True
