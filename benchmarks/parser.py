@@ -242,7 +242,7 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "numbered 1. 2. 3. inline": lambda n: "1. x " + " ".join(f"{i % 998 + 2}. x" for i in range(n // 6)),
     "newlines": lambda n: "\n" * n,
     "cut-off JSON list": lambda n: well_formed(n)[: n - 7],
-    # Loose JSON, read by the token loop in Python (capped at 40,000 values), and brackets in prose.
+    # Loose JSON, read by the token loop in Python (capped at 20,000 values), and brackets in prose.
     "'[a] ' repeated": lambda n: ("[a] " * (n // 4 + 1))[:n],
     "<think>, then '[a] ' repeated": lambda n: "<think>x</think>" + ("[a] " * (n // 4 + 1))[: n - 16],
     "single-quoted strings": lambda n: "[" + ("'a', " * (n // 5 + 1))[: n - 2] + "]",

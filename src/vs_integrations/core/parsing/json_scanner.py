@@ -91,7 +91,7 @@ _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, 
 # ("http://x" and "C#" are no comments).
 _COMMENT = r"""(?<![^\s,\[{])(?://|\#[ \t])"""
 # DSPy's field markers ("[[ ## candidates ## ]]") are stray text too.
-_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|""" + _COMMENT + r"""[^\n]*+|\[\[ \#\# \w{1,100}+ \#\# \]\]|[/#])"""
+_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|""" + _COMMENT + r"""[^\n]*+|\[\[ \#\# \w{1,100}+ \#\# \]\]|[/#]++)"""
 _OPEN_COMMENT = re.compile(_COMMENT + r"|[/#]\Z")  # streaming: a comment that may go on, or start, in the next piece
 _TOKENS = re.compile(
     _STRAY + r"""*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
@@ -117,9 +117,9 @@ _SQ_BODY = re.compile(r"[^'\\]*(?:\\.[^'\\]*)*", re.DOTALL)
 
 
 # The values the token loop reads at most: a record written loosely ({'text': 'a', 'p': 0.1})
-# is 5 of them, so 8,000 such records (a VS reply holds a few hundred); a record or container
+# is 5 of them, so 4,000 such records (a VS reply holds a few hundred); a record or container
 # in strict JSON, read by the C decoder, is one.
-_MAX_VALUES = 4 * MAX_ITEMS
+_MAX_VALUES = 2 * MAX_ITEMS
 # What a refused try of the C decoder costs besides the characters it scanned (raising and
 # catching its error), in characters scanned: many tiny containers that are not strict JSON
 # ("[a] [a] ...") stop being tried after a few thousand.
