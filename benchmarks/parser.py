@@ -245,6 +245,7 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     # Loose JSON, read by the token loop in Python (capped at 20,000 values), and brackets in prose.
     "'[a] ' repeated": lambda n: ("[a] " * (n // 4 + 1))[:n],
     "<think>, then '[a] ' repeated": lambda n: "<think>x</think>" + ("[a] " * (n // 4 + 1))[: n - 16],
+    "'[a, b] ' repeated": lambda n: ("[a, b] " * (n // 7 + 1))[:n],
     "single-quoted strings": lambda n: "[" + ("'a', " * (n // 5 + 1))[: n - 2] + "]",
     "unquoted words": lambda n: "{responses: [" + ("a, " * (n // 3 + 1))[: n - 15] + "]}",
     "strings with line breaks": lambda n: "[" + ('"a\nb", ' * (n // 8 + 1))[: n - 2] + "]",

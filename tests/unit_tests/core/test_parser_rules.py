@@ -624,11 +624,11 @@ def test_a_json_reply_of_more_than_max_items_candidates_is_read_up_to_the_cap(re
 
 
 def test_loose_json_is_read_up_to_a_limit_of_values():
-    # 30,000 unquoted one-value lists: the token loop stops at its limit instead of reading them all.
+    # 30,000 lists of unquoted words: the token loop stops at its limit instead of reading them all.
     from vs_integrations.core.parsing.json_scanner import _MAX_VALUES, _lenient_json
 
-    reader = _lenient_json("[a] " * 30_000)
-    assert reader.capped and len(reader.roots) < _MAX_VALUES // 2 + 1
+    reader = _lenient_json("[a, b] " * 30_000)
+    assert reader.capped and len(reader.roots) <= _MAX_VALUES // 3 + 1
 
 
 def test_a_reasoning_label_with_a_space_before_its_colon_streams_like_parse():
@@ -637,3 +637,12 @@ def test_a_reasoning_label_with_a_space_before_its_colon_streams_like_parse():
     parser = StreamParser()
     emitted = [c.text for piece in ("Reasoning ", reply[len("Reasoning ") :]) for c in parser.feed(piece)]
     assert emitted == ["Red", "Blue"] and parser.close() == parse(reply)
+
+
+def test_words_in_brackets_in_a_postscript_are_no_second_json_value():
+    # '["Red", "Blue"]' then '(I picked [these] two.)': one JSON value, not JSON lines of two.
+    reply = '["Red", "Blue"]\n\n(I picked [these] two colours.)'
+    assert parse(reply).texts == ["Red", "Blue"]
+    for size in (1, 4, len(reply)):
+        emitted, closed = stream(reply, size)
+        assert emitted == ["Red", "Blue"] and closed.texts == ["Red", "Blue"]

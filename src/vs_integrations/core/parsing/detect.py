@@ -12,18 +12,15 @@ from collections.abc import Callable
 from ..config import VSConfig
 from .items import Extraction
 from .items import new_tuple as _new
-from .json_scanner import find_json_start, read_json
+from .json_scanner import find_json_value, read_json
 from .list_scanner import BULLET, extract_list, list_start, search_bullet
 from .xml_scanner import XML_OPEN, extract_xml
 
 __all__ = [
-    "BARE_BRACKET_OPEN",
     "EXTRACTORS",
-    "JSON_START_PAST_BARE",
     "NON_SPACE",
     "REASONING_CLOSE",
     "REASONING_OPENERS",
-    "bare_bracket_end",
     "extract",
     "format_order",
     "may_hold_candidates",
@@ -56,14 +53,6 @@ REASONING_CLOSE = re.compile(r"</(?i:reasoning|thinking|think)>")
 REASONING_OPENERS = ("<reasoning>", "<thinking>", "<think>", "reasoning:")  # lower-cased, as written
 _REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
-# Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
-# numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
-# the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
-_BARE_VALUES = r"(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
-_BARE_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]")
-BARE_BRACKET_OPEN = re.compile(r"\[" + _BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
-# The first "{" or "[" that does not open such a bracket: one C search past any number of them.
-JSON_START_PAST_BARE = re.compile(r"\{|\[(?!" + _BARE_VALUES + r"\])")
 # Numbers in brackets ("[3, 7, 42]"): the bare bracket read when nothing else holds a candidate.
 _NUMBERS_LIST = re.compile(r"\[[0-9 \t.%+\-]{0,200}+,[0-9 \t.,%+\-]{0,200}+\]")
 
@@ -90,13 +79,11 @@ def _opening_at(text: str, at: int) -> tuple[str, int] | None:
 def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str, int]]:
     """Every format whose structure appears in ``text`` from ``start`` on, with where it starts, earliest first.
 
-    JSON starts at the first bracket that does not hold unquoted values only (:func:`bare_bracket_end`).
+    JSON starts at the first bracket that does not hold unquoted words or numbers only
+    (:func:`~vs_integrations.core.parsing.json_scanner.find_json_value`).
     """
     positions: list[tuple[int, int, str]] = []
-    json_at = find_json_start(text, start)
-    if json_at != -1 and bare_bracket_end(text, json_at) != -1:
-        past = JSON_START_PAST_BARE.search(text, json_at)
-        json_at = -1 if past is None else past.start()
+    json_at = find_json_value(text, start)
     if json_at != -1:
         positions.append((json_at, hint != "json", "json"))
     xml_at = XML_OPEN.search(text, start) if "<" in text else None
@@ -108,16 +95,6 @@ def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str,
     if len(positions) > 1:
         positions.sort()
     return [(name, at) for at, _, name in positions]
-
-
-def bare_bracket_end(text: str, at: int) -> int:
-    """Where the unquoted words or numbers in brackets opening at ``at`` end (``[as requested]``); else -1.
-
-    Words with no comma between them, or numbers; no quote, brace, nested bracket or line break
-    comes before the closing bracket, at most 200 characters on.
-    """
-    bracket = _BARE_BRACKET.match(text, at)
-    return -1 if bracket is None else bracket.end()
 
 
 def may_hold_candidates(text: str) -> bool:
@@ -227,8 +204,8 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
     # Unquoted words or numbers in brackets, skipped by format_order: when nothing else holds a
     # candidate, the first list of numbers ("[3, 7, 42]") is read; words ("[date]", a placeholder)
     # are prose.
-    past = JSON_START_PAST_BARE.search(text, at) if "[" in text else None
-    numbers = _NUMBERS_LIST.search(text, at, len(text) if past is None else past.start()) if "[" in text else None
+    past = find_json_value(text, at) if "[" in text else -1
+    numbers = _NUMBERS_LIST.search(text, at, len(text) if past == -1 else past) if "[" in text else None
     if numbers is not None and ("json", numbers.start()) != opening:
         extraction = EXTRACTORS["json"](text, numbers.start())
         if extraction is not None:

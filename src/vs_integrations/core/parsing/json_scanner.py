@@ -18,6 +18,7 @@ from .items import new_tuple as _new
 from .list_scanner import split_stated_probability
 
 __all__ = [
+    "BARE_BRACKET_OPEN",
     "LIST_KEYS",
     "NOT_TEXT_KEYS",
     "PROBABILITY_KEYS",
@@ -29,6 +30,7 @@ __all__ = [
     "extract_json",
     "extract_records",
     "find_json_start",
+    "find_json_value",
     "is_record",
     "item_from_json",
     "pair_texts",
@@ -80,6 +82,38 @@ def find_json_start(text: str, pos: int = 0) -> int:
         pos = stop
         window *= 2
     return -1
+
+
+# Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
+# numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
+# the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
+_BARE_VALUES = r"(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
+_BARE_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]")
+BARE_BRACKET_OPEN = re.compile(r"\[" + _BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
+# The first "{" or "[" that does not open such a bracket: one C search past any number of them.
+_JSON_START_PAST_BARE = re.compile(r"\{|\[(?!" + _BARE_VALUES + r"\])")
+
+
+def _bare_bracket_end(text: str, at: int) -> int:
+    """Where the unquoted words or numbers in brackets opening at ``at`` end (``[as requested]``); else -1.
+
+    Words with no comma between them, or numbers; no quote, brace, nested bracket or line break
+    comes before the closing bracket, at most 200 characters on.
+    """
+    bracket = _BARE_BRACKET.match(text, at)
+    return -1 if bracket is None else bracket.end()
+
+
+def find_json_value(text: str, pos: int = 0) -> int:
+    """:func:`find_json_start`, past unquoted words or numbers in brackets (``[as requested]``, ``[0.2, 0.3]``).
+
+    Such brackets within prose are rarely the JSON a model meant; one C search passes any number of them.
+    """
+    at = find_json_start(text, pos)
+    if at == -1 or _bare_bracket_end(text, at) == -1:
+        return at
+    past = _JSON_START_PAST_BARE.search(text, at)
+    return -1 if past is None else past.start()
 
 
 _MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, not built
@@ -357,10 +391,14 @@ class LenientJson:
                     return
                 continue
             if not stack:
-                pos = find_json_start(text, pos)
+                # After the first value, brackets of unquoted words in prose are no values
+                # ("[these]" in a postscript), as format detection reads them.
+                pos = find_json_value(text, pos) if self.roots else find_json_start(text, pos)
                 if pos == -1:
                     pos = end
                     break
+                if self.roots and not final and BARE_BRACKET_OPEN.match(text, pos) is not None:
+                    break  # streaming: its "]" decides whether it is a value (at most 200 characters on)
             for match in _TOKENS.finditer(text, pos):
                 kind = match.lastindex
                 if kind is None:
@@ -998,7 +1036,7 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
         except (ValueError, RecursionError):
             refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
         else:
-            if find_json_start(text, end) == -1:
+            if find_json_value(text, end) == -1:  # no value follows ("[these]" in a postscript is none)
                 found, reasoning = _candidate_list([value])
                 if found:
                     items = _json_items(found, _NO_IDS)

@@ -25,23 +25,22 @@ from typing import Any
 from ..config import VSConfig
 from ..distribution import Candidate, Distribution
 from .detect import (
-    BARE_BRACKET_OPEN,
-    JSON_START_PAST_BARE,
     NON_SPACE,
     REASONING_CLOSE,
     REASONING_OPENERS,
-    bare_bracket_end,
     reasoning_ending,
 )
 from .items import Item
 from .items import new_tuple as _new
 from .json_scanner import (
+    BARE_BRACKET_OPEN,
     LIST_KEYS,
     STRICT_SCAN,
     LenientJson,
     bracket_outside_strings,
     closer_outside_strings,
     find_json_start,
+    find_json_value,
     is_record,
     item_from_json,
     pair_texts,
@@ -1009,9 +1008,8 @@ class IncrementalScanner:
             if self._opening == -1:  # found once: blanks before it are not searched again at each chunk
                 self._opening = NON_SPACE.search(text, self._floor).start()  # type: ignore[union-attr]  # the bracket is one
             opening = self._opening
-            if json_at != opening and bare_bracket_end(text, json_at) != -1:
-                past = JSON_START_PAST_BARE.search(text, json_at)
-                json_at = -1 if past is None else past.start()
+            if json_at != opening:
+                json_at = find_json_value(text, json_at)
             if json_at != -1 and json_at != opening and BARE_BRACKET_OPEN.match(text, json_at):
                 self._bracket_open = json_at
             elif json_at != -1:
