@@ -432,7 +432,7 @@ def extract_list(text: str, start: int) -> Extraction | None:
         return None if not truncated else Extraction([], None, True, "list")
     if len(kept) < len(items):
         warnings.append(f"skipped {len(items) - len(kept)} list item(s) with no text")
-        kept = [item._replace(index=index) for index, item in enumerate(kept)]
+        kept = [_new(Item, (item[0], item[1], index)) for index, item in enumerate(kept)]
     reasoning = None
     if start:
         # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.

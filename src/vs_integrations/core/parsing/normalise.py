@@ -231,9 +231,9 @@ def build_distribution(
 
 def no_candidates_message(text: str) -> str:
     """The ParseError message for a reply without any candidate (with a preview of the reply)."""
-    preview = text.strip().replace("\n", " ")
-    if len(preview) > 200:
-        preview = preview[:200] + "..."
+    stripped = text.strip()
+    # Line breaks become spaces in the first 200 characters only (the rest is cut).
+    preview = stripped[:200].replace("\n", " ") + ("..." if len(stripped) > 200 else "")
     return f"no candidates found in the model reply (looked for JSON, XML and list formats): {preview!r}"
 
 
