@@ -48,9 +48,11 @@ EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
 }
 NON_SPACE = re.compile(r"\S")
 # VS-CoT's <reasoning>, and the <think> block reasoning models (DeepSeek-R1, Qwen3) open with.
-_REASONING_OPEN = re.compile(r"<(?i:reasoning|thinking|think)>")
-REASONING_CLOSE = re.compile(r"</(?i:reasoning|thinking|think)>")
-REASONING_OPENERS = ("<reasoning>", "<thinking>", "<think>", "reasoning:")  # lower-cased, as written
+_REASONING_TAGS = ("reasoning", "thinking", "think")
+_REASONING_OPEN = re.compile(f"<(?i:{'|'.join(_REASONING_TAGS)})>")
+REASONING_CLOSE = re.compile(f"</(?i:{'|'.join(_REASONING_TAGS)})>")
+# What opens reasoning, lower-cased as written: the tags, and VS-CoT's paragraph label.
+REASONING_OPENERS = (*(f"<{tag}>" for tag in _REASONING_TAGS), "reasoning:")
 _REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 # Numbers in brackets ("[3, 7, 42]"): the bare bracket read when nothing else holds a candidate.
@@ -204,14 +206,15 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
     # Unquoted words or numbers in brackets, skipped by format_order: when nothing else holds a
     # candidate, the first list of numbers ("[3, 7, 42]") is read; words ("[date]", a placeholder)
     # are prose.
-    past = find_json_value(text, at) if "[" in text else -1
-    numbers = _NUMBERS_LIST.search(text, at, len(text) if past == -1 else past) if "[" in text else None
-    if numbers is not None and ("json", numbers.start()) != opening:
-        extraction = EXTRACTORS["json"](text, numbers.start())
-        if extraction is not None:
-            if extraction.items:
-                return extraction
-            truncated |= extraction.truncated
+    if "[" in text:
+        past = find_json_value(text, at)
+        numbers = _NUMBERS_LIST.search(text, at, len(text) if past == -1 else past)
+        if numbers is not None and ("json", numbers.start()) != opening:
+            extraction = EXTRACTORS["json"](text, numbers.start())
+            if extraction is not None:
+                if extraction.items:
+                    return extraction
+                truncated |= extraction.truncated
     # A bracket or tag with nothing read from it: the reply was probably cut off.
     truncated = truncated or any(name != "list" for name, _ in order)
     return _new(Extraction, ([], None, truncated, None, ()))

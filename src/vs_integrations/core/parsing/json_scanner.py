@@ -1041,8 +1041,7 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
                 if found:
                     items = _json_items(found, _NO_IDS)
                     if items:
-                        capped = (too_many_items(),) if len(items) > MAX_ITEMS else ()
-                        return _new(Extraction, (items[:MAX_ITEMS], reasoning, False, "json", capped)), None
+                        return _new(Extraction, (items, reasoning, False, "json", _cap(items, False))), None
             # Otherwise more values follow (JSON lines): the lenient reader reads them all.
     # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
     # ends the scan, so every item it returns is complete.
@@ -1051,14 +1050,19 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
     if found is None:
         return None, _text_under_key(reader.roots)
     items = _json_items(found, reader.open_ids)
-    notes: tuple[str, ...] = (
-        (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}",) if reader.repairs else ()
-    )
-    if reader.capped or len(items) > MAX_ITEMS:
-        del items[MAX_ITEMS:]
-        notes += (too_many_items(),)
+    notes = _cap(items, reader.capped)
+    if reader.repairs:
+        notes = (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}", *notes)
     extraction = _new(Extraction, (items, reasoning, reader.inside_value, "json", notes))
     return extraction, None if items else _text_under_key(reader.roots)
+
+
+def _cap(items: list[Item], capped: bool) -> tuple[str, ...]:
+    """Cut ``items`` to MAX_ITEMS in place; the warning when any were cut or the reader was ``capped``."""
+    if not capped and len(items) <= MAX_ITEMS:
+        return ()
+    del items[MAX_ITEMS:]
+    return (too_many_items(),)
 
 
 def _text_under_key(roots: list[Any]) -> str | None:

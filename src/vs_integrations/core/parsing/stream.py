@@ -70,6 +70,7 @@ _LIST_KEY_SET = frozenset(LIST_KEYS)
 _BULLET_DECIDED = 16
 _BLANKS = re.compile(r"[ \t]*+")
 _LONGEST_OPENER = max(map(len, REASONING_OPENERS))
+_LONGEST_CLOSER = _LONGEST_OPENER + 1  # "</reasoning>": a tag's closer is one longer than its opener
 _PARAGRAPH_OPENING = re.compile(r"(?i:reasoning)[ \t]{0,64}\Z")  # "Reasoning  " may still get its ":"
 
 
@@ -960,7 +961,7 @@ class IncrementalScanner:
             end = ending.search(text, scan)
             if end is None:
                 if ending is REASONING_CLOSE:
-                    self._reasoning_end_scan = max(at, len(text) - _LONGEST_OPENER - 1)
+                    self._reasoning_end_scan = max(at, len(text) - _LONGEST_CLOSER)
                 else:  # a blank line of any length: it starts at the last line break, if any
                     newline = text.rfind("\n", scan)
                     self._reasoning_end_scan = len(text) if newline == -1 else newline
