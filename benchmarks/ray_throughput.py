@@ -44,7 +44,7 @@ def cli_seconds(base_url: str, prompts: list[str]) -> float:
     with tempfile.TemporaryDirectory() as folder:
         source, output = Path(folder, "prompts.jsonl"), Path(folder, "out.jsonl")
         source.write_text("".join(json.dumps({"id": str(i), "prompt": p}) + "\n" for i, p in enumerate(prompts)))
-        command = [sys.executable, "-m", "vs_integrations.cli", "generate", str(source), "-o", str(output)]
+        command = [sys.executable, "-m", "vs_integrations.tools.cli", "generate", str(source), "-o", str(output)]
         command += ["--base-url", base_url, "--model", "stub", "-k", "3", "--concurrency", str(IN_FLIGHT)]
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)

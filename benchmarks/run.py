@@ -103,10 +103,12 @@ def dspy_figures(min_seconds: float) -> None:
 
 
 def model_figures() -> None:
-    from vs_integrations.local import LocalModel, default_threads
+    from vs_integrations.backends.local import LocalModel, default_threads
 
     print(f"## Embedded model (SmolLM2-135M, {default_threads()} thread(s))")
-    code = "from vs_integrations.cli import main; raise SystemExit(main(['sample', 'Name a US state.', '--json']))"
+    code = (
+        "from vs_integrations.tools.cli import main; raise SystemExit(main(['sample', 'Name a US state.', '--json']))"
+    )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     cold = time.perf_counter() - start
@@ -131,7 +133,7 @@ def model_figures() -> None:
 def streaming_latency(model: object) -> tuple[float, float]:
     """Seconds to the first complete candidate and to the end of the reply, one streamed VS call."""
     from vs_integrations import StreamParser, build_messages, json_schema
-    from vs_integrations.local import LocalModel
+    from vs_integrations.backends.local import LocalModel
 
     assert isinstance(model, LocalModel)
     config = VSConfig(k=5)

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vs_integrations import Distribution, ParseError, VSConfig, VSEngine, build_messages, json_schema, parse
+from vs_integrations.backends.local import LocalModel
 from vs_integrations.core.distribution import text_key
-from vs_integrations.local import LocalModel
 
 PROMPTS = [
     "Name a US state.",

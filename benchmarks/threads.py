@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vs_integrations import VSConfig, build_messages
-from vs_integrations.local import available_cores, default_model_path, default_threads
+from vs_integrations.backends.local import available_cores, default_model_path, default_threads
 
 MAX_TOKENS = 48
 BUDGET_SECONDS = 10.0  # of generation per call: a collapsed setting is cut short, not waited out

@@ -9,8 +9,8 @@ Needs: pip install "vs-integrations[dspy,local]"
 
 import dspy
 
+from vs_integrations.backends.local import LocalModel
 from vs_integrations.dspy import VerbalizedSampling, local_lm
-from vs_integrations.local import LocalModel
 
 PROBLEM = (
     "Gary has 6 pounds of flour. He uses 4 pounds to make cakes, which need 0.5 pounds each, and the "

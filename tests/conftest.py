@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vs_integrations.local import available_cores, default_threads
+from vs_integrations.backends.local import available_cores, default_threads
 
 # The embedded model (in this process and in `vs` subprocesses) and the server run side by side;
 # their threads together must not exceed the cores, or llama.cpp's spinning threads collapse both
@@ -24,7 +24,7 @@ SERVER_THREADS = max(available_cores() - default_threads(), 1)
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    from vs_integrations.local import default_model_path
+    from vs_integrations.backends.local import default_model_path
 
     path = default_model_path()
     assert path.is_file(), f"the embedded model is missing at {path}"

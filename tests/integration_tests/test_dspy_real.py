@@ -3,8 +3,8 @@
 import dspy
 import pytest
 
+from vs_integrations.backends.local import LocalModel
 from vs_integrations.dspy import VerbalizedSampling, local_lm
-from vs_integrations.local import LocalModel
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from vs_integrations import (
     json_schema,
     parse,
 )
-from vs_integrations.local import LocalModel, LocalModelError
+from vs_integrations.backends.local import LocalModel, LocalModelError
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,18 @@ def test_model_path_from_environment(monkeypatch, model_path):
 
 def test_cli_sample_on_the_embedded_model():
     result = subprocess.run(
-        [sys.executable, "-m", "vs_integrations.cli", "sample", "Name a US state.", "-k", "5", "--seed", "3", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.tools.cli",
+            "sample",
+            "Name a US state.",
+            "-k",
+            "5",
+            "--seed",
+            "3",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -119,7 +130,7 @@ def test_cli_compare_on_the_embedded_model(tmp_path):
         [
             sys.executable,
             "-m",
-            "vs_integrations.cli",
+            "vs_integrations.tools.cli",
             "compare",
             "Name a US state.",
             "-n",
@@ -164,7 +175,7 @@ def test_a_prompt_past_the_context_is_refused_before_generating():
 def test_cli_sample_and_generate_refuse_an_oversized_prompt(tmp_path):
     env = {**os.environ, "VS_THREADS": "1"}
     sample = subprocess.run(
-        [sys.executable, "-m", "vs_integrations.cli", "sample", LONG_PROMPT],
+        [sys.executable, "-m", "vs_integrations.tools.cli", "sample", LONG_PROMPT],
         capture_output=True,
         text=True,
         timeout=300,
@@ -185,7 +196,7 @@ def test_cli_sample_and_generate_refuse_an_oversized_prompt(tmp_path):
         [
             sys.executable,
             "-m",
-            "vs_integrations.cli",
+            "vs_integrations.tools.cli",
             "generate",
             str(prompts),
             "-o",

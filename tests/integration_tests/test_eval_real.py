@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from vs_integrations.evaluation import BUILTIN_TASKS
+from vs_integrations.tools.evaluation import BUILTIN_TASKS
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ def test_vs_eval_on_the_embedded_model(tmp_path):
         [
             sys.executable,
             "-m",
-            "vs_integrations.cli",
+            "vs_integrations.tools.cli",
             "eval",
             "--tasks",
             "dice",

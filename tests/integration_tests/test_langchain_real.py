@@ -7,9 +7,9 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
 from vs_integrations import Distribution
+from vs_integrations.backends.response_format import forget_learnt_styles, learnt_style
 from vs_integrations.langchain import ChatLocalModel, VerbalizedChatModel, VerbalizedSampler, draw
 from vs_integrations.langchain._common import endpoint_key
-from vs_integrations.response_format import forget_learnt_styles, learnt_style
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from vs_integrations import ContextTooLong, VSConfig, VSEngine
-from vs_integrations.openai_compatible import OpenAICompatibleModel
+from vs_integrations.backends.openai_compatible import OpenAICompatibleModel
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def test_cli_against_the_server(llama_server):
         [
             sys.executable,
             "-m",
-            "vs_integrations.cli",
+            "vs_integrations.tools.cli",
             "sample",
             "Tell a joke about coffee.",
             "--base-url",
@@ -65,7 +65,7 @@ def test_an_oversized_prompt_is_a_typed_context_error_and_a_generate_record(llam
     out = tmp_path / "out.jsonl"
     command = ["generate", str(prompts), "-o", str(out), "--base-url", llama_server, "--model", "smollm2"]
     result = subprocess.run(
-        [sys.executable, "-m", "vs_integrations.cli", *command],
+        [sys.executable, "-m", "vs_integrations.tools.cli", *command],
         capture_output=True,
         text=True,
         timeout=300,

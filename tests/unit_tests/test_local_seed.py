@@ -1,6 +1,6 @@
 """Seeds the embedded model sends: reproducible with a seed, fresh without one (no model loaded)."""
 
-from vs_integrations.local import LocalModel
+from vs_integrations.backends.local import LocalModel
 
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
 

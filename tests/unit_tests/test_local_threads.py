@@ -2,15 +2,15 @@
 
 import pytest
 
-from vs_integrations.local import THREADS_ENV, LocalModel, available_cores, default_threads
+from vs_integrations.backends.local import THREADS_ENV, LocalModel, available_cores, default_threads
 
 
 def test_default_is_half_the_cores(monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
     assert default_threads() == max(available_cores() // 2, 1)
-    monkeypatch.setattr("vs_integrations.local.available_cores", lambda: 1)
+    monkeypatch.setattr("vs_integrations.backends.local.available_cores", lambda: 1)
     assert default_threads() == 1
-    monkeypatch.setattr("vs_integrations.local.available_cores", lambda: 8)
+    monkeypatch.setattr("vs_integrations.backends.local.available_cores", lambda: 8)
     assert default_threads() == 4
 
 

@@ -3,7 +3,7 @@ import sys
 import pytest
 
 from vs_integrations import VSEngine
-from vs_integrations.similarity import embedding_same
+from vs_integrations.core.similarity import embedding_same
 
 from .core.test_engine import Script, reply
 

@@ -247,7 +247,7 @@ class Distribution(Sequence[Candidate]):
             weights: One non-negative, finite weight per distribution, not all zero; default
                 equal weights.
             same: Optional ``same(a, b) -> bool`` deciding that two texts are the same candidate
-                (e.g. :func:`vs_integrations.similarity.embedding_same`); checked after the
+                (e.g. :func:`vs_integrations.core.similarity.embedding_same`); checked after the
                 normalised-text match, against the texts kept so far.
 
         Raises:

@@ -110,7 +110,7 @@ class VSEngine:
                 :meth:`run`: ``"partial"`` returns what is held with a warning, ``"raise"``
                 raises :class:`ParseError` carrying it, ``"fallback"`` returns the last raw reply.
             same: Optional ``same(a, b) -> bool`` making "distinct" semantic (e.g.
-                :func:`vs_integrations.similarity.embedding_same`).
+                :func:`vs_integrations.core.similarity.embedding_same`).
 
         Raises:
             ValueError: If ``n`` or ``max_calls`` is not a positive integer.

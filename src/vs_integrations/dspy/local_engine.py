@@ -8,12 +8,12 @@ import dspy
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
-from ..local import LocalModel
-from ..response_format import schema_from_response_format
+from ..backends.local import LocalModel
+from ..backends.response_format import schema_from_response_format
 
 
 class LocalEngine:
-    """A DSPy engine (``complete(Request) -> Response``) over :class:`~vs_integrations.local.LocalModel`.
+    """A DSPy engine (``complete(Request) -> Response``) over :class:`~vs_integrations.backends.local.LocalModel`.
 
     It declares JSON-schema support, so ``dspy.JSONAdapter`` sends the signature's schema and the
     model decodes under it (the embedded model needs that to follow a format).

@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..backends.response_format import SchemaNegotiation, SchemaStyle, anegotiate, negotiate
 from ..core.config import (
     SETTINGS,
     OnFailure,
@@ -25,7 +26,6 @@ from ..core.config import (
 )
 from ..core.engine import VSEngine
 from ..core.prompts import Message
-from ..response_format import SchemaNegotiation, SchemaStyle, anegotiate, negotiate
 from ._messages import from_core_messages
 from .local_chat_model import ChatLocalModel
 
@@ -104,7 +104,7 @@ class InnerModelSettings(VSSettings):
     """How the reply's JSON Schema reaches the inner model: ``json_schema`` (OpenAI's
     ``response_format``), ``json_object`` (llama.cpp's form), ``none`` (prompt only), or
     ``auto``: the form this model accepted earlier in the process, else each in that order
-    (see :class:`~vs_integrations.response_format.SchemaNegotiation`)."""
+    (see :class:`~vs_integrations.backends.response_format.SchemaNegotiation`)."""
 
     def vs_engine(self, **overrides: Any) -> VSEngine:
         """The core engine for these settings, with per-call ``overrides`` (VS settings only)."""

@@ -1,4 +1,4 @@
-"""The embedded model (:mod:`vs_integrations.local`) as a LangChain chat model."""
+"""The embedded model (:mod:`vs_integrations.backends.local`) as a LangChain chat model."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from ..local import LocalModel
-from ..response_format import schema_from_response_format
+from ..backends.local import LocalModel
+from ..backends.response_format import schema_from_response_format
 from ._messages import to_core_messages
 
 

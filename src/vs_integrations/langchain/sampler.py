@@ -14,11 +14,11 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import patch_config
 from pydantic import ValidationInfo, field_validator, model_validator
 
+from ..backends.response_format import anegotiate, negotiate
 from ..core.config import VSConfig
 from ..core.distribution import Candidate, Distribution
 from ..core.engine import Request
 from ..core.parser import Item, StreamParser, build_distribution
-from ..response_format import anegotiate, negotiate
 from ._common import InnerModelSettings, with_response_format
 from ._messages import from_core_messages, to_core_messages, to_langchain_messages
 from .draw import Draw

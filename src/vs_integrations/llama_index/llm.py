@@ -1,4 +1,4 @@
-"""The embedded model (:mod:`vs_integrations.local`) as a LlamaIndex LLM."""
+"""The embedded model (:mod:`vs_integrations.backends.local`) as a LlamaIndex LLM."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from pydantic import ConfigDict, PrivateAttr
 
+from ..backends.local import LocalModel
+from ..backends.response_format import schema_from_response_format
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ..local import LocalModel
-from ..response_format import schema_from_response_format
 from ._messages import to_core_messages
 
 # llama-cpp-python checks the tokenized prompt against n_ctx before generating anything.

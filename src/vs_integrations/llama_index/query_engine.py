@@ -13,8 +13,8 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.schema import QueryBundle
 
+from ..backends.response_format import SchemaStyle
 from ..core.config import VSConfig, resolve_config
-from ..response_format import SchemaStyle
 from .synthesizer import _OWN_KEYWORDS, VerbalizedSynthesizer
 
 

@@ -24,12 +24,18 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore
 
+from ..backends.response_format import (
+    SCHEMA_STYLES,
+    SchemaNegotiation,
+    SchemaStyle,
+    error_status,
+    is_context_length_error,
+)
 from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ..response_format import SCHEMA_STYLES, SchemaNegotiation, SchemaStyle, error_status, is_context_length_error
 from ._messages import from_core_messages
 from .prompt import VerbalizedPromptTemplate
 

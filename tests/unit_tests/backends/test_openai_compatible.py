@@ -14,8 +14,8 @@ from vs_integrations import (
     VSConfig,
     VSEngine,
 )
-from vs_integrations.local import LocalModelError
-from vs_integrations.openai_compatible import OpenAICompatibleModel
+from vs_integrations.backends.local import LocalModelError
+from vs_integrations.backends.openai_compatible import OpenAICompatibleModel
 
 SCHEMA = {"type": "object"}
 USER = [{"role": "user", "content": "hi"}]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from vs_integrations import BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSEngine
-from vs_integrations.batch import (
+from vs_integrations.tools.batch import (
     BatchInputError,
     OutputFile,
     Prompt,

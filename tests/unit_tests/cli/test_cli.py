@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vs_integrations import cli
-from vs_integrations.backend import Backend, Completion
+from vs_integrations.backends.base import Backend, Completion
 
 
 def vs_reply(*texts: str) -> str:

@@ -137,7 +137,17 @@ def test_sigint_stops_submitting_keeps_what_finishes_and_says_how_to_resume(tmp_
         src = str(Path(vs_integrations.__file__).parents[1])
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "vs_integrations.cli", "generate", str(prompts), "-o", str(out), "-k", "2"),
+                *(
+                    sys.executable,
+                    "-m",
+                    "vs_integrations.tools.cli",
+                    "generate",
+                    str(prompts),
+                    "-o",
+                    str(out),
+                    "-k",
+                    "2",
+                ),
                 *("--concurrency", "3", "--base-url", server.base_url, "--model", "fake", "--retries", "0"),
             ],
             stdout=subprocess.PIPE,

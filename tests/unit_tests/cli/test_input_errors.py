@@ -5,7 +5,7 @@ import json
 import pytest
 
 from vs_integrations import cli
-from vs_integrations.backend import Backend, Completion
+from vs_integrations.backends.base import Backend, Completion
 
 
 class EchoBackend(Backend):

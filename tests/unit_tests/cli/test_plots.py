@@ -4,7 +4,7 @@ from collections import Counter
 
 import matplotlib.axes
 
-from vs_integrations.evaluation.plots import plot_answer_counts, short_labels
+from vs_integrations.tools.evaluation.plots import plot_answer_counts, short_labels
 
 # Ten answers that agree on their first 45 characters: a 30-character cut used to merge them.
 ANSWERS = [f"Once upon a time a bear walked into the forest and {word}" for word in "abcdefghij"]

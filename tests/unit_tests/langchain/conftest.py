@@ -1,6 +1,6 @@
 import pytest
 
-from vs_integrations.response_format import forget_learnt_styles
+from vs_integrations.backends.response_format import forget_learnt_styles
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,9 @@ from langchain_core.runnables import RunnableLambda
 
 import vs_integrations.langchain as lc_package
 from vs_integrations import Distribution
+from vs_integrations.backends.response_format import learnt_style
 from vs_integrations.langchain import DistributionChunk, Draw, VerbalizedSampler, draw
 from vs_integrations.langchain._common import endpoint_key
-from vs_integrations.response_format import learnt_style
 
 PROMPT = ChatPromptTemplate.from_messages([("human", "Name a {thing}.")])
 

@@ -4,7 +4,7 @@ import pytest
 from llama_index.core import Settings, SummaryIndex, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 
-from vs_integrations.response_format import forget_learnt_styles
+from vs_integrations.backends.response_format import forget_learnt_styles
 
 from .scripted import DOCS, ScriptedLLM
 

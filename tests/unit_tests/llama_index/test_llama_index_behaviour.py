@@ -5,8 +5,8 @@ from llama_index.core.base.response.schema import AsyncStreamingResponse, Respon
 from llama_index.core.query_engine import RetrieverQueryEngine
 
 from vs_integrations import ContextTooLong, Distribution, ParseError
+from vs_integrations.backends.response_format import learnt_style
 from vs_integrations.llama_index import VerbalizedQueryEngine, VerbalizedSynthesizer
-from vs_integrations.response_format import learnt_style
 
 from .scripted import HTTPError, ScriptedLLM, vs_reply
 

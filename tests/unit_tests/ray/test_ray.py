@@ -188,7 +188,7 @@ def test_processor_distinct_asks_for_n_in_the_one_call_and_warns_when_short():
 
 
 def test_worker_replaces_the_columns_of_an_earlier_run(server):
-    from vs_integrations.ray import _VerbalizeWorker
+    from vs_integrations.ray.base import _VerbalizeWorker
 
     worker = _VerbalizeWorker(
         base_url=server.base_url,

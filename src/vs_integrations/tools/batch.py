@@ -2,7 +2,7 @@
 
 What ``vs generate`` runs, usable from Python::
 
-    from vs_integrations.batch import read_prompts, run_batch
+    from vs_integrations.tools.batch import read_prompts, run_batch
 
     result = run_batch(read_prompts("prompts.jsonl"), "out.jsonl", VSEngine(k=5), model, concurrency=4)
 
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.distribution import Distribution
-from .core.engine import ModelFn, VSEngine
-from .core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
+from ..core.distribution import Distribution
+from ..core.engine import ModelFn, VSEngine
+from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
 _BOM = b"\xef\xbb\xbf"
 # Statuses worth another attempt: the server was busy or failed on its side.

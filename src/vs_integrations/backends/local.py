@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .backend import Backend, Completion, Schema
-from .core.errors import BackendUnreachable, ContextTooLong, RequestRefused
-from .core.prompts import Message
+from ..core.errors import BackendUnreachable, ContextTooLong, RequestRefused
+from ..core.prompts import Message
+from .base import Backend, Completion, Schema
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_PATH_ENV = "VS_MODEL_PATH"
@@ -146,7 +146,7 @@ class LocalModel(Backend):
 
     Example:
         >>> from vs_integrations import VSConfig, VSEngine
-        >>> from vs_integrations.local import LocalModel
+        >>> from vs_integrations.backends.local import LocalModel
         >>> dist = VSEngine(VSConfig(k=5)).run(LocalModel(seed=0), "Name a US state.")  # doctest: +SKIP
     """
 

@@ -1,7 +1,7 @@
 """Any server speaking ``/v1/chat/completions`` (OpenAI, vLLM, Ollama, llama.cpp's server...).
 
 The reply's JSON Schema is sent as ``response_format`` in the forms
-:class:`~vs_integrations.response_format.SchemaNegotiation` tries (OpenAI's ``json_schema``,
+:class:`~vs_integrations.backends.response_format.SchemaNegotiation` tries (OpenAI's ``json_schema``,
 llama.cpp's ``json_object`` + ``schema``, then none: the parser reads prompt-only replies); the
 form an endpoint accepted is remembered for the process.
 
@@ -21,8 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .backend import Backend, Completion, Schema
-from .core.errors import (
+from ..core.errors import (
     BackendError,
     BackendUnreachable,
     ContextTooLong,
@@ -30,7 +29,8 @@ from .core.errors import (
     RequestRefused,
     ResponseFormatRefused,
 )
-from .core.prompts import Message
+from ..core.prompts import Message
+from .base import Backend, Completion, Schema
 from .response_format import (
     SchemaNegotiation,
     is_context_length_error,

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backend import Backend
-from ..core.config import VSConfig
-from ..core.engine import VSEngine
-from ..core.errors import ParseError
-from ..core.parser import parse
-from ..core.prompts import sequence_messages, sequence_schema
+from ...backends.base import Backend
+from ...core.config import VSConfig
+from ...core.engine import VSEngine
+from ...core.errors import ParseError
+from ...core.parser import parse
+from ...core.prompts import sequence_messages, sequence_schema
 from . import metrics
 from .tasks import Task
 
@@ -29,7 +29,7 @@ class MethodRun:
     whole calls: a call's candidates are not independent draws.
 
     Example:
-        >>> from vs_integrations.evaluation import BUILTIN_TASKS
+        >>> from vs_integrations.tools.evaluation import BUILTIN_TASKS
         >>> run = MethodRun(BUILTIN_TASKS["dice"], "direct", ["4", "six", "I am a die"], [1, 1, 1])
         >>> run.valid
         ['4', '6']

@@ -36,12 +36,12 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("ray is not installed: install the 'ray' extra: pip install 'vs-integrations[ray]'") from exc
 
-from .core.config import VSConfig, resolve_config
-from .core.distribution import Distribution
-from .core.engine import VSEngine
-from .core.errors import BackendError, ContextTooLong, MalformedResponse, ParseError, RequestRefused
-from .core.prompts import Message
-from .response_format import SCHEMA_STYLES, error_status, is_context_length_error, response_format
+from ..backends.response_format import SCHEMA_STYLES, error_status, is_context_length_error, response_format
+from ..core.config import VSConfig, resolve_config
+from ..core.distribution import Distribution
+from ..core.engine import VSEngine
+from ..core.errors import BackendError, ContextTooLong, MalformedResponse, ParseError, RequestRefused
+from ..core.prompts import Message
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -146,7 +146,7 @@ class _VerbalizeWorker:
         distinct: int | None = None,
         max_calls: int | None = None,
     ) -> None:
-        from .openai_compatible import OpenAICompatibleModel
+        from ..backends.openai_compatible import OpenAICompatibleModel
 
         self.backend = OpenAICompatibleModel(
             model, base_url=base_url, api_key=api_key, temperature=temperature, max_tokens=max_tokens, timeout=timeout

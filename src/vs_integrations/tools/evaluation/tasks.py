@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..core.distribution import text_key
+from ...core.distribution import text_key
 
 TaskKind = Literal["dice", "choice", "free", "negatives"]
 

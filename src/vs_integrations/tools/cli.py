@@ -1,7 +1,7 @@
 """The ``vs`` command: sample, compare direct prompting with VS, batch-generate, evaluate.
 
-Argument parsing and rendering only: the batch lives in :mod:`vs_integrations.batch`, the
-comparison in :mod:`vs_integrations.evaluation`.
+Argument parsing and rendering only: the batch lives in :mod:`vs_integrations.tools.batch`, the
+comparison in :mod:`vs_integrations.tools.evaluation`.
 
 Exit codes: 0 done, 2 bad arguments or input file, 3 the backend could not be reached, refused
 the request or answered something that is not a chat completion, 4 the model's reply could not
@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .backend import Backend
+from ..backends.base import Backend
+from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
+from ..core.distribution import Candidate, Distribution
+from ..core.engine import ModelFn, VSEngine
+from ..core.errors import BackendError, ContextTooLong, ParseError
 from .batch import BatchInputError, BatchResult, prompt_runner, read_prompts, run_batch
-from .core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
-from .core.distribution import Candidate, Distribution
-from .core.engine import ModelFn, VSEngine
-from .core.errors import BackendError, ContextTooLong, ParseError
 
 EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_FAILED_RECORDS, EXIT_INTERRUPTED = 2, 3, 4, 5, 6, 130
 _BODY_SHOWN = 2000  # characters of a server's answer printed on an error (the record keeps all)
@@ -233,7 +233,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
     """The embedded model, or an OpenAI-compatible endpoint when a base URL is given."""
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
     if base_url:
-        from .openai_compatible import OpenAICompatibleModel
+        from ..backends.openai_compatible import OpenAICompatibleModel
 
         try:
             return OpenAICompatibleModel(
@@ -247,7 +247,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
             )
         except (ImportError, ValueError) as exc:
             raise CLIError(str(exc), EXIT_USAGE) from exc
-    from .local import LocalModel, LocalModelError
+    from ..backends.local import LocalModel, LocalModelError
 
     try:
         return LocalModel(
@@ -264,7 +264,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
 
 
 def _error_code(exc: BackendError) -> int:
-    from .local import LocalModelError
+    from ..backends.local import LocalModelError
 
     return EXIT_MODEL if isinstance(exc, LocalModelError) else EXIT_SERVER
 

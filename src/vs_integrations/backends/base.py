@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .core.prompts import Message
+from ..core.prompts import Message
 
 Schema = dict[str, Any]
 

@@ -61,7 +61,7 @@ def ratio_interval(
     if fewer than half remain.
 
     Example:
-        >>> from vs_integrations.evaluation import BUILTIN_TASKS
+        >>> from vs_integrations.tools.evaluation import BUILTIN_TASKS
         >>> die = BUILTIN_TASKS["dice"]
         >>> direct = MethodRun(die, "direct", ["4", "4", "3"], [1, 1, 1])
         >>> vs = MethodRun(die, "standard", list("123456"), [6])
