@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.calls import ModelRequest, Reply
 from ..core.prompts import Message
 
 Schema = dict[str, Any]
@@ -72,6 +73,17 @@ class Backend(ABC):
         with self._usage_lock:
             self.usage.add(completion)
         return completion
+
+    def generate(self, request: ModelRequest) -> Reply:
+        """One call under the engine's contract: the reply with its tokens."""
+        completion = self.complete(request.messages, request.schema)
+        return Reply(completion.text, completion.prompt_tokens, completion.completion_tokens, model=self.name)
+
+    async def agenerate(self, request: ModelRequest) -> Reply:
+        """Async twin of :meth:`generate`."""
+        import asyncio
+
+        return await asyncio.to_thread(self.generate, request)
 
     def __call__(self, messages: list[Message], schema: Schema | None = None) -> str:
         """The reply text: the engine's model-function shape."""

@@ -1,12 +1,24 @@
 """Framework-free core: configuration, prompts, parsing, the distribution and the call loop."""
 
+from .calls import (
+    AsyncModel,
+    AsyncModelFn,
+    CallRecord,
+    GenerationSettings,
+    Model,
+    ModelFn,
+    ModelRequest,
+    Reply,
+    Usage,
+)
 from .config import SETTINGS, VSConfig, resolve_config, split_settings
 from .distribution import Candidate, Distribution
-from .engine import AsyncModelFn, ModelFn, VSEngine
+from .engine import VSEngine
 from .errors import (
     BackendError,
     BackendUnreachable,
     ContextTooLong,
+    InvalidSetting,
     MalformedResponse,
     ParseError,
     RequestRefused,
@@ -26,19 +38,27 @@ from .prompts import (
 
 __all__ = [
     "SETTINGS",
+    "AsyncModel",
     "AsyncModelFn",
     "BackendError",
     "BackendUnreachable",
+    "CallRecord",
     "Candidate",
     "ContextTooLong",
     "Distribution",
+    "GenerationSettings",
+    "InvalidSetting",
     "MalformedResponse",
+    "Model",
     "ModelFn",
+    "ModelRequest",
     "ParseError",
+    "Reply",
     "RequestRefused",
     "ResponseFormatRefused",
     "SettingsError",
     "StreamParser",
+    "Usage",
     "VSConfig",
     "VSEngine",
     "VSError",

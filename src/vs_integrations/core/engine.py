@@ -8,9 +8,24 @@ top-up retry of a short reply, VS-Multi's turns and :meth:`VSEngine.distinct`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
+from .calls import (
+    NO_SETTINGS,
+    AsyncModel,
+    AsyncModelFn,
+    CallKind,
+    GenerationSettings,
+    Model,
+    ModelFn,
+    ModelRequest,
+    Reply,
+    acall_model,
+    as_reply,
+    call_model,
+    check_async_model,
+)
 from .config import OnFailure, VSConfig, resolve_config
 from .distribution import Candidate, Distribution, SamePredicate, text_key
 from .errors import ParseError
@@ -18,9 +33,6 @@ from .parser import Item, build_distribution, extract
 from .prompts import Message, build_messages, followup_message, json_schema
 
 Schema = dict[str, Any]
-ModelFn = Callable[[list[Message], Schema | None], str]
-AsyncModelFn = Callable[[list[Message], Schema | None], Awaitable[str]]
-Request = tuple[list[Message], Schema | None]
 logger = logging.getLogger("vs_integrations")
 
 
@@ -68,28 +80,51 @@ class VSEngine:
             return None
         return json_schema(self.config, count)
 
-    def run(self, model: ModelFn, instruction: str | Sequence[Message]) -> Distribution:
+    def run(
+        self,
+        model: Model | ModelFn,
+        instruction: str | Sequence[Message],
+        *,
+        settings: GenerationSettings | None = None,
+    ) -> Distribution:
         """Ask ``model`` for a verbalized distribution for ``instruction``.
+
+        ``model`` is a backend object (``generate(request)``) or a plain function ``(messages,
+        schema) -> str | Reply``; ``settings`` (temperature, max_tokens...) go with every call
+        to a backend object.
 
         Raises:
             ParseError: When no acceptable reply came within the retries and ``on_failure``
                 is ``"raise"`` (or no candidate at all was read and it is ``"partial"``).
 
         """
-        return _drive(model, self.steps(instruction))
+        return _drive(model, self.steps(instruction, settings=settings))
 
-    async def arun(self, model: AsyncModelFn, instruction: str | Sequence[Message]) -> Distribution:
-        """Async twin of :meth:`run`."""
-        return await _adrive(model, self.steps(instruction))
+    async def arun(
+        self,
+        model: AsyncModel | AsyncModelFn,
+        instruction: str | Sequence[Message],
+        *,
+        settings: GenerationSettings | None = None,
+    ) -> Distribution:
+        """Async twin of :meth:`run`: ``model`` has ``agenerate`` or is an ``async def`` function.
+
+        Raises:
+            TypeError: Before any call, when ``model`` cannot be awaited (use :meth:`run`).
+
+        """
+        check_async_model(model)
+        return await _adrive(model, self.steps(instruction, settings=settings))
 
     def distinct(
         self,
-        model: ModelFn,
+        model: Model | ModelFn,
         instruction: str | Sequence[Message],
         n: int,
         *,
         max_calls: int | None = None,
         same: SamePredicate | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Distribution:
         """Keep asking until ``n`` distinct candidates are held; return them as one distribution.
 
@@ -102,7 +137,7 @@ class VSEngine:
         schema, may leave fewer or more than ``n``.
 
         Args:
-            model: ``(messages, schema) -> str``.
+            model: A backend object or a function ``(messages, schema) -> str | Reply``.
             instruction: The user's request or messages.
             n: Distinct candidates wanted (>= 1).
             max_calls: Call budget; default ``2 * ceil(n / turn_size) + 1`` (twice the calls a
@@ -111,6 +146,7 @@ class VSEngine:
                 raises :class:`ParseError` carrying it, ``"fallback"`` returns the last raw reply.
             same: Optional ``same(a, b) -> bool`` making "distinct" semantic (e.g.
                 :func:`vs_integrations.core.similarity.embedding_same`).
+            settings: Generation settings carried by every call (see :meth:`run`).
 
         Raises:
             ValueError: If ``n`` or ``max_calls`` is not a positive integer.
@@ -124,19 +160,22 @@ class VSEngine:
             ['Ohio', 'Utah', 'Iowa']
 
         """
-        return _drive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same))
+        return _drive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings))
 
     async def adistinct(
         self,
-        model: AsyncModelFn,
+        model: AsyncModel | AsyncModelFn,
         instruction: str | Sequence[Message],
         n: int,
         *,
         max_calls: int | None = None,
         same: SamePredicate | None = None,
+        settings: GenerationSettings | None = None,
     ) -> Distribution:
-        """Async twin of :meth:`distinct`."""
-        return await _adrive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same))
+        """Async twin of :meth:`distinct` (``model`` as for :meth:`arun`)."""
+        check_async_model(model)
+        steps = self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings)
+        return await _adrive(model, steps)
 
     def steps(
         self,
@@ -145,8 +184,9 @@ class VSEngine:
         distinct: int | None = None,
         max_calls: int | None = None,
         same: SamePredicate | None = None,
-    ) -> Generator[Request, str, Distribution]:
-        """The loop as a generator: yields ``(messages, schema)``, is sent each reply.
+        settings: GenerationSettings | None = None,
+    ) -> Generator[ModelRequest, str | Reply, Distribution]:
+        """The loop as a generator: yields each :class:`ModelRequest`, is sent each reply.
 
         Adapters that must call the model themselves (streaming, framework callbacks) drive
         this generator; its return value is the final distribution. With ``distinct=n`` it runs
@@ -157,6 +197,7 @@ class VSEngine:
             distinct: Collect this many distinct candidates (see :meth:`distinct`).
             max_calls: :meth:`distinct`'s call budget; only with ``distinct``.
             same: ``same(a, b) -> bool`` deciding that two candidates are one.
+            settings: Generation settings carried by every request.
 
         Raises:
             ValueError: If ``distinct`` or ``max_calls`` is invalid (raised at the first
@@ -164,13 +205,23 @@ class VSEngine:
 
         """
         config = self.config
+        settings = settings or NO_SETTINGS
         if distinct is not None:
             n = _positive_int("distinct n", distinct)
             per_call = config.turn_size
             budget = 2 * -(-n // per_call) + 1 if max_calls is None else _positive_int("max_calls", max_calls)
             messages = build_messages(instruction, config, count=min(per_call, n))
             pool = _Pool(config, same)
-            yield from self._collect(messages, pool, target=n, per_call=per_call, calls=budget, listing=True)
+            yield from self._collect(
+                messages,
+                pool,
+                settings,
+                target=n,
+                per_call=per_call,
+                calls=budget,
+                listing=True,
+                follow_kind="distinct",
+            )
             return self._finish(pool, n, spent="the call budget")
         if max_calls is not None:
             raise ValueError("max_calls applies only with distinct=n (run's budget is max_retries)")
@@ -180,23 +231,29 @@ class VSEngine:
             # A conversation, as in the paper: every turn stays in it, so the follow-up need not
             # list what is held; unreadable or repeating turns use the retry budget.
             calls = -(-config.k // config.turn_size) + self.max_retries
-            yield from self._collect(messages, pool, target=config.k, per_call=config.turn_size, calls=calls)
+            yield from self._collect(
+                messages, pool, settings, target=config.k, per_call=config.turn_size, calls=calls, follow_kind="turn"
+            )
         else:
             # A short reply is topped up: the retry asks only for the missing candidates.
             calls = self.max_retries + 1
-            yield from self._collect(messages, pool, target=config.k, per_call=config.k, calls=calls, listing=True)
+            yield from self._collect(
+                messages, pool, settings, target=config.k, per_call=config.k, calls=calls, listing=True
+            )
         return self._finish(pool, config.k)
 
     def _collect(
         self,
         messages: list[Message],
         pool: _Pool,
+        settings: GenerationSettings,
         *,
         target: int,
         per_call: int,
         calls: int,
         listing: bool = False,
-    ) -> Generator[Request, str, None]:
+        follow_kind: CallKind = "top-up",
+    ) -> Generator[ModelRequest, str | Reply, None]:
         """Ask until ``pool`` holds ``target`` distinct candidates or ``calls`` are spent.
 
         After a reply that added candidates, the next request is the conversation plus that
@@ -212,10 +269,11 @@ class VSEngine:
         first_count = min(per_call, target)
         conversation, count = messages, first_count
         follow_up = True
+        kind: CallKind = "first"
         for call in range(1, calls + 1):
-            reply = yield conversation, self.schema(count)
-            _check_reply(reply)
+            reply = as_reply((yield ModelRequest(conversation, self.schema(count), settings, kind))).text
             if not pool.add(reply):
+                kind = "retry"
                 if listing and conversation is not messages:
                     conversation, count, follow_up = messages, first_count, False
                     pool.notes.append(
@@ -226,7 +284,9 @@ class VSEngine:
             if missing <= 0 or call == calls:
                 return
             if not follow_up:
+                kind = "retry"
                 continue
+            kind = follow_kind
             count = min(per_call, missing)
             pool.notes.append(
                 f"reply {len(pool.replies)} left {missing} of {target} distinct candidate(s) missing; "
@@ -349,22 +409,10 @@ class _Pool:
         )
 
 
-def _drive(model: ModelFn, steps: Generator[Request, str, Distribution]) -> Distribution:
+def _drive(model: Model | ModelFn, steps: Generator[ModelRequest, str | Reply, Distribution]) -> Distribution:
     request = next(steps)
     while True:
-        messages, schema = request
-        try:
-            request = steps.send(model(messages, schema))
-        except StopIteration as done:
-            result: Distribution = done.value
-            return result
-
-
-async def _adrive(model: AsyncModelFn, steps: Generator[Request, str, Distribution]) -> Distribution:
-    request = next(steps)
-    while True:
-        messages, schema = request
-        reply = await model(messages, schema)
+        reply = _called(call_model, model, request)
         try:
             request = steps.send(reply)
         except StopIteration as done:
@@ -372,12 +420,33 @@ async def _adrive(model: AsyncModelFn, steps: Generator[Request, str, Distributi
             return result
 
 
+async def _adrive(
+    model: AsyncModel | AsyncModelFn, steps: Generator[ModelRequest, str | Reply, Distribution]
+) -> Distribution:
+    request = next(steps)
+    while True:
+        try:
+            reply = await acall_model(model, request)
+        except StopIteration as stop:
+            raise RuntimeError("the model raised StopIteration") from stop
+        try:
+            request = steps.send(reply)
+        except StopIteration as done:
+            result: Distribution = done.value
+            return result
+
+
+def _called(call: Any, model: Any, request: ModelRequest) -> Reply:
+    # A StopIteration escaping the model would end the caller's generator loop silently
+    # (VSEngine.run returned None); it is the model's error.
+    try:
+        reply: Reply = call(model, request)
+    except StopIteration as stop:
+        raise RuntimeError("the model raised StopIteration") from stop
+    return reply
+
+
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
     return value
-
-
-def _check_reply(reply: object) -> None:
-    if not isinstance(reply, str):
-        raise TypeError(f"the model function must return the reply as a str; got {type(reply).__name__}")

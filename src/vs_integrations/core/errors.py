@@ -18,7 +18,11 @@ class VSError(Exception):
 
 
 class SettingsError(VSError, TypeError):
-    """An unknown or misspelt VS setting was passed to an engine or adapter.
+    """A setting was unknown (misspelt) or had a bad value; the message names the field.
+
+    Attributes:
+        unknown: The unknown keywords (empty for a bad value).
+        field: The setting whose value was refused, or None.
 
     Example:
         >>> from vs_integrations import resolve_config
@@ -30,9 +34,27 @@ class SettingsError(VSError, TypeError):
 
     """
 
-    def __init__(self, message: str, unknown: list[str]) -> None:
+    def __init__(self, message: str, unknown: list[str] | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.unknown = unknown
+        self.unknown = unknown or []
+        self.field = field
+
+
+class InvalidSetting(SettingsError, ValueError):
+    """A setting's value was refused: a :class:`SettingsError` that is also a ``ValueError``.
+
+    Example:
+        >>> from vs_integrations import GenerationSettings
+        >>> try:
+        ...     GenerationSettings(temperature=float("nan"))
+        ... except ValueError as err:
+        ...     err.field
+        'temperature'
+
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, field=field)
 
 
 class ParseError(VSError, ValueError):

@@ -15,9 +15,9 @@ from langchain_core.runnables.config import patch_config
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..backends.response_format import anegotiate, negotiate
+from ..core.calls import ModelRequest
 from ..core.config import VSConfig
 from ..core.distribution import Candidate, Distribution
-from ..core.engine import Request
 from ..core.parser import Item, StreamParser, build_distribution
 from ._common import InnerModelSettings, with_response_format
 from ._messages import from_core_messages, to_core_messages, to_langchain_messages
@@ -88,10 +88,10 @@ class _StreamRun:
     Sync and async drivers share it; they only open the inner streams and pass the text on.
     """
 
-    def __init__(self, steps: Generator[Request, str, Distribution], config: VSConfig) -> None:
+    def __init__(self, steps: Generator[ModelRequest, str, Distribution], config: VSConfig) -> None:
         self._steps = steps
         self._config = config
-        self._request: Request = next(steps)
+        self._request: ModelRequest = next(steps)
         self._replies: list[str] = []
         self._pieces: list[str] = []
         self._parser = StreamParser(config)
@@ -99,7 +99,7 @@ class _StreamRun:
         self._seen: set[str] = set()
 
     @property
-    def request(self) -> Request:
+    def request(self) -> ModelRequest:
         """The request to stream next (until :meth:`end_reply` returns the final chunk)."""
         return self._request
 

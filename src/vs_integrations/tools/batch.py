@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.calls import ModelFn
 from ..core.distribution import Distribution
-from ..core.engine import ModelFn, VSEngine
+from ..core.engine import VSEngine
 from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
 _BOM = b"\xef\xbb\xbf"

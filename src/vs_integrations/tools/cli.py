@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..backends.base import Backend
+from ..core.calls import ModelFn
 from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
 from ..core.distribution import Candidate, Distribution
-from ..core.engine import ModelFn, VSEngine
+from ..core.engine import VSEngine
 from ..core.errors import BackendError, ContextTooLong, ParseError
 from .batch import BatchInputError, BatchResult, prompt_runner, read_prompts, run_batch
 

@@ -1,0 +1,102 @@
+"""The one retry policy of the package: exponential backoff with jitter, honouring ``Retry-After``.
+
+Used by the OpenAI-compatible backend (each HTTP call), ``vs generate`` and Ray, so a rate limit
+is waited out the same way everywhere, and the total wait of one call is bounded.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from ..core.errors import InvalidSetting
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a transient failure (a 429, a 5xx, a reset connection).
+
+    Delay before retry ``n`` (1-based): ``base * 2 ** (n - 1)``, capped at ``cap``, scaled by a
+    random factor in [0.5, 1] (jitter, so clients that failed together do not retry together);
+    a server's ``Retry-After`` replaces it when given (capped at ``cap``). Retrying stops after
+    ``attempts`` attempts in all, or when the next wait would pass ``max_total`` seconds of
+    waiting.
+
+    Args:
+        attempts: Attempts in all, the first included (>= 1).
+        base: First delay in seconds (> 0).
+        cap: Longest single delay in seconds (>= base).
+        max_total: Longest total waiting for one call, in seconds (> 0).
+
+    Example:
+        >>> policy = RetryPolicy(attempts=3, base=1.0, cap=8.0, max_total=20.0)
+        >>> policy.delay(1, retry_after=6.0)
+        6.0
+        >>> 0.5 <= policy.delay(1) <= 1.0
+        True
+    """
+
+    attempts: int = 3
+    base: float = 1.0
+    cap: float = 30.0
+    max_total: float = 60.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise InvalidSetting(f"attempts must be a positive integer; got {self.attempts!r}", field="attempts")
+        for name in ("base", "cap", "max_total"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise InvalidSetting(f"{name} must be a positive number of seconds; got {value!r}", field=name)
+        if self.cap < self.base:
+            raise InvalidSetting(f"cap ({self.cap}) must be >= base ({self.base})", field="cap")
+
+    def delay(self, retry: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.cap)
+        backoff = min(self.base * 2.0 ** (retry - 1), self.cap)
+        return backoff * (0.5 + 0.5 * (rng or random).random())
+
+    def next_wait(
+        self, attempt: int, waited: float, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float | None:
+        """The wait before the attempt after ``attempt`` (1-based), or None to stop retrying.
+
+        ``waited`` is the time already spent waiting for this call.
+        """
+        if attempt >= self.attempts:
+            return None
+        wait = self.delay(attempt, retry_after, rng)
+        return None if waited + wait > self.max_total else wait
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date; None if absent or unreadable.
+
+    Example:
+        >>> parse_retry_after("6")
+        6.0
+        >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412478.0)
+        2.0
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+DEFAULT_POLICY = RetryPolicy()
