@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 from typing import Any, NamedTuple, overload
 
+from .calls import CALL_KINDS, CallRecord, Usage
+
 
 class Candidate(NamedTuple):
     """One response the model verbalized, with its probability.
@@ -32,10 +34,14 @@ class Candidate(NamedTuple):
     index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the field is the contract
 
 
-SeedLike = int | random.Random | None
+SeedLike = int | str | random.Random | None
+"""A draw's seed: an int or str (reproducible anywhere), a ``random.Random`` to draw from, or None."""
 
 SamePredicate = Callable[[str, str], bool]
 """``same(a, b) -> bool``: True when two candidate texts count as one candidate."""
+
+ValidPredicate = Callable[[str], bool]
+"""``valid(text) -> bool``: True when a candidate's text is an acceptable answer."""
 
 
 def text_key(text: str) -> str:
@@ -69,14 +75,21 @@ def _mixture_shares(weights: Sequence[float] | None, count: int) -> list[float]:
 
 
 class Distribution(Sequence[Candidate]):
-    """A normalised, immutable distribution over the candidates of one VS reply.
+    """A normalised, immutable distribution over the candidates of one VS result.
+
+    Nothing changes it after construction: its attributes are read-only, ``warnings`` and
+    ``calls`` are tuples, and every transformation (:meth:`filter`, :meth:`with_temperature`,
+    :meth:`merge`, :meth:`replace`) returns a new distribution that keeps the trace.
 
     Args:
         candidates: The candidates; their probabilities must already sum to 1.
         raw: The model's text the distribution was read from.
-        warnings: Repairs the parser made (normalisation, missing values, merges...).
-        truncated: True when the reply was cut off and only complete candidates were kept.
+        warnings: Repairs the parser and the engine made (normalisation, missing values,
+            merges, candidates left out...).
+        truncated: True when a reply was cut off and only complete candidates were kept.
         reasoning: The reasoning the VS-CoT variant wrote before its candidates.
+        calls: The trace: one :class:`~vs_integrations.core.calls.CallRecord` per model call
+            the result took, in call order (empty for a distribution parsed from text).
 
     Example:
         >>> from vs_integrations import parse
@@ -84,10 +97,12 @@ class Distribution(Sequence[Candidate]):
         ...              ' {"text": "tails", "probability": 0.5}]}')
         >>> dist.sample(seed=1).text in {"heads", "tails"}
         True
+        >>> dist.usage.calls, dist.warnings
+        (0, ())
 
     """
 
-    __slots__ = ("_candidates", "_cumulative", "raw", "reasoning", "truncated", "warnings")
+    __slots__ = ("_calls", "_candidates", "_cumulative", "_raw", "_reasoning", "_truncated", "_warnings")
 
     def __init__(
         self,
@@ -97,13 +112,74 @@ class Distribution(Sequence[Candidate]):
         warnings: Sequence[str] = (),
         truncated: bool = False,
         reasoning: str | None = None,
+        calls: Sequence[CallRecord] = (),
     ) -> None:
         self._candidates: tuple[Candidate, ...] = tuple(candidates)
-        self._cumulative: list[float] | None = None
-        self.raw = raw
-        self.warnings: list[str] = list(warnings)
-        self.truncated = truncated
-        self.reasoning = reasoning
+        self._cumulative: list[float] | None = None  # a cache of the draw, filled on first use
+        self._raw = raw
+        self._warnings: tuple[str, ...] = tuple(warnings)
+        self._truncated = truncated
+        self._reasoning = reasoning
+        self._calls: tuple[CallRecord, ...] = tuple(calls)
+
+    @property
+    def raw(self) -> str:
+        """The model's text the distribution was read from (every reply, for a pooled result)."""
+        return self._raw
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What was repaired, dropped or left out on the way, in order."""
+        return self._warnings
+
+    @property
+    def truncated(self) -> bool:
+        """True when a reply was cut off and only complete candidates were kept."""
+        return self._truncated
+
+    @property
+    def reasoning(self) -> str | None:
+        """The VS-CoT reasoning, if any."""
+        return self._reasoning
+
+    @property
+    def calls(self) -> tuple[CallRecord, ...]:
+        """One record per model call the result took (kind, tokens, seconds, finish reason...)."""
+        return self._calls
+
+    @property
+    def usage(self) -> Usage:
+        """What the result cost in all: the sum of :attr:`calls`."""
+        return Usage.of(self._calls)
+
+    def replace(
+        self,
+        *,
+        candidates: Sequence[Candidate] | None = None,
+        raw: str | None = None,
+        warnings: Sequence[str] | None = None,
+        truncated: bool | None = None,
+        reasoning: str | None = None,
+        calls: Sequence[CallRecord] | None = None,
+    ) -> Distribution:
+        """A copy with the given attributes changed (None keeps the current one).
+
+        The candidates' probabilities must still sum to 1.
+
+        Example:
+            >>> dist = Distribution([Candidate("a", 1.0, None, 0)])
+            >>> dist.replace(warnings=[*dist.warnings, "checked"]).warnings
+            ('checked',)
+
+        """
+        return Distribution(
+            self._candidates if candidates is None else candidates,
+            raw=self._raw if raw is None else raw,
+            warnings=self._warnings if warnings is None else warnings,
+            truncated=self._truncated if truncated is None else truncated,
+            reasoning=self._reasoning if reasoning is None else reasoning,
+            calls=self._calls if calls is None else calls,
+        )
 
     # -- sequence protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -120,9 +196,11 @@ class Distribution(Sequence[Candidate]):
         return iter(self._candidates)
 
     def __eq__(self, other: object) -> bool:
+        # The trace says what a result cost, not what it is: the same replies give equal
+        # results however long their calls took.
         if not isinstance(other, Distribution):
             return NotImplemented
-        return self.to_dict() == other.to_dict()
+        return self._content() == other._content()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -153,22 +231,42 @@ class Distribution(Sequence[Candidate]):
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, seed: SeedLike = None) -> Candidate:
-        """Draw one candidate with its probability.
+        """Draw one candidate with its probability: the package's one draw.
+
+        What a seed reproduces: the same distribution (the same candidates with the same
+        probabilities, in the same order) and the same int or str seed give the same candidate,
+        in any process, on any machine and through any adapter. The seed goes to
+        ``random.Random`` as is (a str is hashed with SHA-512 by ``random.seed``, never with
+        Python's per-process ``hash()``), which draws one number in [0, 1); the candidate is the
+        one whose cumulative probability interval, in reply order, holds it.
 
         Args:
-            seed: An int (same seed, same pick), a ``random.Random`` to draw from, or None.
+            seed: An int or str (same seed, same pick), a ``random.Random`` to draw the number
+                from (a stream of draws, reproducible from the stream's own seed), or None (a
+                fresh, unreproducible draw).
 
         Raises:
             ValueError: If the distribution is empty, or a probability is negative or NaN, or
                 none is positive.
+            TypeError: If ``seed`` is of another type (a float or a bool, for example).
+
+        Example:
+            >>> dist = Distribution([Candidate("heads", 0.5, 0.5, 0), Candidate("tails", 0.5, 0.5, 1)])
+            >>> dist.sample(seed=7) == dist.sample(seed=7)
+            True
 
         """
         if not self._candidates:
             raise ValueError("cannot sample from an empty Distribution")
+        if isinstance(seed, random.Random):
+            rng = seed
+        elif seed is None or (isinstance(seed, (int, str)) and not isinstance(seed, bool)):
+            rng = random.Random(seed)
+        else:
+            raise TypeError(f"seed must be an int, a str, a random.Random or None; got {type(seed).__name__}")
         if self._cumulative is None:
             _check_probabilities(self._candidates)
             self._cumulative = list(accumulate(c.probability for c in self._candidates))
-        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         point = rng.random() * self._cumulative[-1]
         position = bisect_right(self._cumulative, point)
         return self._candidates[min(position, len(self._candidates) - 1)]
@@ -215,12 +313,8 @@ class Distribution(Sequence[Candidate]):
         return self._replace_probabilities(self._candidates, [w / total for w in weights])
 
     def _replace_probabilities(self, candidates: Sequence[Candidate], probabilities: Sequence[float]) -> Distribution:
-        return Distribution(
-            [c._replace(probability=p) for c, p in zip(candidates, probabilities, strict=True)],
-            raw=self.raw,
-            warnings=self.warnings,
-            truncated=self.truncated,
-            reasoning=self.reasoning,
+        return self.replace(
+            candidates=[c._replace(probability=p) for c, p in zip(candidates, probabilities, strict=True)]
         )
 
     # -- combining -----------------------------------------------------------------------------
@@ -238,9 +332,10 @@ class Distribution(Sequence[Candidate]):
         candidates whose texts match after :func:`text_key` (case and whitespace ignored), or that
         ``same`` says are the same, are pooled into one that keeps the first spelling, the first
         stated value and the summed probability. The result is renormalised; its ``raw``
-        joins every distribution's raw reply, its ``warnings`` keep all of theirs. Candidates of
-        a zero-weight distribution are not part of the mixture (its raw text and warnings are
-        still kept).
+        joins every distribution's raw reply, its ``warnings`` keep all of theirs and its
+        ``calls`` are all of theirs in order (so its ``usage`` is their sum). Candidates of a
+        zero-weight distribution are not part of the mixture (its raw text, warnings and calls
+        are still kept).
 
         Args:
             distributions: The distributions to mix (at least one).
@@ -304,6 +399,7 @@ class Distribution(Sequence[Candidate]):
             warnings=notes,
             truncated=any(part.truncated for part in parts),
             reasoning="\n\n".join(part.reasoning for part in parts if part.reasoning) or None,
+            calls=[record for part in parts for record in part.calls],
         )
 
     # -- rendering and serialisation ---------------------------------------------------------
@@ -315,14 +411,19 @@ class Distribution(Sequence[Candidate]):
             lines.append(f"| {c.index} | {c.probability:.3f} | {text} |")
         return "\n".join(lines)
 
+    def _content(self) -> tuple[Any, ...]:
+        return (self._candidates, self._raw, self._warnings, self._truncated, self._reasoning)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict; :meth:`from_dict` reads it back."""
+        """A JSON-serialisable dict; :meth:`from_dict` reads it back (``usage`` is derived from ``calls``)."""
         return {
             "candidates": [c._asdict() for c in self._candidates],
-            "raw": self.raw,
-            "warnings": list(self.warnings),
-            "truncated": self.truncated,
-            "reasoning": self.reasoning,
+            "raw": self._raw,
+            "warnings": list(self._warnings),
+            "truncated": self._truncated,
+            "reasoning": self._reasoning,
+            "calls": [record.to_dict() for record in self._calls],
+            "usage": self.usage.to_dict(),
         }
 
     @classmethod
@@ -355,17 +456,21 @@ class Distribution(Sequence[Candidate]):
             raw = str(data.get("raw", ""))
             truncated = bool(data.get("truncated", False))
             reasoning = data.get("reasoning")
+            calls = [CallRecord.from_dict(record) for record in data.get("calls", [])]
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a Distribution dict: {exc!r}") from exc
         if reasoning is not None and not isinstance(reasoning, str):
             raise ValueError(f"not a Distribution dict: 'reasoning' must be a string or None; got {reasoning!r}")
+        for position, record in enumerate(calls):
+            if record.kind not in CALL_KINDS:
+                raise ValueError(f"not a Distribution dict: calls[{position}] has kind {record.kind!r}")
         if candidates:
             _check_probabilities(candidates)
             total = math.fsum(c.probability for c in candidates)
             if abs(total - 1.0) > 1e-6:
                 warnings.append(f"from_dict: probabilities summed to {total:.4g}; normalised to 1")
                 candidates = [c._replace(probability=c.probability / total) for c in candidates]
-        return cls(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning)
+        return cls(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning, calls=calls)
 
 
 def _check_probabilities(candidates: Sequence[Candidate]) -> None:

@@ -8,7 +8,8 @@ top-up retry of a short reply, VS-Multi's turns and :meth:`VSEngine.distinct`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from functools import partial
 from typing import Any
 
 from .calls import (
@@ -16,6 +17,7 @@ from .calls import (
     AsyncModel,
     AsyncModelFn,
     CallKind,
+    CallRecord,
     GenerationSettings,
     Model,
     ModelFn,
@@ -27,8 +29,8 @@ from .calls import (
     check_async_model,
 )
 from .config import OnFailure, VSConfig, resolve_config
-from .distribution import Candidate, Distribution, SamePredicate, text_key
-from .errors import ParseError
+from .distribution import Candidate, Distribution, SamePredicate, ValidPredicate, text_key
+from .errors import ParseError, SettingsError
 from .parser import Item, build_distribution, extract
 from .prompts import Message, build_messages, followup_message, json_schema
 
@@ -39,30 +41,56 @@ logger = logging.getLogger("vs_integrations")
 class VSEngine:
     """Runs a VS variant against any model given as a function.
 
-    The model is a callable ``(messages, json_schema_or_None) -> str`` (or an async one for
-    :meth:`arun`). ``messages`` are ``{"role", "content"}`` dicts; the schema, when not None, is
-    what the reply must match (pass it to constrained decoding or a structured-output API, or
-    ignore it). A reply with fewer than ``k`` distinct candidates is topped up: the retry asks
-    only for the missing ones, listing those held, and the replies are pooled.
+    The model is a callable ``(messages, json_schema_or_None) -> str | Reply`` or an object with
+    ``generate(request)`` (async ones for :meth:`arun`). ``messages`` are ``{"role",
+    "content"}`` dicts; the schema, when not None, is what the reply must match (pass it to
+    constrained decoding or a structured-output API, or ignore it). A reply with fewer than ``k``
+    distinct valid candidates is topped up: the retry asks only for the missing ones, listing
+    those held (and those refused), and the replies are pooled. A result holds at most ``k``
+    candidates (``distinct=n``: at most ``n``) and records every call in ``calls``/``usage``.
 
     Args:
         config: The VS settings (default ``VSConfig()``); ``max_retries`` and ``on_failure``
             there say how many extra calls a short reply gets and what happens after them.
         use_schema: Pass the reply's JSON Schema to the model (only for ``format="json"``).
+        valid: Optional ``valid(text) -> bool`` on a candidate's text. A candidate it refuses is
+            dropped before normalisation (listed in a warning, still in ``raw``) and counts as
+            missing, so the top-up asks for more and names the refused ones; ``k`` and
+            ``distinct=n`` then count valid candidates. An engine setting (not a
+            :class:`VSConfig` field: it is a function), applied to every run of the engine.
         **settings: Flat VS settings (``k``, ``tail``, ``on_failure``...) overriding ``config``,
             resolved by :func:`resolve_config`.
+
+    Raises:
+        SettingsError: When ``valid`` is not callable (or a flat setting is unknown).
 
     Example:
         >>> def model(messages, schema):
         ...     return '{"responses": [{"text": "4", "probability": 0.5}, {"text": "2", "probability": 0.5}]}'
-        >>> VSEngine(VSConfig(k=2)).run(model, "Roll a die.").texts
-        ['4', '2']
+        >>> result = VSEngine(VSConfig(k=2)).run(model, "Roll a die.")
+        >>> result.texts, result.usage.calls, result.calls[0].kind
+        (['4', '2'], 1, 'first')
+        >>> VSEngine(k=1, valid=lambda text: text != "4").run(model, "Roll a die.").texts
+        ['2']
 
     """
 
-    def __init__(self, config: VSConfig | None = None, *, use_schema: bool = True, **settings: Any) -> None:
+    def __init__(
+        self,
+        config: VSConfig | None = None,
+        *,
+        use_schema: bool = True,
+        valid: ValidPredicate | None = None,
+        **settings: Any,
+    ) -> None:
         self.config = resolve_config(config, owner="VSEngine", **settings)
         self.use_schema = use_schema
+        if valid is not None and not callable(valid):
+            raise SettingsError(
+                f"VSEngine: valid must be a function valid(text) -> bool or None; got {type(valid).__name__}",
+                field="valid",
+            )
+        self.valid = valid
 
     @property
     def max_retries(self) -> int:
@@ -98,7 +126,7 @@ class VSEngine:
                 is ``"raise"`` (or no candidate at all was read and it is ``"partial"``).
 
         """
-        return _drive(model, self.steps(instruction, settings=settings))
+        return _run_sync(_drive(partial(call_model, model), self.steps(instruction, settings=settings)))
 
     async def arun(
         self,
@@ -114,7 +142,7 @@ class VSEngine:
 
         """
         check_async_model(model)
-        return await _adrive(model, self.steps(instruction, settings=settings))
+        return await _drive(partial(acall_model, model), self.steps(instruction, settings=settings))
 
     def distinct(
         self,
@@ -160,7 +188,8 @@ class VSEngine:
             ['Ohio', 'Utah', 'Iowa']
 
         """
-        return _drive(model, self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings))
+        steps = self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings)
+        return _run_sync(_drive(partial(call_model, model), steps))
 
     async def adistinct(
         self,
@@ -175,7 +204,7 @@ class VSEngine:
         """Async twin of :meth:`distinct` (``model`` as for :meth:`arun`)."""
         check_async_model(model)
         steps = self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings)
-        return await _adrive(model, steps)
+        return await _drive(partial(acall_model, model), steps)
 
     def steps(
         self,
@@ -211,7 +240,7 @@ class VSEngine:
             per_call = config.turn_size
             budget = 2 * -(-n // per_call) + 1 if max_calls is None else _positive_int("max_calls", max_calls)
             messages = build_messages(instruction, config, count=min(per_call, n))
-            pool = _Pool(config, same)
+            pool = _Pool(config, same, self.valid, n)
             yield from self._collect(
                 messages,
                 pool,
@@ -226,7 +255,7 @@ class VSEngine:
         if max_calls is not None:
             raise ValueError("max_calls applies only with distinct=n (run's budget is max_retries)")
         messages = build_messages(instruction, config)
-        pool = _Pool(config, same)
+        pool = _Pool(config, same, self.valid, config.k)
         if config.variant == "multi":
             # A conversation, as in the paper: every turn stays in it, so the follow-up need not
             # list what is held; unreadable or repeating turns use the retry budget.
@@ -254,16 +283,18 @@ class VSEngine:
         listing: bool = False,
         follow_kind: CallKind = "top-up",
     ) -> Generator[ModelRequest, str | Reply, None]:
-        """Ask until ``pool`` holds ``target`` distinct candidates or ``calls`` are spent.
+        """Ask until ``pool`` holds ``target`` distinct valid candidates or ``calls`` are spent.
 
-        After a reply that added candidates, the next request is the conversation plus that
-        reply (as the assistant's turn, so roles alternate: some servers refuse two user turns
-        in a row) and a follow-up asking for the missing ones, at most ``per_call`` a call. With
-        ``listing`` the follow-up lists what is held and the conversation keeps only the original
-        messages and the last reply, so prompts stay bounded; without it the whole conversation
-        is kept (VS-Multi). A reply that adds nothing gets the same request again, except that
-        with ``listing`` a follow-up that added nothing switches the rest of the collection to
-        asking the original request afresh, pooling each fresh reply's new candidates: small
+        After a reply that added candidates (or brought new ones ``valid`` refused), the next
+        request is the conversation plus that reply (as the assistant's turn, so roles
+        alternate: some servers refuse two user turns in a row) and a follow-up asking for the
+        missing ones, at most ``per_call`` a call. With ``listing`` the follow-up lists what is
+        held and the conversation keeps only the original messages and the last reply, so
+        prompts stay bounded; without it the whole conversation is kept (VS-Multi); either way
+        the follow-up names the refused candidates. A reply that adds nothing gets the same
+        request again, except that with ``listing`` a follow-up that added nothing switches the
+        rest of the collection to asking the original request afresh, pooling each fresh reply's
+        new candidates: small
         models shown their previous turn often copy it (SmolLM2-135M repeats it verbatim).
         """
         first_count = min(per_call, target)
@@ -271,8 +302,8 @@ class VSEngine:
         follow_up = True
         kind: CallKind = "first"
         for call in range(1, calls + 1):
-            reply = as_reply((yield ModelRequest(conversation, self.schema(count), settings, kind))).text
-            if not pool.add(reply):
+            reply = as_reply((yield ModelRequest(conversation, self.schema(count), settings, kind)))
+            if not pool.add(reply, kind):
                 kind = "retry"
                 if listing and conversation is not messages:
                     conversation, count, follow_up = messages, first_count, False
@@ -292,8 +323,9 @@ class VSEngine:
                 f"reply {len(pool.replies)} left {missing} of {target} distinct candidate(s) missing; "
                 f"asked for {count} more"
             )
-            followup = followup_message(self.config, count, held=pool.texts if listing else None)
-            conversation = [*(messages if listing else conversation), {"role": "assistant", "content": reply}, followup]
+            followup = followup_message(self.config, count, held=pool.texts if listing else None, refused=pool.refused)
+            answer: Message = {"role": "assistant", "content": reply.text}
+            conversation = [*(messages if listing else conversation), answer, followup]
 
     def _finish(self, pool: _Pool, target: int, *, spent: str = "the retries") -> Distribution:
         best = pool.distribution() if pool.texts else None
@@ -315,62 +347,111 @@ class VSEngine:
                 "on_failure='raise' to refuse short results",
                 summary,
             )
-            best.warnings.append(f"kept {held} candidate(s): {summary}")
-            return best
+            return best.replace(warnings=[*best.warnings, f"kept {held} candidate(s): {summary}"])
         if self.on_failure == "fallback":
+            # The raw reply as it came: it is not read, so ``valid`` does not judge it.
             last = pool.replies[-1] if pool.replies else ""
             return Distribution(
                 [Candidate(last.strip(), 1.0, None, 0)],
                 raw=raw,
                 warnings=[*pool.notes, f"{summary}; fell back to the last raw reply"],
+                calls=pool.records,
             )
-        raise ParseError(summary if best is not None else f"{summary}; no reply parsed", raw, best)
+        if best is not None:
+            message = summary
+        elif pool.refused:
+            message = f"{summary}; valid() refused every candidate read ({len(pool.refused)} distinct)"
+        else:
+            message = f"{summary}; no reply parsed"
+        raise ParseError(message, raw, best, calls=pool.records)
 
 
 class _Pool:
-    """The distinct candidates read from several replies, and every reply.
+    """The distinct valid candidates read from several replies, every reply, and the trace.
 
     A candidate is new unless its normalised text (:func:`text_key`) or, with ``same``, a
     held candidate matches it. A repeat within one reply is kept under the held spelling, so
     the parser adds its probability as it does for a single reply; a repeat of an earlier
-    reply's candidate is dropped (its probability was stated already).
+    reply's candidate is dropped (its probability was stated already). A candidate ``valid``
+    refuses is never held. Once ``target`` candidates are held, further new ones are surplus:
+    the pool keeps the first ``target`` in reply order (earlier replies first) and leaves the
+    rest out, with a warning. A reply cut at the token limit loses its last candidate when that
+    candidate runs to the end of the reply (it is unfinished).
     """
 
-    def __init__(self, config: VSConfig, same: SamePredicate | None) -> None:
+    def __init__(self, config: VSConfig, same: SamePredicate | None, valid: ValidPredicate | None, target: int) -> None:
         self.config = config
         self.same = same
+        self.valid = valid
+        self.target = target
         self.items: list[Item] = []
         self.texts: list[str] = []  # the held candidates, first spellings, in order
+        self.refused: list[str] = []  # the candidates valid refused, first spellings, in order
         self.replies: list[str] = []
+        self.records: list[CallRecord] = []
         self.notes: list[str] = []
         self.reasoning: str | None = None
         self.truncated = False
         self._spellings: dict[str, str] = {}  # text_key -> held spelling
+        self._refused_keys: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def add(self, reply: str) -> int:
-        """Read ``reply``; return how many new distinct candidates it added."""
-        self.replies.append(reply)
-        number = len(self.replies)
-        extraction = extract(reply, self.config)
-        if not extraction.items:
-            self.notes.append(f"reply {number} held no readable candidate")
-            return 0
-        if extraction.truncated:
+    def add(self, reply: Reply, kind: CallKind) -> int:
+        """Read ``reply`` (the answer to a call of ``kind``) and record the call.
+
+        Returns:
+            How many new distinct candidates it added, plus how many new ones ``valid``
+            refused (both are progress: a refusal is named in the next follow-up).
+
+        """
+        self.replies.append(reply.text)
+        refused_before = len(self.refused)
+        added = self._read(reply, len(self.replies))
+        self.records.append(CallRecord.of(kind, reply, added))
+        return added + len(self.refused) - refused_before
+
+    def _read(self, reply: Reply, number: int) -> int:
+        extraction = extract(reply.text, self.config)
+        items = extraction.items
+        if reply.cut_at_token_limit:
+            self.truncated = True
+            if items and _runs_to_end(reply.text, items[-1].text):
+                items = items[:-1]
+                self.notes.append(
+                    f"reply {number} was cut at the token limit (finish reason 'length'); dropped its "
+                    f"unfinished last candidate {_shown(extraction.items[-1].text)}"
+                )
+            else:
+                self.notes.append(
+                    f"reply {number} was cut at the token limit (finish reason 'length'); kept its complete candidates"
+                )
+        elif extraction.truncated:
             self.truncated = True
             self.notes.append(f"reply {number} was cut off; kept its complete candidates")
+        if not items:
+            self.notes.append(f"reply {number} held no readable candidate")
+            return 0
         if self.reasoning is None:
             self.reasoning = extraction.reasoning
         fresh: set[str] = set()
+        refused: list[str] = []
+        surplus: dict[str, str] = {}  # text_key -> first spelling, of the candidates left out
         repeated = empty = 0
-        for item in extraction.items:
+        for item in items:
             if not item.text:
                 empty += 1
                 continue
+            if self.valid is not None and not self.valid(item.text):
+                refused.append(item.text)
+                self._refuse(item.text)
+                continue
             spelling = self._held(item.text)
             if spelling is None:
+                if len(self.texts) >= self.target:
+                    surplus.setdefault(text_key(item.text), item.text)
+                    continue
                 spelling = item.text
                 self._spellings[text_key(spelling)] = spelling
                 self.texts.append(spelling)
@@ -382,11 +463,28 @@ class _Pool:
             self.items.append(Item(spelling, item.probability, len(self.texts) - 1))
         if empty:
             self.notes.append(f"reply {number} had {empty} candidate(s) with empty text; dropped them")
+        if refused:
+            self.notes.append(
+                f"reply {number}: valid() refused {len(refused)} candidate(s), dropped (still in raw): "
+                + ", ".join(_shown(text) for text in refused)
+            )
+        if surplus:
+            self.notes.append(
+                f"reply {number} brought {len(surplus)} candidate(s) beyond the {self.target} wanted; kept the "
+                f"first {self.target} in reply order and left out (still in raw): "
+                + ", ".join(_shown(text) for text in surplus.values())
+            )
         if repeated:
             self.notes.append(f"reply {number} repeated {repeated} candidate(s) already held; kept the first")
         if not fresh:
             self.notes.append(f"reply {number} added no new candidate")
         return len(fresh)
+
+    def _refuse(self, text: str) -> None:
+        key = text_key(text)
+        if key not in self._refused_keys:
+            self._refused_keys.add(key)
+            self.refused.append(text)
 
     def _held(self, text: str) -> str | None:
         key = text_key(text)
@@ -399,7 +497,7 @@ class _Pool:
 
     def distribution(self) -> Distribution:
         """The held candidates, their stated probabilities read on one scale and normalised."""
-        return build_distribution(
+        distribution = build_distribution(
             self.items,
             self.config,
             raw="\n\n".join(self.replies),
@@ -407,27 +505,40 @@ class _Pool:
             truncated=self.truncated,
             warnings=self.notes,
         )
+        return distribution.replace(calls=self.records)
 
 
-def _drive(model: Model | ModelFn, steps: Generator[ModelRequest, str | Reply, Distribution]) -> Distribution:
-    request = next(steps)
-    while True:
-        reply = _called(call_model, model, request)
-        try:
-            request = steps.send(reply)
-        except StopIteration as done:
-            result: Distribution = done.value
-            return result
+def _runs_to_end(reply: str, text: str) -> bool:
+    """True when the candidate ``text`` is the very end of ``reply`` (whitespace ignored).
+
+    In a reply cut at the token limit, such a candidate was still being written; a candidate
+    followed by anything (a closing quote, tag or bracket, a stated probability) was finished.
+    """
+    words = text.split()
+    return bool(words) and " ".join(reply.split()).endswith(" ".join(words))
 
 
-async def _adrive(
-    model: AsyncModel | AsyncModelFn, steps: Generator[ModelRequest, str | Reply, Distribution]
+def _shown(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+async def _drive(
+    call: Callable[[ModelRequest], Reply | Awaitable[Reply]],
+    steps: Generator[ModelRequest, str | Reply, Distribution],
 ) -> Distribution:
+    """Feed ``steps`` the reply ``call`` gives to each request; return the final distribution.
+
+    The one driver: ``arun`` awaits it with an async call; ``run`` passes a plain call, so the
+    coroutine never suspends and :func:`_run_sync` finishes it without an event loop.
+    """
     request = next(steps)
     while True:
         try:
-            reply = await acall_model(model, request)
+            answer = call(request)
+            reply = await answer if isinstance(answer, Awaitable) else answer
         except StopIteration as stop:
+            # Escaping, it would end the caller's loop silently (run returned None): it is the model's error.
             raise RuntimeError("the model raised StopIteration") from stop
         try:
             request = steps.send(reply)
@@ -436,14 +547,15 @@ async def _adrive(
             return result
 
 
-def _called(call: Any, model: Any, request: ModelRequest) -> Reply:
-    # A StopIteration escaping the model would end the caller's generator loop silently
-    # (VSEngine.run returned None); it is the model's error.
+def _run_sync(driver: Coroutine[Any, Any, Distribution]) -> Distribution:
+    """The result of a :func:`_drive` coroutine whose calls are synchronous (it never suspends)."""
     try:
-        reply: Reply = call(model, request)
-    except StopIteration as stop:
-        raise RuntimeError("the model raised StopIteration") from stop
-    return reply
+        driver.send(None)
+    except StopIteration as done:
+        result: Distribution = done.value
+        return result
+    driver.close()
+    raise RuntimeError("a synchronous model call suspended the engine's driver")
 
 
 def _positive_int(name: str, value: object) -> int:

@@ -7,9 +7,11 @@ names as strings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .calls import CallRecord
     from .distribution import Distribution
 
 
@@ -64,6 +66,8 @@ class ParseError(VSError, ValueError):
         raw: The full text that failed to parse.
         distribution: The best partial distribution, when one was read but judged too small
             (set by the engine), else None.
+        calls: The engine's trace of the calls made before giving up (one
+            :class:`~vs_integrations.core.calls.CallRecord` each; empty from :func:`parse`).
 
     Example:
         >>> from vs_integrations import parse
@@ -75,10 +79,18 @@ class ParseError(VSError, ValueError):
 
     """
 
-    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        raw: str,
+        distribution: Distribution | None = None,
+        *,
+        calls: Sequence[CallRecord] = (),
+    ) -> None:
         super().__init__(message)
         self.raw = raw
         self.distribution = distribution
+        self.calls: tuple[CallRecord, ...] = tuple(calls)
 
 
 class BackendError(VSError):

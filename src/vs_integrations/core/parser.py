@@ -72,7 +72,8 @@ def _check_count(distribution: Distribution, config: VSConfig | None, k: int | N
     """Add a warning when the number of candidates is not the one asked for."""
     expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
     if expected is not None and len(distribution) != expected:
-        distribution.warnings.append(f"expected {expected} candidates, found {len(distribution)}")
+        note = f"expected {expected} candidates, found {len(distribution)}"
+        distribution = distribution.replace(warnings=[*distribution.warnings, note])
     return distribution
 
 

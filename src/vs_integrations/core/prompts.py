@@ -97,46 +97,75 @@ MAX_LISTED_CHARS = 200
 
 def _listing(held: Sequence[str]) -> str:
     shown = list(held)[-MAX_LISTED:]
-    lines = []
-    for number, text in enumerate(shown, len(held) - len(shown) + 1):
-        flat = " ".join(text.split())
-        if len(flat) > MAX_LISTED_CHARS:
-            flat = flat[: MAX_LISTED_CHARS - 3] + "..."
-        lines.append(f"{number}. {flat}")
     earlier = len(held) - len(shown)
     intro = (
         f"You have already given {len(held)} responses; the last {len(shown)} are:"
         if earlier
         else f"You have already given {len(held)} response{'s' if len(held) != 1 else ''}:"
     )
-    return intro + "\n" + "\n".join(lines)
+    return intro + "\n" + _numbered(shown, earlier + 1)
 
 
-def followup_message(config: VSConfig, count: int | None = None, *, held: Sequence[str] | None = None) -> Message:
+def _refusal(refused: Sequence[str]) -> str:
+    shown = list(refused)[-MAX_LISTED:]
+    earlier = len(refused) - len(shown)
+    intro = (
+        f"{len(refused)} responses were refused as invalid answers; the last {len(shown)} are:"
+        if earlier
+        else "These responses were refused as invalid answers:"
+    )
+    return f"{intro}\n{_numbered(shown, earlier + 1)}\nDo not give them again; give valid answers only."
+
+
+def _numbered(texts: Sequence[str], first: int) -> str:
+    lines = []
+    for number, text in enumerate(texts, first):
+        flat = " ".join(text.split())
+        if len(flat) > MAX_LISTED_CHARS:
+            flat = flat[: MAX_LISTED_CHARS - 3] + "..."
+        lines.append(f"{number}. {flat}")
+    return "\n".join(lines)
+
+
+def followup_message(
+    config: VSConfig,
+    count: int | None = None,
+    *,
+    held: Sequence[str] | None = None,
+    refused: Sequence[str] | None = None,
+) -> Message:
     """The user turn that asks for more responses, different from those already given.
 
     The ``multi`` variant sends it after each turn (the conversation shows the earlier turns);
     the engine's top-up retries and :meth:`~vs_integrations.VSEngine.distinct` pass ``held``,
     the responses collected so far, which the message lists (at most the last
-    :data:`MAX_LISTED`, each cut to :data:`MAX_LISTED_CHARS` characters).
+    :data:`MAX_LISTED`, each cut to :data:`MAX_LISTED_CHARS` characters). ``refused`` lists, the
+    same way, the responses the engine's ``valid`` check refused, telling the model not to
+    give them again.
 
     Args:
         config: The VS settings.
         count: Responses asked for; defaults to ``config.turn_size``.
         held: Responses already collected, to be listed and avoided.
+        refused: Responses refused as invalid, to be named and avoided.
 
     Example:
         >>> followup_message(VSConfig(k=3), 1, held=["Ohio", "Utah"])["content"].splitlines()[:3]
         ['You have already given 2 responses:', '1. Ohio', '2. Utah']
+        >>> followup_message(VSConfig(k=3), 1, refused=["Houston"])["content"].splitlines()[:2]
+        ['These responses were refused as invalid answers:', '1. Houston']
 
     """
     n = config.turn_size if count is None else count
     ask = (
         f"Generate {n} alternative response{'s' if n != 1 else ''} to the original request, different from all "
-        f"the responses {'listed' if held else 'above'}, each with {_PROBABILITY_PHRASES[config.probability]}. "
-        + format_instructions(config, n)
+        f"the responses {'listed' if held or refused else 'above'}, each with "
+        f"{_PROBABILITY_PHRASES[config.probability]}. " + format_instructions(config, n)
     )
-    return {"role": "user", "content": f"{_listing(held)}\n\n{ask}" if held else ask}
+    parts = [_listing(held)] if held else []
+    if refused:
+        parts.append(_refusal(refused))
+    return {"role": "user", "content": "\n\n".join([*parts, ask])}
 
 
 SIGNATURE_FIELD_DESCRIPTIONS: dict[str, str] = {

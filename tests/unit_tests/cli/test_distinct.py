@@ -59,8 +59,10 @@ def test_generate_distinct_writes_one_record_per_prompt_with_n_candidates_and_re
         first = records(out)
         assert set(first) == {"wrong", "stuck"}
         # 2 a call: three calls for 5. The third asked for the one missing; the script over-delivers
-        # two, and both are kept (nothing the model returned is dropped).
-        assert texts(first["wrong"]) == [f"A wrong answer. {i}" for i in range(6)]
+        # two: n is a cap, so the first is kept and the surplus stays in raw, named in a warning.
+        assert texts(first["wrong"]) == [f"A wrong answer. {i}" for i in range(5)]
+        assert "A wrong answer. 5" in first["wrong"]["distribution"]["raw"]
+        assert any("beyond the 5 wanted" in w for w in first["wrong"]["distribution"]["warnings"])
         assert script.calls["A wrong answer."] == 3
         assert first["wrong"]["sampled"] in texts(first["wrong"])
         assert not any("held" in w for w in first["wrong"]["distribution"]["warnings"])

@@ -133,3 +133,30 @@ def test_listing_flattens_multi_line_candidates():
     content = followup_message(VSConfig(k=2), 1, held=["line one\n  line two"])["content"]
     assert "1. line one line two" in content and "1 response:" in content
     assert json.dumps(["x"]) not in content
+
+
+def test_followup_names_the_refused_after_the_held_and_bounds_them():
+    refused = [f"wrong {i}" for i in range(1, 41)]
+    content = followup_message(VSConfig(k=5), 2, held=["Ohio"], refused=refused)["content"]
+    held_at, refused_at = content.index("1. Ohio"), content.index("refused as invalid answers")
+    assert held_at < refused_at < content.index("Generate 2 alternative responses")
+    assert content.count("wrong ") == MAX_LISTED and "wrong 40" in content and "wrong 10\n" not in content
+    assert f"40 responses were refused as invalid answers; the last {MAX_LISTED} are:" in content
+    assert "Do not give them again" in content
+
+
+# -- the cap and validity ----------------------------------------------------------------------
+def test_distinct_holds_at_most_n():
+    dist = VSEngine(k=3).distinct(Script(reply("a", "b", "c"), reply("d", "e", "f")), "x", 4)
+    assert dist.texts == ["a", "b", "c", "d"]
+    assert any("brought 2 candidate(s) beyond the 4 wanted" in w and "'e', 'f'" in w for w in dist.warnings)
+    assert [r.kind for r in dist.calls] == ["first", "distinct"]
+
+
+def test_distinct_counts_valid_candidates_and_lists_the_refused():
+    model = Script(reply("1", "x", "2"), reply("y", "3", "4"))
+    dist = VSEngine(k=3, valid=str.isdigit).distinct(model, "Name a digit.", 4)
+    assert dist.texts == ["1", "2", "3", "4"]
+    follow_up = model.calls[1][0][-1]["content"]
+    assert "1. 1\n2. 2" in follow_up and "refused as invalid answers:\n1. x" in follow_up
+    assert dist.usage.calls == 2

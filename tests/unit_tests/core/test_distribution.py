@@ -1,10 +1,15 @@
 import json
+import os
 import random
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 
 import pytest
 
 from vs_integrations import Candidate, Distribution, parse
+from vs_integrations.core.calls import CallRecord, Usage
 
 
 @pytest.fixture
@@ -70,7 +75,7 @@ def test_entropy(dist):
 
 def test_dict_round_trip_is_json_serialisable(dist):
     data = dist.to_dict()
-    assert set(data) == {"candidates", "raw", "warnings", "truncated", "reasoning"}
+    assert set(data) == {"candidates", "raw", "warnings", "truncated", "reasoning", "calls", "usage"}
     assert set(data["candidates"][0]) == {"text", "probability", "raw_probability", "index"}
     again = Distribution.from_dict(json.loads(json.dumps(data)))
     assert again == dist and again.raw == dist.raw
@@ -134,3 +139,105 @@ def test_from_dict_refuses_all_zero_probabilities():
 
 def test_round_trip_keeps_a_valid_distribution_unchanged(dist):
     assert Distribution.from_dict(json.loads(json.dumps(dist.to_dict()))) == dist
+
+
+# -- immutability and the trace ---------------------------------------------------------------------
+
+TRACE = (
+    CallRecord("first", 2, 40, 20, 0.5, "length", "m", "json_schema", 1),
+    CallRecord("top-up", 1, 50, 10, 0.25, "stop", "m", "json_object", 3),
+)
+
+
+def traced() -> Distribution:
+    return Distribution(
+        [Candidate("a", 0.75, 0.3, 0), Candidate("b", 0.25, 0.1, 1)], raw="r", warnings=["w"], calls=TRACE
+    )
+
+
+def test_a_distribution_cannot_be_changed_after_construction():
+    dist = traced()
+    assert dist.warnings == ("w",) and dist.calls == TRACE
+    for name in ("raw", "warnings", "truncated", "reasoning", "calls", "usage"):
+        with pytest.raises(AttributeError):
+            setattr(dist, name, None)
+    with pytest.raises(AttributeError):
+        dist.warnings.append("x")  # type: ignore[attr-defined]
+    warnings = ["given"]
+    built = Distribution([Candidate("a", 1.0, None, 0)], warnings=warnings)
+    warnings.append("later")
+    assert built.warnings == ("given",)
+
+
+def test_replace_returns_a_copy_with_the_given_attributes():
+    dist = traced()
+    noted = dist.replace(warnings=[*dist.warnings, "checked"])
+    assert noted.warnings == ("w", "checked") and dist.warnings == ("w",)
+    assert noted.calls == TRACE and noted.raw == "r" and noted.texts == dist.texts
+
+
+def test_usage_sums_the_calls():
+    assert traced().usage == Usage(calls=2, prompt_tokens=90, completion_tokens=30, seconds=0.75)
+    assert Distribution([Candidate("a", 1.0, None, 0)]).usage == Usage()
+
+
+def test_the_trace_survives_transformations_and_the_dict_round_trip():
+    dist = traced()
+    assert dist.filter(lambda c: c.text == "a").calls == TRACE
+    assert dist.with_temperature(2.0).calls == TRACE
+    data = json.loads(json.dumps(dist.to_dict()))
+    assert data["usage"] == {"calls": 2, "prompt_tokens": 90, "completion_tokens": 30, "seconds": 0.75}
+    back = Distribution.from_dict(data)
+    assert back.calls == TRACE and back.usage == dist.usage and back == dist
+    old = {k: v for k, v in data.items() if k not in ("calls", "usage")}
+    assert Distribution.from_dict(old).calls == ()
+
+
+def test_equality_ignores_the_trace_but_not_the_content():
+    plain = Distribution(traced().candidates, raw="r", warnings=["w"])
+    assert plain == traced()
+    assert plain != traced().replace(raw="other")
+
+
+@pytest.mark.parametrize("calls", [[{"kind": "guess"}], ["first"], [{"added": 1}]])
+def test_from_dict_refuses_a_malformed_trace(calls):
+    data = traced().to_dict() | {"calls": calls}
+    with pytest.raises(ValueError, match="not a Distribution dict"):
+        Distribution.from_dict(data)
+
+
+# -- the one draw and its seeding rule ---------------------------------------------------------------
+
+DRAW = textwrap.dedent(
+    """
+    from vs_integrations import Candidate, Distribution
+    dist = Distribution([Candidate(str(i), 1 / 20, None, i) for i in range(20)])
+    print([dist.sample(seed).text for seed in (0, 1, 2, 3, "prompt-7", "q:9", 123456789)])
+    """
+)
+
+
+def test_an_int_or_str_seed_gives_the_same_candidate_in_any_process():
+    # Run in processes with different hash seeds: a draw keyed on hash() would differ between them.
+    picks = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": os.pathsep.join(sys.path)}
+        done = subprocess.run([sys.executable, "-c", DRAW], env=env, capture_output=True, text=True, check=True)
+        picks.add(done.stdout)
+    assert len(picks) == 1
+    dist = Distribution([Candidate(str(i), 1 / 20, None, i) for i in range(20)])
+    here = [dist.sample(seed).text for seed in (0, 1, 2, 3, "prompt-7", "q:9", 123456789)]
+    assert picks == {f"{here}\n"}
+    assert len(set(here)) > 1  # the seeds do pick different candidates
+
+
+def test_a_random_generator_seed_draws_from_its_stream():
+    dist = Distribution([Candidate(str(i), 0.1, None, i) for i in range(10)])
+    first, second = random.Random(5), random.Random(5)
+    assert [dist.sample(first).text for _ in range(8)] == [dist.sample(second).text for _ in range(8)]
+
+
+@pytest.mark.parametrize("seed", [1.5, True, b"x", [1]])
+def test_sample_refuses_other_seed_types(seed):
+    with pytest.raises(TypeError, match="seed must be an int, a str"):
+        traced().sample(seed)

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from vs_integrations import ParseError, VSConfig, VSEngine
+from vs_integrations import ParseError, SettingsError, VSConfig, VSEngine
+from vs_integrations.core.calls import CallRecord, ModelRequest, Reply, Usage
 
 
 def reply(*texts: str) -> str:
@@ -46,7 +47,7 @@ def test_standard_one_call_with_schema():
     messages = model.calls[0][0]
     assert messages[-1] == {"role": "user", "content": "Name a letter."}
     assert model.asked(0) == 3
-    assert dist.raw == reply("a", "b", "c") and dist.warnings == []
+    assert dist.raw == reply("a", "b", "c") and dist.warnings == ()
 
 
 def test_no_schema_for_other_formats_or_when_disabled():
@@ -255,3 +256,183 @@ def test_model_errors_propagate_and_bad_returns_are_type_errors():
 def test_engine_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VSEngine(**kwargs)
+
+
+# -- the trace: one CallRecord per reply ----------------------------------------------------------
+
+
+class ReplyScript:
+    """A model object (``generate``/``agenerate``) answering scripted :class:`Reply` records."""
+
+    def __init__(self, *replies: Reply | str) -> None:
+        self.replies = list(replies)
+        self.requests: list[ModelRequest] = []
+
+    def generate(self, request: ModelRequest) -> Reply | str:
+        self.requests.append(request)
+        return self.replies.pop(0)
+
+    async def agenerate(self, request: ModelRequest) -> Reply | str:
+        return self.generate(request)
+
+
+def test_every_call_is_recorded_with_its_kind_cost_and_what_it_added():
+    model = ReplyScript(
+        Reply(reply("a", "b"), 40, 20, "stop", "m1", 0.5, "json_schema", 2),
+        Reply(reply("b", "c"), 60, 15, "stop", "m1", 0.25, "json_schema", 1),
+    )
+    dist = VSEngine(k=3).run(model, "x")
+    assert dist.texts == ["a", "b", "c"]
+    assert [r.kind for r in dist.calls] == ["first", "top-up"]
+    assert [r.added for r in dist.calls] == [2, 1]
+    assert dist.calls[0] == CallRecord("first", 2, 40, 20, 0.5, "stop", "m1", "json_schema", 2)
+    assert dist.usage == Usage(calls=2, prompt_tokens=100, completion_tokens=35, seconds=0.75)
+
+
+def test_a_str_reply_is_recorded_with_unknown_tokens_and_measured_seconds():
+    dist = VSEngine(k=2).run(Script(reply("a", "b")), "x")
+    (record,) = dist.calls
+    assert record.kind == "first" and record.added == 2
+    assert record.prompt_tokens is None and record.completion_tokens is None and record.finish_reason is None
+    assert record.seconds is not None and record.seconds >= 0
+    assert dist.usage.calls == 1 and dist.usage.total_tokens == 0
+
+
+def test_call_kinds_of_retries_turns_and_the_steps_generator():
+    dist = VSEngine(k=2).run(Script("junk", reply("a"), reply("b")), "x")
+    assert [(r.kind, r.added) for r in dist.calls] == [("first", 0), ("retry", 1), ("top-up", 1)]
+    multi = VSEngine(VSConfig(k=4, variant="multi", per_turn=2)).run(Script(reply("a", "b"), reply("c", "d")), "x")
+    assert [r.kind for r in multi.calls] == ["first", "turn"]
+    steps = VSEngine(k=1).steps("x")
+    next(steps)
+    with pytest.raises(StopIteration) as done:
+        steps.send(Reply(reply("a"), prompt_tokens=7, completion_tokens=3))
+    assert done.value.value.usage == Usage(1, 7, 3, 0.0)
+
+
+def test_the_trace_survives_partial_fallback_and_errors():
+    partial = VSEngine(k=3, max_retries=1).run(Script(reply("a"), reply("a")), "x")
+    assert partial.texts == ["a"] and partial.usage.calls == 2 and "kept 1 candidate(s)" in partial.warnings[-1]
+    fallback = VSEngine(k=2, max_retries=1, on_failure="fallback").run(Script("junk", "more junk"), "x")
+    assert fallback.texts == ["more junk"] and [r.kind for r in fallback.calls] == ["first", "retry"]
+    with pytest.raises(ParseError) as info:
+        VSEngine(k=2, max_retries=1).run(Script("junk", "junk"), "x")
+    assert [r.kind for r in info.value.calls] == ["first", "retry"]
+
+
+async def test_arun_records_the_same_trace_as_run():
+    replies = (Reply(reply("a"), 5, 5, "stop", seconds=1.0), Reply(reply("b"), 6, 4, "stop", seconds=2.0))
+    sync_dist = VSEngine(k=2).run(ReplyScript(*replies), "x")
+    async_dist = await VSEngine(k=2).arun(ReplyScript(*replies), "x")
+    assert sync_dist.calls == async_dist.calls and async_dist.usage == Usage(2, 11, 9, 3.0)
+
+
+# -- finish reasons ---------------------------------------------------------------------------------
+
+CUT_LIST = "1. Red\n2. Blue\n3. Gre"
+
+
+def test_a_reply_cut_at_the_token_limit_loses_its_unfinished_last_candidate_and_is_topped_up():
+    model = ReplyScript(Reply(CUT_LIST, finish_reason="length"), Reply(reply("Green"), finish_reason="stop"))
+    dist = VSEngine(k=3, format="list").run(model, "Name a colour.")
+    assert dist.texts == ["Red", "Blue", "Green"]
+    assert dist.truncated
+    assert any("cut at the token limit" in w and "'Gre'" in w for w in dist.warnings)
+    assert model.requests[1].kind == "top-up"
+    assert "Generate 1 alternative response" in model.requests[1].messages[-1]["content"]
+    assert CUT_LIST in dist.raw
+
+
+def test_the_same_reply_that_stopped_normally_keeps_its_last_item():
+    dist = VSEngine(k=3, format="list").run(ReplyScript(Reply(CUT_LIST, finish_reason="stop")), "x")
+    assert dist.texts == ["Red", "Blue", "Gre"] and not dist.truncated
+    assert dist.usage.calls == 1
+
+
+def test_a_length_reply_whose_last_candidate_was_closed_keeps_it():
+    # The JSON ends after its last record: the model reached the limit with every candidate finished.
+    dist = VSEngine(k=2).run(ReplyScript(Reply(reply("a", "b"), finish_reason="length")), "x")
+    assert dist.texts == ["a", "b"]
+    assert any("cut at the token limit" in w and "kept its complete candidates" in w for w in dist.warnings)
+    cut = '{"responses": [{"text": "a", "probability": 0.5}, {"text": "b", "probab'
+    dist = VSEngine(k=2).run(ReplyScript(Reply(cut, finish_reason="length"), reply("b")), "x")
+    assert dist.texts == ["a", "b"] and dist.calls[0].finish_reason == "length"
+
+
+# -- k is a cap ---------------------------------------------------------------------------------------
+
+
+def test_a_reply_with_more_than_k_candidates_keeps_the_first_k_in_reply_order():
+    dist = VSEngine(k=3).run(Script(reply("a", "b", "c", "d", "e")), "x")
+    assert dist.texts == ["a", "b", "c"]
+    assert sum(dist.probabilities) == pytest.approx(1.0)
+    (note,) = [w for w in dist.warnings if "beyond" in w]
+    assert "brought 2 candidate(s) beyond the 3 wanted" in note and "'d', 'e'" in note
+    assert '"d"' in dist.raw and '"e"' in dist.raw
+
+
+def test_a_top_up_that_over_delivers_is_capped_and_repeats_still_pool():
+    dist = VSEngine(k=3).run(Script(reply("a", "b"), reply("c", "d", "e", "A")), "x")
+    assert dist.texts == ["a", "b", "c"]
+    assert dist.calls[1].added == 1
+    assert any("brought 2 candidate(s) beyond the 3 wanted" in w for w in dist.warnings)
+
+
+# -- validity in the loop -------------------------------------------------------------------------
+
+STATES = {"Ohio", "Utah", "Iowa", "Texas", "Maine"}
+
+
+def test_invalid_candidates_are_dropped_counted_missing_and_named_in_the_top_up():
+    model = Script(reply("Ohio", "Houston", "Utah"), reply("Los Angeles", "Iowa"))
+    dist = VSEngine(k=3, valid=STATES.__contains__).run(model, "Name a US state.")
+    assert dist.texts == ["Ohio", "Utah", "Iowa"]
+    assert sum(dist.probabilities) == pytest.approx(1.0)
+    assert "Houston" in dist.raw and "Los Angeles" in dist.raw
+    assert any("refused 1 candidate(s)" in w and "'Houston'" in w for w in dist.warnings)
+    follow_up = model.calls[1][0][-1]["content"]
+    assert model.asked(1) == 1
+    assert "These responses were refused as invalid answers:\n1. Houston" in follow_up
+    assert "You have already given 2 responses:\n1. Ohio\n2. Utah" in follow_up
+
+
+def test_a_reply_of_only_invalid_candidates_gets_a_follow_up_naming_them():
+    model = Script(reply("Houston", "Dallas"), reply("Texas", "Ohio"))
+    dist = VSEngine(k=2, valid=STATES.__contains__).run(model, "x")
+    assert dist.texts == ["Texas", "Ohio"]
+    assert [r.kind for r in dist.calls] == ["first", "top-up"] and dist.calls[0].added == 0
+    assert model.roles(1) == ["system", "user", "assistant", "user"]
+    assert "1. Houston\n2. Dallas" in model.calls[1][0][-1]["content"]
+
+
+def test_k_counts_valid_candidates_and_all_invalid_runs_out_as_configured():
+    with pytest.raises(ParseError, match=r"valid\(\) refused every candidate read \(2 distinct\)") as info:
+        VSEngine(k=2, max_retries=1, valid=lambda text: False).run(Script(reply("a"), reply("b")), "x")
+    assert "a" in info.value.raw and "b" in info.value.raw
+    multi = VSConfig(k=2, variant="multi", per_turn=1)
+    model = Script(reply("Paris"), reply("Ohio"), reply("Utah"))
+    dist = VSEngine(multi, valid=STATES.__contains__).run(model, "x")
+    assert dist.texts == ["Ohio", "Utah"]
+    assert "refused as invalid answers:\n1. Paris" in model.calls[1][0][-1]["content"]
+
+
+def test_valid_must_be_callable():
+    with pytest.raises(SettingsError, match="valid") as info:
+        VSEngine(valid="Ohio")  # type: ignore[arg-type]
+    assert info.value.field == "valid"
+
+
+# -- one driver -------------------------------------------------------------------------------------
+
+
+async def test_arun_and_run_share_the_driver_and_refuse_a_model_stop_iteration():
+    def stops(messages, schema):
+        raise StopIteration
+
+    async def astops(messages, schema):
+        raise StopIteration
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        VSEngine().run(stops, "x")
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await VSEngine().arun(astops, "x")

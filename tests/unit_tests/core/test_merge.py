@@ -3,6 +3,7 @@ import math
 import pytest
 
 from vs_integrations import Candidate, Distribution
+from vs_integrations.core.calls import CallRecord, Usage
 
 
 def dist(*pairs, raw="", warnings=(), truncated=False, reasoning=None):
@@ -36,7 +37,7 @@ def test_zero_weight_keeps_raw_and_warnings_not_candidates():
     zero = dist(("b", 1.0), raw="ignored reply", warnings=["w0"])
     merged = Distribution.merge([dist(("a", 1.0), raw="kept"), zero], [1, 0])
     assert merged.texts == ["a"] and merged.probabilities == [1.0]
-    assert merged.raw == "kept\n\nignored reply" and merged.warnings == ["w0"]
+    assert merged.raw == "kept\n\nignored reply" and merged.warnings == ("w0",)
 
 
 def test_same_predicate_pools_semantic_matches_keeping_the_first_spelling():
@@ -57,7 +58,7 @@ def test_raw_warnings_truncation_and_reasoning_are_kept():
     a = dist(("a", 1.0), raw="r1", warnings=["w1"], reasoning="think 1")
     b = dist(("b", 1.0), raw="r2", warnings=["w2", "w3"], truncated=True)
     merged = Distribution.merge([a, b])
-    assert merged.warnings == ["w1", "w2", "w3"]
+    assert merged.warnings == ("w1", "w2", "w3")
     assert merged.truncated is True and merged.reasoning == "think 1"
     assert Distribution.merge([a]).truncated is False
 
@@ -98,3 +99,16 @@ def test_bad_distributions():
         Distribution.merge([])
     with pytest.raises(TypeError, match=r"distributions\[1\] must be a Distribution; got dict"):
         Distribution.merge([dist(("a", 1.0)), {"a": 1.0}])  # type: ignore[list-item]
+
+
+def test_merge_concatenates_the_calls_and_sums_the_usage():
+    first = (CallRecord("first", 2, 10, 5, 1.0), CallRecord("top-up", 1, 12, 3, 0.5))
+    second = (CallRecord("first", 1, 8, 4, 2.0, "length"),)
+    a = Distribution([Candidate("x", 1.0, None, 0)], calls=first)
+    b = Distribution([Candidate("y", 1.0, None, 0)], calls=second)
+    ignored = Distribution([Candidate("z", 1.0, None, 0)], calls=second)
+    merged = Distribution.merge([a, b, ignored], weights=[1, 1, 0])
+    assert merged.texts == ["x", "y"]
+    assert merged.calls == first + second + second  # a zero-weight part's calls were still paid for
+    assert merged.usage == a.usage + b.usage + ignored.usage
+    assert merged.usage == Usage(calls=4, prompt_tokens=38, completion_tokens=16, seconds=5.5)

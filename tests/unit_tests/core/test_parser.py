@@ -20,7 +20,7 @@ def test_strict_json():
     assert [c.raw_probability for c in dist] == [0.5, 0.3, 0.2]
     assert [c.index for c in dist] == [0, 1, 2]
     assert dist.raw == STRICT
-    assert dist.warnings == []
+    assert dist.warnings == ()
     assert not dist.truncated
 
 
@@ -134,7 +134,7 @@ def test_xml_tags_in_other_cases_among_lower_case_ones_are_all_read(tag, other_f
     lower = "<response><text>Blue</text><probability>0.75</probability></response>"
     dist = parse(f"{other}\n{lower}" if other_first else f"{lower}\n{other}")
     assert sorted(zip(dist.texts, dist.probabilities, strict=True)) == [("Blue", 0.75), ("Red", 0.25)]
-    assert dist.warnings == []  # each record is closed by its own tag, whatever its case
+    assert dist.warnings == ()  # each record is closed by its own tag, whatever its case
 
 
 def test_xml_truncated_and_reasoning():

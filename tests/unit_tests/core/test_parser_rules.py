@@ -376,7 +376,7 @@ def test_cot_reasoning_steps_are_not_candidates_one_shot_or_streamed(reply, reas
     # VS-CoT's reasoning (a <reasoning> element, or a paragraph starting "Reasoning:") is read
     # as reasoning, whatever lists, brackets or tags it holds; streamed, nothing in it is given.
     final = parse(reply)
-    assert final.texts == ["Red", "Blue"] and final.reasoning == reasoning and final.warnings == []
+    assert final.texts == ["Red", "Blue"] and final.reasoning == reasoning and final.warnings == ()
     for size in (1, 7, len(reply)):
         parser = StreamParser()
         streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
