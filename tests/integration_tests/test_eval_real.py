@@ -47,3 +47,39 @@ def test_vs_eval_on_the_embedded_model(tmp_path):
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     for record, row in zip(answers, rows, strict=True):  # the report's counts follow the strict judge
         assert row["valid"] == sum(BUILTIN_TASKS["dice"].judge(a) is not None for a in record["answers"])
+
+
+def test_vs_compare_with_the_same_model_as_judge():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vs_integrations.tools.cli",
+            "compare",
+            "Name a US state.",
+            "-n",
+            "3",
+            "-k",
+            "3",
+            "--judge",
+            "--seed",
+            "0",
+            "--max-tokens",
+            "200",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["task"] == "states" and data["judge"] == "judged by the same model"
+    assert data["judge_usage"]["calls"] >= 2 and data["judge_usage"]["completion_tokens"] > 0
+    for method in data["methods"].values():
+        assert len(method["answers"]) == 3 and len(method["scores"]) == 3
+        assert method["valid"] == sum(BUILTIN_TASKS["states"].judge(a) is not None for a in method["answers"])
+        quality = method["quality"]
+        assert quality["scored"] + quality["errors"] == 3
+        for score in method["scores"]:  # a score in range, or an error record with the judge's raw reply
+            assert (score["score"] is not None and 0 <= score["score"] <= 10) or (score["error"] and "raw" in score)

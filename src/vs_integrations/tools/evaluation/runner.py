@@ -11,6 +11,7 @@ from ...backends.base import Backend
 from ...core.config import VSConfig
 from ...core.engine import VSEngine
 from ...core.errors import ParseError
+from ...core.judge import Judge, Judgement
 from ...core.parser import parse
 from ...core.prompts import sequence_messages, sequence_schema
 from . import metrics
@@ -44,6 +45,8 @@ class MethodRun:
     failed_calls: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    judgement: Judgement | None = None
+    """The judge's score of every answer, in order (None: not judged); see :func:`judge_run`."""
 
     @property
     def valid(self) -> list[str]:
@@ -52,14 +55,38 @@ class MethodRun:
 
     def judged_calls(self) -> list[list[str | None]]:
         """Each call's answers as judged (None: invalid); one answer a call if sizes are unknown."""
-        judged = [self.task.judge(answer) for answer in self.answers]
-        if sum(self.call_sizes) != len(judged):
-            return [[answer] for answer in judged]
+        return self._by_call([self.task.judge(answer) for answer in self.answers])
+
+    def _by_call(self, values: list[Any]) -> list[list[Any]]:
+        """``values`` (one per answer) grouped by the call that gave the answer."""
+        if sum(self.call_sizes) != len(values):
+            return [[value] for value in values]
         calls, start = [], 0
         for size in self.call_sizes:
-            calls.append(judged[start : start + size])
+            calls.append(values[start : start + size])
             start += size
         return calls
+
+    def quality(self, resamples: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+        """Mean judge score of the answers with its 95% bootstrap interval (whole calls resampled).
+
+        Every answer counts, invalid ones too (a user gets them as well); an answer whose verdict
+        could not be read is left out and counted in ``errors``. None when the run was not judged.
+        """
+        if self.judgement is None:
+            return None
+        values = [score.score for score in self.judgement.scores]
+        groups = [[v for v in call if v is not None] for call in self._by_call(values)]
+        interval = metrics.bootstrap_mean_interval(groups, resamples, seed)
+        return {
+            "mean": self.judgement.mean,
+            "low": interval[0] if interval else None,
+            "high": interval[1] if interval else None,
+            "scored": len(self.judgement.values),
+            "errors": len(self.judgement.errors),
+            "judge_calls": self.judgement.usage.calls,
+            "judge_tokens": self.judgement.usage.total_tokens,
+        }
 
     @property
     def valid_texts(self) -> list[str]:
@@ -89,7 +116,15 @@ class MethodRun:
             "coverage": None,
             "semantic_diversity": None,
             "rouge_l": None,
+            "quality": None,
+            "quality_interval": None,
+            "judge_errors": None,
         }
+        quality = self.quality()
+        if quality is not None:
+            row["quality"] = quality["mean"]
+            row["quality_interval"] = None if quality["low"] is None else [quality["low"], quality["high"]]
+            row["judge_errors"] = quality["errors"]
         if support and valid:
             row["kl_uniform"] = metrics.kl_to_uniform(metrics.answer_counts(valid), support)
         if self.task.kind == "choice":
@@ -139,6 +174,19 @@ def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, ma
     run.tokens = backend.usage.completion_tokens - tokens_before
     run.seconds = time.perf_counter() - started
     return run
+
+
+def judge_run(run: MethodRun, judge: Judge) -> Judgement:
+    """Score every answer of ``run`` for its task's prompt (against the task's rubric) and keep it.
+
+    Identical answers are judged once (direct prompting repeats itself); every answer gets its
+    verdict. Returns the judgement, also set on ``run.judgement``.
+    """
+    unique = list(dict.fromkeys(answer.strip() for answer in run.answers))
+    judged = judge.with_rubric(run.task.rubric).score(run.task.prompt, unique)
+    by_text = dict(zip(unique, judged.scores, strict=True))
+    run.judgement = Judgement([by_text[answer.strip()] for answer in run.answers], judged.calls)
+    return run.judgement
 
 
 def load_embedder() -> Embedder | None:

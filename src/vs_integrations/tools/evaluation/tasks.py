@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ...core.distribution import text_key
+from ...core.judge import RUBRICS
 
 TaskKind = Literal["dice", "choice", "free", "negatives"]
 
@@ -37,6 +38,13 @@ _DICE_ANSWER = re.compile(
     r"|it\s*(?:'s|is|was)\s+|rolled\s+)?"
     r"(?:an?\s+)?(?P<face>[1-6]|one|two|three|four|five|six)"
 )
+# A reply that declines the task instead of doing it (checked at the start of the answer only).
+_REFUSAL = re.compile(
+    r"(?:i'?m sorry|i am sorry|sorry, (?:but )?i|i apologi[sz]e|unfortunately,? i|as an ai\b"
+    r"|i (?:can ?not|can'?t|won'?t|am unable to|am not able to|'m unable to|'m not able to|do not|don'?t) "
+    r"(?:help|assist|provide|do that|fulfil|fulfill|comply|create|write|tell|answer|generate))",
+    re.IGNORECASE,
+)
 # Wrapping a bare answer may carry: quotes, Markdown emphasis or code (a closing ".", "!" or ","
 # is stripped too: list replies split into "6," "1," ...).
 _WRAPPING = "\"'*_`"
@@ -60,6 +68,37 @@ def judge_face(answer: str) -> str | None:
         return None
     face = match["face"]
     return _FACE_WORDS.get(face, face)
+
+
+def is_refusal(answer: str) -> bool:
+    """True when ``answer`` opens by declining ("I'm sorry, but I can't help with that.").
+
+    Example:
+        >>> is_refusal("I'm sorry, but I can't help with that."), is_refusal("Sorry I'm late: traffic jam.")
+        (True, False)
+    """
+    return _REFUSAL.match(answer.replace("\u2019", "'").strip()) is not None
+
+
+def answer_key(answer: str) -> str:
+    """The form free-text answers are counted in: case folded, punctuation dropped, spacing collapsed.
+
+    Punctuation inside a number stays ("$2.50", "1,000").
+
+    Example:
+        >>> answer_key("  What's   the BREW-haha?! ") == answer_key("whats the brewhaha")
+        True
+        >>> answer_key("Total: $2.50.")
+        'total $2.50'
+    """
+    text = answer.casefold()
+    kept = [
+        ch
+        for i, ch in enumerate(text)
+        if not unicodedata.category(ch).startswith("P")
+        or (0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit())
+    ]
+    return " ".join("".join(kept).split())
 
 
 def judge_one_of(answer: str, answers: tuple[str, ...], not_answers: tuple[str, ...] = ()) -> str | None:
@@ -106,6 +145,9 @@ class Task:
             set is small and known asks for all of it: the die's k is 6 (with k = 5 a model that
             lists five faces can never get KL to uniform below ln(6/5) = 0.18).
         not_answers: Phrases that contain an answer without naming it (``choice`` only).
+        rubric: The judge's rubric for this task's quality (a name in ``core.judge.RUBRICS``).
+        valid: A regular expression a valid answer must match as a whole (stripped), on top of the
+            kind's rule (``vs compare --valid``).
 
     Example:
         >>> BUILTIN_TASKS["states"].judge("I'd say West Virginia.")
@@ -121,6 +163,17 @@ class Task:
     correct: float | None = None
     k: int | None = None
     not_answers: tuple[str, ...] = field(default=())
+    rubric: str = "generic"
+    valid: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rubric not in RUBRICS:
+            raise ValueError(f"rubric must be one of {', '.join(RUBRICS)}; got {self.rubric!r}")
+        if self.valid is not None:
+            try:
+                re.compile(self.valid)
+            except re.error as exc:
+                raise ValueError(f"valid is not a regular expression ({exc}): {self.valid!r}") from None
 
     @property
     def support(self) -> tuple[str, ...]:
@@ -130,28 +183,34 @@ class Task:
     @property
     def rule(self) -> str:
         """The judge's rule in words, as the report states it."""
+        rule = self._kind_rule()
+        return rule if self.valid is None else f"{rule}, matching /{self.valid}/"
+
+    def _kind_rule(self) -> str:
         if self.kind == "dice":
             return 'one face and nothing else: "4", "four", or a short "I rolled a 4" (strict)'
         if self.kind == "choice":
             return f"names exactly one of the {len(self.answers)} answers (several, or none: invalid)"
         if self.kind == "negatives":
-            return f"ends in a number other than the correct {self.correct:g}"
-        return "any non-empty text"
+            return f"ends in a number other than the correct {self.correct:g}, not a refusal"
+        return "any non-empty text that is not a refusal"
 
     def judge(self, answer: str) -> str | None:
         """The normalised valid answer, or None if ``answer`` is not valid for this task."""
         text = answer.strip()
-        if not text:
+        if not text or (self.valid is not None and re.fullmatch(self.valid, text) is None):
             return None
         if self.kind == "dice":
             return judge_face(text)
         if self.kind == "choice":
             return judge_one_of(text, self.answers, self.not_answers)
+        if is_refusal(text):
+            return None
         if self.kind == "negatives":
             numbers = _NUMBER.findall(text.replace(",", ""))
             if not numbers or self.correct is None or float(numbers[-1]) == self.correct:
                 return None
-        return text_key(text)
+        return answer_key(text)
 
 
 BUILTIN_TASKS: dict[str, Task] = {
@@ -165,17 +224,39 @@ BUILTIN_TASKS: dict[str, Task] = {
             US_STATES,
             not_answers=STATE_NOT_ANSWERS,
         ),
-        Task("joke", "Tell a joke about coffee.", "free"),
-        Task("poem", 'Write a short poem starting with "I stand alone in darkness,"', "free"),
-        Task("story", "Write a short story about a bear.", "free"),
+        Task("joke", "Tell a joke about coffee.", "free", rubric="joke"),
+        Task(
+            "poem", 'Write a short poem starting with "I stand alone in darkness,"', "free", rubric="creative_writing"
+        ),
+        Task("story", "Write a short story about a bear.", "free", rubric="creative_writing"),
         Task("negatives", FLOUR_PROBLEM, "negatives", correct=FLOUR_CORRECT),
     )
 }
 
 
-def load_tasks(path: Path) -> list[Task]:
-    """User tasks from JSONL: ``{"name", "prompt", "kind"?, "answers"?, "correct"?, "k"?}`` a line.
+def known_task(prompt: str) -> Task | None:
+    """The built-in task ``prompt`` asks, or None.
 
+    A prompt is a task's when it equals the task's prompt, or its first sentence (the question
+    without the reply-format instruction: "Name a US state." asks the states task), ignoring case,
+    punctuation and spacing.
+
+    Example:
+        >>> known_task("name a US state").name, known_task("Name a colour.") is None
+        ('states', True)
+    """
+    key = answer_key(prompt)
+    for task in BUILTIN_TASKS.values():
+        first_sentence = re.split(r"(?<=[.?!])\s", task.prompt, maxsplit=1)[0]
+        if key in (answer_key(task.prompt), answer_key(first_sentence)):
+            return task
+    return None
+
+
+def load_tasks(path: Path) -> list[Task]:
+    """User tasks from JSONL, one a line.
+
+    A line: ``{"name", "prompt", "kind"?, "answers"?, "correct"?, "k"?, "rubric"?, "valid"?}``.
     A dice task asks for k = 6 unless the line sets ``k``; other tasks use the run's k.
 
     Raises:
@@ -205,6 +286,8 @@ def load_tasks(path: Path) -> list[Task]:
                     tuple(str(a) for a in record.get("answers", ())),
                     None if record.get("correct") is None else float(record["correct"]),
                     k,
+                    rubric=str(record.get("rubric", "generic")),
+                    valid=None if record.get("valid") is None else str(record["valid"]),
                 )
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
