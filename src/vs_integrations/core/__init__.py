@@ -26,6 +26,7 @@ from .errors import (
     SettingsError,
     VSError,
 )
+from .judge import RUBRICS, Judge, Judgement, Rubric, Score
 from .parser import StreamParser, parse
 from .prompts import (
     build_messages,
@@ -48,6 +49,8 @@ __all__ = [
     "Distribution",
     "GenerationSettings",
     "InvalidSetting",
+    "Judge",
+    "Judgement",
     "MalformedResponse",
     "Model",
     "ModelFn",
@@ -55,7 +58,10 @@ __all__ = [
     "ParseError",
     "Reply",
     "RequestRefused",
+    "RUBRICS",
     "ResponseFormatRefused",
+    "Rubric",
+    "Score",
     "SettingsError",
     "StreamParser",
     "Usage",
