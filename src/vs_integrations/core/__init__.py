@@ -38,6 +38,7 @@ from .prompts import (
 )
 
 __all__ = [
+    "RUBRICS",
     "SETTINGS",
     "AsyncModel",
     "AsyncModelFn",
@@ -58,7 +59,6 @@ __all__ = [
     "ParseError",
     "Reply",
     "RequestRefused",
-    "RUBRICS",
     "ResponseFormatRefused",
     "Rubric",
     "Score",
