@@ -22,7 +22,7 @@ for chunk in (prompt | sampler).stream({"topic": "tea"}):
         print("streamed:", candidate.text)
 print("final:", chunk.texts)
 
-# 3. One drawn answer inside the chain (seeded: the same draws on every run).
+# 3. One drawn answer inside the chain (seeded: the same pick from the same distribution).
 chain = prompt | sampler | draw(seed=1) | StrOutputParser()
 print("drawn:", chain.invoke({"topic": "coffee"}))
 

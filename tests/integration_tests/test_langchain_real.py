@@ -1,12 +1,16 @@
 """The LangChain adapter on real models: ChatOpenAI against the local server, and the embedded model."""
 
+import socket
+
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.exceptions import ContextOverflowError, ModelConnectionError
+from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
-from vs_integrations import Distribution
+from vs_integrations import BackendUnreachable, ContextTooLong, Distribution
 from vs_integrations.backends.response_format import forget_learnt_styles, learnt_style
 from vs_integrations.langchain import ChatLocalModel, VerbalizedChatModel, VerbalizedSampler, draw
 from vs_integrations.langchain._common import endpoint_key
@@ -59,3 +63,39 @@ def test_streamed_chain_with_a_draw_on_the_embedded_model():
     chain = ChatPromptTemplate.from_template("Name a {thing}.") | sampler | draw(seed=1) | StrOutputParser()
     answers = list(chain.stream({"thing": "fruit"}))
     assert len(answers) == 1 and answers[0].strip()
+
+
+def test_langgraph_graph_over_chat_openai_checkpoints_and_streams_only_the_answer(llama_server):
+    from tests.unit_tests.langchain.test_langgraph import load_example
+
+    app = load_example().build_graph(chat_openai(llama_server), k=3, seed=0)
+    config = {"configurable": {"thread_id": "real"}}
+    question = {"messages": [HumanMessage("Name a US state.")]}
+    streamed = list(app.stream(question, config, stream_mode="messages"))
+    state = app.get_state(config).values
+    assert isinstance(state["ideas"], Distribution) and len(state["ideas"]) >= 1
+    assert {metadata["langgraph_node"] for _, metadata in streamed} == {"answer"}
+    assert "".join(str(chunk.content) for chunk, _ in streamed) == state["messages"][-1].content
+
+
+def test_a_dead_server_is_backend_unreachable_and_langchains_connection_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    chat = VerbalizedChatModel(llm=chat_openai(f"http://127.0.0.1:{port}/v1"), k=2)
+    with pytest.raises(BackendUnreachable) as info:
+        chat.invoke("Hi")
+    assert isinstance(info.value, ModelConnectionError) and info.value.__cause__ is not None
+
+
+def test_a_prompt_too_long_is_context_too_long_and_langchains_overflow_error(llama_server):
+    sampler = VerbalizedSampler(llm=chat_openai(llama_server), k=2)
+    with pytest.raises(ContextTooLong) as info:
+        sampler.invoke("coffee " * 5000)
+    assert isinstance(info.value, ContextOverflowError)
+
+
+def test_per_call_max_tokens_reaches_the_embedded_model():
+    chat = ChatLocalModel(seed=0)
+    message = chat.invoke("Write a long story about a lighthouse.", max_tokens=8)
+    assert message.usage_metadata["output_tokens"] <= 8

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from .errors import SettingsError
+from .errors import InvalidSetting, SettingsError
 
 Variant = Literal["standard", "cot", "multi"]
 ProbabilityDefinition = Literal["implicit", "explicit", "relative", "percentage", "confidence", "perplexity", "nll"]
@@ -32,12 +32,12 @@ MAX_RETRIES = 20
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"VSConfig.{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise InvalidSetting(f"VSConfig.{name} must be one of {', '.join(allowed)}; got {value!r}", field=name)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"VSConfig.{name} must be an integer from {low} to {high}; got {value!r}")
+        raise InvalidSetting(f"VSConfig.{name} must be an integer from {low} to {high}; got {value!r}", field=name)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,14 @@ class VSConfig:
     on_failure: OnFailure = "partial"
     seed: int | None = None
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> VSConfig:
+        """Refuse a misspelt keyword with :class:`SettingsError` naming the accepted ones.
+
+        It runs before the dataclass ``__init__``, whose ``TypeError`` would name none.
+        """
+        refuse_unknown(kwargs, cls.__name__)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         _check_int("k", self.k, 1, MAX_K)
         _check_choice("variant", self.variant, VARIANTS)
@@ -89,13 +97,15 @@ class VSConfig:
         _check_choice("on_failure", self.on_failure, ON_FAILURE)
         _check_int("max_retries", self.max_retries, 0, MAX_RETRIES)
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"VSConfig.seed must be None or an integer; got {self.seed!r}")
+            raise InvalidSetting(f"VSConfig.seed must be None or an integer; got {self.seed!r}", field="seed")
         if self.per_turn is not None:
             _check_int("per_turn", self.per_turn, 1, self.k)
         if self.tail is not None:
             tail = self.tail
             if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0 < tail < 1:
-                raise ValueError(f"VSConfig.tail must be None or a number strictly between 0 and 1; got {tail!r}")
+                raise InvalidSetting(
+                    f"VSConfig.tail must be None or a number strictly between 0 and 1; got {tail!r}", field="tail"
+                )
 
     @property
     def turn_size(self) -> int:

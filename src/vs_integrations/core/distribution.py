@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from bisect import bisect_right
@@ -425,6 +426,15 @@ class Distribution(Sequence[Candidate]):
             "calls": [record.to_dict() for record in self._calls],
             "usage": self.usage.to_dict(),
         }
+
+    def _asdict(self) -> dict[str, Any]:
+        """The constructor's arguments by name, as live objects: ``type(d)(**d._asdict()) == d``.
+
+        The namedtuple convention, followed by serialisers that rebuild an object with
+        ``cls(**kwargs)``: LangGraph's checkpointers store a distribution in graph state this way.
+        """
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in names}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Distribution:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, NoReturn
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.callbacks.manager import AsyncRunManager, RunManager
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field, PrivateAttr
+from langchain_core.runnables import RunnableConfig
+from pydantic import Field, model_validator
 
-from ..core.config import split_settings
+from ..core.calls import GenerationSettings
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
-from ._common import InnerModelSettings, child_callbacks, total_usage
+from ._common import (
+    InnerModelSettings,
+    amapped_errors,
+    child_callbacks,
+    mapped_errors,
+    split_call_keywords,
+    total_usage,
+)
 from ._messages import to_core_messages
 from .draw import drawn_message
 
@@ -25,14 +33,25 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     """A drop-in chat model: asks the inner model for k candidates and answers with one draw.
 
     The ``AIMessage`` content is the sampled candidate's text; the whole distribution (its
-    ``to_dict()`` form) is in ``response_metadata["verbalized_distribution"]`` and the drawn
-    position in ``response_metadata["sampled_index"]``. Usage metadata adds up the inner calls.
-    It does not offer tool calling or structured output.
+    ``to_dict()`` form) is in ``response_metadata["verbalized_distribution"]``, the drawn
+    position in ``response_metadata["sampled_index"]`` and the inner calls' summed usage in
+    ``response_metadata["verbalized_usage"]``. ``usage_metadata`` carries that sum too, unless
+    callbacks are attached to the call: they already receive each inner call's usage
+    (``get_usage_metadata_callback``, LangSmith), so the wrapper does not report it twice.
+
+    ``llm`` is any chat model or chat-model Runnable (``bind``, ``with_retry``,
+    ``with_fallbacks``, configurable). It does not offer tool calling or structured output; an
+    agent's history (tool calls, tool results, custom roles) is rendered as text (see the
+    LangChain page of the docs).
 
     Settings: the VS keywords (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
     ``format``, ``max_retries``, ``on_failure``, ``seed``) or ``config=VSConfig(...)``, shown
     as :attr:`vs_config`; an unknown keyword raises :class:`~vs_integrations.SettingsError`.
-    VS keywords given to a call (or ``bind``) apply to that call and never reach the inner model.
+    VS keywords given to a call (or ``bind``) apply to that call and never reach the inner
+    model; ``temperature``, ``top_p``, ``max_tokens``, ``stop`` (checked by
+    :class:`~vs_integrations.GenerationSettings`) and any other keyword go to the inner model.
+    ``seed`` seeds the draw: ``Distribution.sample(seed)``, so the same seed picks the same
+    candidate of the same distribution; None draws afresh.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -47,6 +66,8 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     go through the LLM cache, and each call draws afresh from them."""
     temperature: float | None = None
     """Passed to the inner model on each call when set."""
+    top_p: float | None = None
+    """Passed to the inner model on each call when set."""
     max_tokens: int | None = None
     """Passed to the inner model on each call when set."""
     timeout: float | None = None
@@ -57,12 +78,15 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     """LangChain's flag for running ``invoke`` through ``_stream``; the answer is one buffered
     chunk either way (the draw needs the whole distribution)."""
 
-    _rng: random.Random = PrivateAttr()
-
-    def model_post_init(self, context: Any) -> None:
-        """Seed the draw."""
-        super().model_post_init(context)
-        self._rng = random.Random(self.vs_config.seed)
+    @model_validator(mode="after")
+    def _generation_settings_in_range(self) -> VerbalizedChatModel:
+        GenerationSettings(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            stop=tuple(self.stop) if self.stop is not None else None,
+        )
+        return self
 
     @property
     def _llm_type(self) -> str:
@@ -70,34 +94,69 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        inner = getattr(self.llm, "_identifying_params", {})
-        return {"llm": type(self.llm).__name__, "llm_params": inner, **self.vs_config.to_dict()}
+        chat = self.chat_model
+        inner = getattr(chat, "_identifying_params", {}) if chat is not None else {}
+        return {"llm": self.llm.get_name(), "llm_params": inner, **self.vs_config.to_dict()}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
-        inner = self.llm._get_ls_params(stop=stop)
+        chat = self.chat_model
+        inner = chat._get_ls_params(stop=stop) if chat is not None else {}
         params["ls_provider"] = "verbalized_sampling"
-        params["ls_model_name"] = kwargs.get("model") or inner.get("ls_model_name") or type(self.llm).__name__
+        params["ls_model_name"] = kwargs.get("model") or inner.get("ls_model_name") or self.llm.get_name()
         return params
 
-    def _prepare(self, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[VSEngine, dict[str, Any]]:
-        """The engine for this call (per-call VS settings applied) and the inner call's keywords."""
-        vs, own = split_settings(kwargs)
-        options = {"temperature": self.temperature, "max_tokens": self.max_tokens, "timeout": self.timeout}
-        forwarded: dict[str, Any] = {key: value for key, value in options.items() if value is not None}
-        stops = stop if stop is not None else self.stop
-        if stops:
-            forwarded["stop"] = stops
-        return self.vs_engine(**vs), {**forwarded, **own}
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> NoReturn:
+        """Refused: a VS answer is a drawn text, never a tool call.
 
-    def _result(self, distribution: Distribution, replies: list[AIMessage]) -> ChatResult:
-        picked = distribution.sample(self._rng)
+        Raises:
+            NotImplementedError: Saying what to do instead.
+        """
+        raise NotImplementedError(
+            "VerbalizedChatModel does not call tools: a VS answer is one text drawn from k candidates. "
+            "Bind the tools to the inner model and use it for the tool-calling steps "
+            "(e.g. llm.bind_tools(tools)); use VerbalizedChatModel (or VerbalizedSampler) for the steps "
+            "whose text answer should be diverse. Agent histories with tool calls and results are accepted "
+            "as input."
+        )
+
+    def _prepare(
+        self, stop: list[str] | None, kwargs: dict[str, Any], run_manager: RunManager | AsyncRunManager | None
+    ) -> tuple[VSEngine, RunnableConfig, dict[str, Any]]:
+        """The engine for this call, the inner calls' config and the inner calls' keywords."""
+        vs, generation, rest = split_call_keywords(type(self).__name__, kwargs)
+        options = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "stop": stop if stop is not None else self.stop,
+        }
+        forwarded = {key: value for key, value in options.items() if value is not None and value != []}
+        config: RunnableConfig = {"callbacks": child_callbacks(run_manager)} if run_manager is not None else {}
+        return self.vs_engine(**vs), config, {**forwarded, **generation, **rest}
+
+    def _result(
+        self,
+        engine: VSEngine,
+        distribution: Distribution,
+        replies: list[AIMessage],
+        run_manager: RunManager | AsyncRunManager | None,
+    ) -> ChatResult:
+        picked = distribution.sample(engine.config.seed)
         model_name = replies[-1].response_metadata.get("model_name") if replies else None
+        usage = total_usage(replies)
+        # Attached callbacks already saw each inner call's usage: reporting the sum again on this
+        # run would count every token twice (get_usage_metadata_callback, LangSmith).
+        counted = run_manager is not None and bool(run_manager.inheritable_handlers)
         message = drawn_message(
             distribution,
             picked,
-            usage_metadata=total_usage(replies),
-            response_metadata={"model_name": model_name or type(self.llm).__name__},
+            usage_metadata=None if counted else usage,
+            response_metadata={
+                "model_name": model_name or self.llm.get_name(),
+                "verbalized_usage": dict(usage) if usage is not None else None,
+            },
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -108,17 +167,15 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        engine, invoke = self._prepare(stop, kwargs)
-        if run_manager is not None:
-            invoke["config"] = {"callbacks": child_callbacks(run_manager)}
+        engine, config, invoke = self._prepare(stop, kwargs, run_manager)
         replies: list[AIMessage] = []
 
         def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(self.call_inner(core_messages, schema, **invoke))
+            replies.append(self.call_inner(core_messages, schema, config, **invoke))
             return replies[-1].text
 
-        distribution = engine.run(call, to_core_messages(messages))
-        return self._result(distribution, replies)
+        distribution = mapped_errors(lambda: engine.run(call, to_core_messages(messages)))
+        return self._result(engine, distribution, replies, run_manager)
 
     async def _agenerate(
         self,
@@ -127,17 +184,43 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        engine, invoke = self._prepare(stop, kwargs)
-        if run_manager is not None:
-            invoke["config"] = {"callbacks": child_callbacks(run_manager)}
+        engine, config, invoke = self._prepare(stop, kwargs, run_manager)
         replies: list[AIMessage] = []
 
         async def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(await self.acall_inner(core_messages, schema, **invoke))
+            replies.append(await self.acall_inner(core_messages, schema, config, **invoke))
             return replies[-1].text
 
-        distribution = await engine.arun(call, to_core_messages(messages))
-        return self._result(distribution, replies)
+        distribution = await amapped_errors(lambda: engine.arun(call, to_core_messages(messages)))
+        return self._result(engine, distribution, replies, run_manager)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """The answer as one chunk (the draw needs the whole distribution).
+
+        It runs as :meth:`invoke` does: LangChain's ``stream`` gives ``_stream`` no run manager,
+        so the inner calls would not nest under this run, nor would attached callbacks see
+        their usage once. Streaming callbacks (``astream_events``, LangGraph's message stream)
+        still receive the answer as a token.
+        """
+        yield _as_chunk(self.invoke(input, config, stop=stop, **kwargs))
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async twin of :meth:`stream`."""
+        yield _as_chunk(await self.ainvoke(input, config, stop=stop, **kwargs))
 
     def _stream(
         self,
@@ -148,14 +231,36 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         # The draw needs the whole distribution, so the answer arrives as one buffered chunk.
         result = self._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        message = result.generations[0].message
+        chunk = _one_chunk(result)
         if run_manager is not None:
-            run_manager.on_llm_new_token(message.text)
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content=message.content,
-                usage_metadata=getattr(message, "usage_metadata", None),
-                response_metadata=message.response_metadata,
-                chunk_position="last",
-            )
-        )
+            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        result = await self._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        chunk = _one_chunk(result)
+        if run_manager is not None:
+            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk
+
+
+def _as_chunk(message: BaseMessage) -> AIMessageChunk:
+    """``message`` as the one, last chunk of a stream."""
+    return AIMessageChunk(
+        content=message.content,
+        id=message.id,
+        usage_metadata=getattr(message, "usage_metadata", None),
+        response_metadata=message.response_metadata,
+        chunk_position="last",
+    )
+
+
+def _one_chunk(result: ChatResult) -> ChatGenerationChunk:
+    """The answer of ``result`` as the one, last generation chunk of a stream."""
+    return ChatGenerationChunk(message=_as_chunk(result.generations[0].message))

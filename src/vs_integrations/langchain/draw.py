@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import random
-import threading
 from typing import Any
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import PrivateAttr
 
 from ..core.distribution import Candidate, Distribution
 
@@ -24,36 +21,10 @@ def drawn_message(distribution: Distribution, picked: Candidate, **fields: Any) 
     return AIMessage(content=picked.text, response_metadata={**metadata, **extra}, **fields)
 
 
-class Draw(RunnableSerializable[Distribution, AIMessage]):
-    """Draws one candidate from a :class:`~vs_integrations.Distribution` and answers with it.
-
-    Place it after a ``VerbalizedSampler`` to get what a chat model returns: an ``AIMessage``
-    whose content is the drawn text, with the distribution and the drawn position in its
-    ``response_metadata`` (as :class:`VerbalizedChatModel` does). When the chain is streamed it
-    waits for the sampler's last chunk (the whole distribution) and draws once.
-
-    Args:
-        seed: ``None`` draws afresh every time; an integer makes the sequence of draws of this
-            step reproducible (one generator per step, shared by its calls under a lock).
-
-    Example:
-        >>> from langchain_core.output_parsers import StrOutputParser
-        >>> from vs_integrations import Candidate, Distribution
-        >>> dist = Distribution([Candidate("heads", 0.5, 0.5, 0), Candidate("tails", 0.5, 0.5, 1)])
-        >>> (draw(seed=1) | StrOutputParser()).invoke(dist) in {"heads", "tails"}
-        True
-    """
+class _DrawStep(RunnableSerializable[Distribution, AIMessage]):
+    """The Runnable :func:`draw` returns (build it with :func:`draw`)."""
 
     seed: int | None = None
-    """Seed of this step's draws (None: fresh draws)."""
-
-    _rng: random.Random = PrivateAttr()
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    def model_post_init(self, context: Any) -> None:
-        """Seed this step's generator."""
-        super().model_post_init(context)
-        self._rng = random.Random(self.seed)
 
     @property
     def InputType(self) -> type[Distribution]:
@@ -68,11 +39,9 @@ class Draw(RunnableSerializable[Distribution, AIMessage]):
     def _draw(self, distribution: Distribution) -> AIMessage:
         if not isinstance(distribution, Distribution):
             raise TypeError(
-                f"Draw needs a Distribution (put it after a VerbalizedSampler); got {type(distribution).__name__}"
+                f"draw() needs a Distribution (put it after a VerbalizedSampler); got {type(distribution).__name__}"
             )
-        with self._lock:
-            picked = distribution.sample(self._rng)
-        return drawn_message(distribution, picked)
+        return drawn_message(distribution, distribution.sample(self.seed))
 
     async def _adraw(self, distribution: Distribution) -> AIMessage:
         return self._draw(distribution)
@@ -86,12 +55,25 @@ class Draw(RunnableSerializable[Distribution, AIMessage]):
         return await self._acall_with_config(self._adraw, input, config)
 
 
-def draw(seed: int | None = None) -> Draw:
-    """The LCEL step drawing one answer from a distribution (a :class:`Draw`).
+def draw(seed: int | None = None) -> RunnableSerializable[Distribution, AIMessage]:
+    """The LCEL step drawing one candidate from a :class:`~vs_integrations.Distribution`.
 
-    Use it as ``prompt | VerbalizedSampler(k=5) | draw() | StrOutputParser()``.
+    Place it after a ``VerbalizedSampler`` to get what a chat model returns: an ``AIMessage``
+    whose content is the drawn text, with the distribution and the drawn position in its
+    ``response_metadata`` (as :class:`VerbalizedChatModel` does). When the chain is streamed it
+    waits for the sampler's last chunk (the whole distribution) and draws once.
 
     Args:
-        seed: None draws afresh every time; an integer gives a reproducible sequence of draws.
+        seed: The draw's seed, used as ``Distribution.sample(seed)`` (the package's one seeding
+            rule): the same seed picks the same candidate of the same distribution. None draws
+            afresh every time.
+
+    Example:
+        >>> from langchain_core.output_parsers import StrOutputParser
+        >>> from vs_integrations import Candidate, Distribution
+        >>> dist = Distribution([Candidate("heads", 0.5, 0.5, 0), Candidate("tails", 0.5, 0.5, 1)])
+        >>> step = draw(seed=1) | StrOutputParser()
+        >>> step.invoke(dist) == step.invoke(dist)
+        True
     """
-    return Draw(seed=seed)
+    return _DrawStep(seed=seed)

@@ -14,6 +14,9 @@ from pydantic import PrivateAttr
 
 from ..backends.local import LocalModel
 from ..backends.response_format import schema_from_response_format
+from ..core.calls import GenerationSettings, ModelRequest
+from ..core.errors import SettingsError
+from ._errors import raise_as_framework_error
 from ._messages import to_core_messages
 
 
@@ -27,7 +30,12 @@ class ChatLocalModel(BaseChatModel):
     """A GGUF model run in-process by llama.cpp (default: the embedded SmolLM2-135M), offline.
 
     Accepts ``response_format`` (OpenAI's ``json_schema`` form or llama.cpp's ``json_object`` +
-    ``schema`` form) as a call keyword and decodes under that schema.
+    ``schema`` form) as a call keyword and decodes under that schema, and per-call
+    ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop`` (over the fields below),
+    sent to :meth:`LocalModel.generate <vs_integrations.LocalModel.generate>` as
+    :class:`~vs_integrations.GenerationSettings`; ``timeout`` is accepted and means nothing for
+    an in-process call. Any other call keyword is refused by name. Its errors are the package's
+    and LangChain's (``ContextTooLong`` is also a ``ContextOverflowError``...).
 
     Example:
         >>> from vs_integrations.langchain import ChatLocalModel
@@ -67,6 +75,21 @@ class ChatLocalModel(BaseChatModel):
             )
         return self._model
 
+    def _settings(self, stop: list[str] | None, kwargs: dict[str, Any]) -> GenerationSettings:
+        """The call's generation settings (per-call keywords over the model's own)."""
+        # ``timeout`` is accepted for drop-in use (VerbalizedChatModel forwards it) and means
+        # nothing for an in-process call.
+        unknown = sorted(set(kwargs) - {"response_format", "timeout", *GenerationSettings.names()})
+        if unknown:
+            raise SettingsError(
+                f"ChatLocalModel got unknown call keyword(s) {', '.join(map(repr, unknown))}; "
+                f"accepted: response_format, timeout, {', '.join(GenerationSettings.names())}",
+                unknown,
+            )
+        values = {name: kwargs.get(name) for name in GenerationSettings.names()}
+        values["stop"] = stop if stop is not None else values["stop"]
+        return GenerationSettings(**{name: value for name, value in values.items() if value is not None})
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -75,13 +98,17 @@ class ChatLocalModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         backend = self._backend()
-        completion = backend.complete(
-            to_core_messages(messages), schema_from_response_format(kwargs.get("response_format"))
-        )
+        schema = schema_from_response_format(kwargs.get("response_format"))
+        request = ModelRequest(to_core_messages(messages), schema, self._settings(stop, kwargs))
+        try:
+            reply = backend.generate(request)
+        except Exception as exc:
+            raise_as_framework_error(exc)
+            raise
         message = AIMessage(
-            content=completion.text,
-            usage_metadata=_usage(completion.prompt_tokens, completion.completion_tokens),
-            response_metadata={"model_name": backend.model_name},
+            content=reply.text,
+            usage_metadata=_usage(reply.prompt_tokens or 0, reply.completion_tokens or 0),
+            response_metadata={"model_name": reply.model or backend.model_name, "finish_reason": reply.finish_reason},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -93,14 +120,17 @@ class ChatLocalModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         backend = self._backend()
+        schema = schema_from_response_format(kwargs.get("response_format"))
         pieces = 0
-        for piece in backend.stream(
-            to_core_messages(messages), schema_from_response_format(kwargs.get("response_format"))
-        ):
-            pieces += 1
-            if run_manager is not None:
-                run_manager.on_llm_new_token(piece)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        try:
+            for piece in backend.stream(to_core_messages(messages), schema, self._settings(stop, kwargs)):
+                pieces += 1
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        except Exception as exc:
+            raise_as_framework_error(exc)
+            raise
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",

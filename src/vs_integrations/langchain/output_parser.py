@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers import BaseOutputParser
 
 from ..core.distribution import Candidate, Distribution
@@ -10,6 +9,7 @@ from ..core.errors import ParseError
 from ..core.parser import parse
 from ..core.prompts import system_prompt
 from ._common import VSSettings
+from ._errors import VSOutputParserException
 
 
 class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
@@ -20,11 +20,12 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
     shown as :attr:`vs_config`). ``k``, ``variant``, ``per_turn``, ``tail``, ``probability`` and
     ``format`` shape the instructions and how the reply is read; ``on_failure`` decides what a
     reply with fewer than the asked-for candidates gives, as the engine does after its last
-    retry: ``partial`` (default) the candidates read (a warning names the shortfall),
-    ``raise`` an ``OutputParserException``, ``fallback`` the raw reply as one candidate. A reply
-    with no candidate raises ``OutputParserException`` (with the raw reply as ``llm_output``)
-    unless ``on_failure="fallback"``. ``max_retries`` and ``seed`` are accepted so one
-    ``VSConfig`` fits every adapter; a parser makes no call and draws nothing.
+    retry: ``partial`` (default) the candidates read (a warning names the shortfall), ``raise``
+    an error that is both our ``ParseError`` and LangChain's ``OutputParserException``,
+    ``fallback`` the raw reply as one candidate. A reply with no candidate raises that error
+    too (the raw reply as ``raw`` and ``llm_output``) unless ``on_failure="fallback"``.
+    ``max_retries`` and ``seed`` are accepted so one ``VSConfig`` fits every adapter; a parser
+    makes no call and draws nothing.
 
     Example:
         >>> parser = VerbalizedOutputParser(k=2)
@@ -36,8 +37,9 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
         """Parse one reply.
 
         Raises:
-            OutputParserException: If the reply holds no candidate, or fewer than asked for
-                with ``on_failure="raise"``; ``llm_output`` is the reply.
+            VSOutputParserException: If the reply holds no candidate, or fewer than asked for
+                with ``on_failure="raise"``: both a ``ParseError`` (``raw``, ``distribution``)
+                and LangChain's ``OutputParserException`` (``llm_output`` is the reply).
         """
         config = self.vs_config
         wanted = config.turn_size
@@ -46,13 +48,13 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
         except ParseError as exc:
             if config.on_failure == "fallback":
                 return _fallback(text, f"no candidate found; fell back to the raw reply ({exc})")
-            raise OutputParserException(str(exc), llm_output=exc.raw) from exc
+            raise VSOutputParserException.of(exc) from exc
         if len(distribution) >= wanted or config.on_failure == "partial":
             return distribution
         shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
         if config.on_failure == "fallback":
             return _fallback(text, f"{shortfall}; fell back to the raw reply")
-        raise OutputParserException(shortfall, llm_output=text)
+        raise VSOutputParserException(shortfall, text, distribution)
 
     def get_format_instructions(self) -> str:
         """The VS instruction (count, probabilities, format) to put in a prompt."""

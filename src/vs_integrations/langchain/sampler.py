@@ -9,19 +9,29 @@ from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import patch_config
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..backends.response_format import anegotiate, negotiate
 from ..core.calls import ModelRequest
-from ..core.config import VSConfig
+from ..core.config import VSConfig, refuse_unknown
 from ..core.distribution import Candidate, Distribution
+from ..core.engine import VSEngine
+from ..core.errors import InvalidSetting
 from ..core.parser import Item, StreamParser, build_distribution
-from ._common import InnerModelSettings, with_response_format
+from ._common import (
+    GENERATION_KEYWORDS,
+    InnerModelSettings,
+    amapped_errors,
+    inner_config,
+    mapped_errors,
+    split_call_keywords,
+    with_response_format,
+)
+from ._errors import raise_as_framework_error
 from ._messages import from_core_messages, to_core_messages, to_langchain_messages
-from .draw import Draw
 
 T = TypeVar("T")
 
@@ -62,15 +72,8 @@ class DistributionChunk(Distribution):
 
     @classmethod
     def of(cls, distribution: Distribution, new: Iterable[Candidate]) -> DistributionChunk:
-        """``distribution`` as a chunk whose new candidates are ``new``."""
-        return cls(
-            distribution.candidates,
-            new=tuple(new),
-            raw=distribution.raw,
-            warnings=distribution.warnings,
-            truncated=distribution.truncated,
-            reasoning=distribution.reasoning,
-        )
+        """``distribution`` (all it holds, trace included) as a chunk whose new candidates are ``new``."""
+        return cls(**{**distribution._asdict(), "new": tuple(new)})
 
     def __add__(self, other: object) -> DistributionChunk:
         if not isinstance(other, DistributionChunk):
@@ -139,14 +142,16 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     :class:`~vs_integrations.Distribution`; ``stream`` yields :class:`DistributionChunk` states
     as the inner model's stream completes candidates, the last one equal to what ``invoke``
     returns, so the step after the sampler receives the distribution when the chain is
-    streamed. Append :func:`draw` (or call :meth:`with_draw`) for one drawn answer. The inner
-    model's runs nest under the sampler's run in callbacks and traces.
+    streamed. Append :func:`draw` for one drawn answer. The inner model's runs nest under the
+    sampler's run in callbacks and traces, tagged ``nostream`` (LangGraph's message stream leaves
+    their raw replies out).
 
     Settings: the VS keywords (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
     ``format``, ``max_retries``, ``on_failure``, ``seed``) or ``config=VSConfig(...)``, shown
     as :attr:`vs_config`; an unknown keyword raises :class:`~vs_integrations.SettingsError`.
-    VS keywords given to ``invoke``/``stream`` (or ``bind``) apply to that call. ``seed`` seeds
-    the draw of :meth:`with_draw`.
+    VS keywords given to ``invoke``/``stream`` (or ``bind``) apply to that call, and so do
+    ``temperature``, ``top_p``, ``max_tokens`` and ``stop``, sent to the inner model (checked
+    by :class:`~vs_integrations.GenerationSettings`); any other keyword is refused by name.
 
     ``distinct=N`` runs :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` instead of
     one VS call: it keeps asking (``k`` a call, each later call listing the candidates held) until
@@ -177,14 +182,15 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     @classmethod
     def _positive_or_none(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"VerbalizedSampler: {info.field_name} must be a positive integer or None; got {value!r}")
+            name = str(info.field_name)
+            raise InvalidSetting(f"{name} must be a positive integer or None; got {value!r}", field=name)
         return value
 
     @model_validator(mode="after")
     def _max_calls_needs_distinct(self) -> VerbalizedSampler:
         if self.max_calls is not None and self.distinct is None:
-            raise ValueError(
-                "VerbalizedSampler: max_calls applies only with distinct=N (one VS call's budget is max_retries)"
+            raise InvalidSetting(
+                "max_calls applies only with distinct=N (one VS call's budget is max_retries)", field="max_calls"
             )
         return self
 
@@ -203,58 +209,54 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         """A :class:`~vs_integrations.Distribution`."""
         return Distribution
 
-    def with_draw(self) -> Runnable[LanguageModelInput, AIMessage]:
-        """This sampler followed by :class:`Draw` seeded with this sampler's ``seed``.
-
-        Example:
-            >>> from langchain_core.language_models import GenericFakeChatModel
-            >>> reply = '{"responses": [{"text": "Ohio", "probability": 1.0}]}'
-            >>> sampler = VerbalizedSampler(llm=GenericFakeChatModel(messages=iter([reply])), k=1, seed=0)
-            >>> sampler.with_draw().invoke("Name a US state.").content
-            'Ohio'
-        """
-        return self | Draw(seed=self.vs_config.seed)
-
     # -- invoke ------------------------------------------------------------------------------
+    def _prepare(self, kwargs: dict[str, Any]) -> tuple[VSEngine, dict[str, Any]]:
+        """The engine for a call's VS keywords and the inner calls' generation keywords."""
+        vs, generation, rest = split_call_keywords(type(self).__name__, kwargs)
+        refuse_unknown(rest, type(self).__name__, GENERATION_KEYWORDS)
+        return self.vs_engine(**vs), generation
+
     def _run(
-        self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig, **vs: Any
+        self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig, **kwargs: Any
     ) -> Distribution:
+        engine, generation = self._prepare(kwargs)
         child = patch_config(config, callbacks=run_manager.get_child())
 
         def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return self.call_inner(messages, schema, config=child).text
+            return self.call_inner(messages, schema, child, **generation).text
 
-        engine = self.vs_engine(**vs)
         messages = to_core_messages(to_langchain_messages(input))
-        if self.distinct is None:
-            return engine.run(call, messages)
-        return engine.distinct(call, messages, self.distinct, max_calls=self.max_calls)
+        wanted = self.distinct
+        if wanted is None:
+            return mapped_errors(lambda: engine.run(call, messages))
+        return mapped_errors(lambda: engine.distinct(call, messages, wanted, max_calls=self.max_calls))
 
     async def _arun(
         self,
         input: LanguageModelInput,
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
-        **vs: Any,
+        **kwargs: Any,
     ) -> Distribution:
+        engine, generation = self._prepare(kwargs)
         child = patch_config(config, callbacks=run_manager.get_child())
 
         async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return (await self.acall_inner(messages, schema, config=child)).text
+            return (await self.acall_inner(messages, schema, child, **generation)).text
 
-        engine = self.vs_engine(**vs)
         messages = to_core_messages(to_langchain_messages(input))
-        if self.distinct is None:
-            return await engine.arun(call, messages)
-        return await engine.adistinct(call, messages, self.distinct, max_calls=self.max_calls)
+        wanted = self.distinct
+        if wanted is None:
+            return await amapped_errors(lambda: engine.arun(call, messages))
+        return await amapped_errors(lambda: engine.adistinct(call, messages, wanted, max_calls=self.max_calls))
 
     def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Distribution:
-        """Ask for the distribution; ``kwargs`` are VS settings for this call only.
+        """Ask for the distribution; ``kwargs`` are VS and generation settings for this call only.
 
         Raises:
             ParseError: When no reply held a candidate (carrying ``.raw``), or fewer than ``k``
-                with ``on_failure="raise"``.
-            SettingsError: When a keyword is not a VS setting.
+                with ``on_failure="raise"``; it is also LangChain's ``OutputParserException``.
+            SettingsError: When a keyword is not a VS or generation setting.
         """
         return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
 
@@ -265,24 +267,31 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
 
     # -- stream ------------------------------------------------------------------------------
-    def _start(self, inputs: Iterable[LanguageModelInput], vs: dict[str, Any]) -> _StreamRun:
-        engine = self.vs_engine(**vs)
+    def _start(self, inputs: Iterable[LanguageModelInput], engine: VSEngine) -> _StreamRun:
         messages = to_core_messages(to_langchain_messages(_fold(inputs)))
         steps = engine.steps(messages, distinct=self.distinct, max_calls=self.max_calls)
         return _StreamRun(steps, engine.config)
 
     def _open(
-        self, messages: list[BaseMessage], config: RunnableConfig, form: dict[str, Any] | None
-    ) -> tuple[list[BaseMessageChunk], Iterator[BaseMessageChunk]]:
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        generation: dict[str, Any],
+        form: dict[str, Any] | None,
+    ) -> tuple[list[BaseMessage], Iterator[BaseMessage]]:
         """Start an inner stream: its first chunk (so a refused form raises here) and the rest."""
-        iterator = iter(self.llm.stream(messages, **with_response_format({"config": config}, form)))
+        iterator = iter(self.llm.stream(messages, config, **with_response_format(generation, form)))
         return [chunk for chunk in [next(iterator, None)] if chunk is not None], iterator
 
     async def _aopen(
-        self, messages: list[BaseMessage], config: RunnableConfig, form: dict[str, Any] | None
-    ) -> tuple[list[BaseMessageChunk], AsyncIterator[BaseMessageChunk]]:
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        generation: dict[str, Any],
+        form: dict[str, Any] | None,
+    ) -> tuple[list[BaseMessage], AsyncIterator[BaseMessage]]:
         """Async twin of :meth:`_open`."""
-        iterator = aiter(self.llm.astream(messages, **with_response_format({"config": config}, form)))
+        iterator = aiter(self.llm.astream(messages, config, **with_response_format(generation, form)))
         try:
             return [await anext(iterator)], iterator
         except StopAsyncIteration:
@@ -293,20 +302,25 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         inputs: Iterator[LanguageModelInput],
         run_manager: CallbackManagerForChainRun,
         config: RunnableConfig,
-        **vs: Any,
+        **kwargs: Any,
     ) -> Iterator[DistributionChunk]:
-        child = patch_config(config, callbacks=run_manager.get_child())
-        run = self._start(inputs, vs)
-        final = None
-        while final is None:
-            messages, schema = run.request
-            lc_messages = from_core_messages(messages)
-            first, rest = negotiate(self.negotiation(schema), partial(self._open, lc_messages, child))
-            for piece in chain(first, rest):
-                state = run.feed(piece.text)
-                if state is not None:
-                    yield state
-            final = run.end_reply()
+        engine, generation = self._prepare(kwargs)
+        child = inner_config(patch_config(config, callbacks=run_manager.get_child()))
+        try:
+            run = self._start(inputs, engine)
+            final = None
+            while final is None:
+                messages, schema = run.request
+                opener = partial(self._open, from_core_messages(messages), child, generation)
+                first, rest = negotiate(self.negotiation(schema), opener)
+                for piece in chain(first, rest):
+                    state = run.feed(piece.text)
+                    if state is not None:
+                        yield state
+                final = run.end_reply()
+        except Exception as exc:
+            raise_as_framework_error(exc)
+            raise
         yield final
 
     async def _achunks(
@@ -314,24 +328,29 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         inputs: AsyncIterator[LanguageModelInput],
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
-        **vs: Any,
+        **kwargs: Any,
     ) -> AsyncIterator[DistributionChunk]:
-        child = patch_config(config, callbacks=run_manager.get_child())
-        run = self._start([item async for item in inputs], vs)
-        final = None
-        while final is None:
-            messages, schema = run.request
-            lc_messages = from_core_messages(messages)
-            first, rest = await anegotiate(self.negotiation(schema), partial(self._aopen, lc_messages, child))
-            for piece in first:
-                state = run.feed(piece.text)
-                if state is not None:
-                    yield state
-            async for piece in rest:
-                state = run.feed(piece.text)
-                if state is not None:
-                    yield state
-            final = run.end_reply()
+        engine, generation = self._prepare(kwargs)
+        child = inner_config(patch_config(config, callbacks=run_manager.get_child()))
+        try:
+            run = self._start([item async for item in inputs], engine)
+            final = None
+            while final is None:
+                messages, schema = run.request
+                opener = partial(self._aopen, from_core_messages(messages), child, generation)
+                first, rest = await anegotiate(self.negotiation(schema), opener)
+                for piece in first:
+                    state = run.feed(piece.text)
+                    if state is not None:
+                        yield state
+                async for piece in rest:
+                    state = run.feed(piece.text)
+                    if state is not None:
+                        yield state
+                final = run.end_reply()
+        except Exception as exc:
+            raise_as_framework_error(exc)
+            raise
         yield final
 
     def transform(

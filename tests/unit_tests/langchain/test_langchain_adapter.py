@@ -236,21 +236,25 @@ def test_chat_model_metadata_and_usage_over_retries():
     assert message.usage_metadata["input_tokens"] == 20 and message.usage_metadata["output_tokens"] == 10
 
 
-def test_chat_model_seed_gives_the_same_draws():
+def test_chat_model_seed_is_the_one_seeding_rule():
+    # seed=s draws Distribution.sample(s): the same candidate of the same distribution every call.
     def draws(seed):
         chat = VerbalizedChatModel(
             llm=GenericFakeChatModel(messages=itertools.cycle([vs_reply(*"abcde")])), k=5, seed=seed
         )
-        return [chat.invoke("x").content for _ in range(12)]
+        return [chat.invoke("x").content for _ in range(4)]
 
-    assert draws(1) == draws(1)
-    assert len(set(draws(1))) > 1
+    distribution = VerbalizedSampler(llm=fake(vs_reply(*"abcde")), k=5).invoke("x")
+    for seed in range(5):
+        assert draws(seed) == [distribution.sample(seed).text] * 4
+    assert len({draws(seed)[0] for seed in range(20)}) > 1
+    assert len(set(draws(None) + draws(None) + draws(None))) > 1  # unseeded: fresh draws
 
 
 def test_llm_cache_keeps_replies_but_draws_afresh():
     set_llm_cache(InMemoryCache())
     try:
-        chat = VerbalizedChatModel(llm=fake(vs_reply(*"abcde")), k=5, seed=0)  # one scripted reply only
+        chat = VerbalizedChatModel(llm=fake(vs_reply(*"abcde")), k=5)  # one scripted reply only
         answers = {chat.invoke("same prompt").content for _ in range(15)}
     finally:
         set_llm_cache(None)
@@ -266,10 +270,11 @@ def test_chat_model_forwards_standard_params():
     assert inner["temperature"] == 0.3 and inner["max_tokens"] == 50
 
 
-def test_chat_model_claims_no_tools_or_structured_output():
+def test_chat_model_refuses_tools_saying_what_to_do_instead():
     from langchain_core.language_models import BaseChatModel
 
-    assert VerbalizedChatModel.bind_tools is BaseChatModel.bind_tools
+    with pytest.raises(NotImplementedError, match=r"Bind the tools to the inner model"):
+        VerbalizedChatModel(llm=fake()).bind_tools([])
     assert VerbalizedChatModel.with_structured_output is BaseChatModel.with_structured_output
 
 

@@ -49,6 +49,15 @@ class VerbalizedParams:
     def supports_model_override(self) -> bool:
         return False
 
+    # bind_tools is overridden only to say what to do instead: no tool calling, no structured output.
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
 
 class TestVerbalizedChatModelUnit(VerbalizedParams, ChatModelUnitTests):
     pass

@@ -1,0 +1,136 @@
+"""Errors both ways: ours that are also LangChain's, and the inner model's errors read as ours.
+
+Every error the adapter raises is one of the package's types (``except vs_integrations.ParseError``)
+and, where LangChain has one, LangChain's own (``with_fallbacks(exceptions_to_handle=...)``,
+``with_retry(retry_if_exception_type=...)``). An error of the inner model that means the same as
+one of ours (LangChain's ``ContextOverflowError``, ``openai.APIConnectionError``...) is raised as
+ours, with the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from langchain_core.exceptions import (
+    ContextOverflowError,
+    ModelAPIError,
+    ModelConnectionError,
+    ModelError,
+    ModelInvalidRequestError,
+    ModelTimeoutError,
+    OutputParserException,
+)
+
+from ..backends.response_format import error_status, is_context_length_error
+from ..core.distribution import Distribution
+from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
+
+
+class VSOutputParserException(ParseError, OutputParserException):
+    """A reply with no usable candidate: our ``ParseError`` and LangChain's ``OutputParserException``.
+
+    ``raw`` and ``llm_output`` both hold the model's reply; ``distribution`` the best partial one.
+
+    Example:
+        >>> err = VSOutputParserException("no candidate found", raw="hello")
+        >>> isinstance(err, OutputParserException), err.llm_output
+        (True, 'hello')
+    """
+
+    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
+        OutputParserException.__init__(self, message, llm_output=raw)
+        self.raw = raw
+        self.distribution = distribution
+
+    @classmethod
+    def of(cls, error: ParseError) -> VSOutputParserException:
+        """``error`` (ours) as the error both families catch."""
+        return error if isinstance(error, cls) else cls(str(error), error.raw, error.distribution)
+
+
+class VSContextTooLong(ContextTooLong, ContextOverflowError):
+    """The prompt does not fit: our ``ContextTooLong`` and LangChain's ``ContextOverflowError``."""
+
+
+class VSBackendUnreachable(BackendUnreachable, ModelConnectionError):
+    """The model could not be reached: our ``BackendUnreachable`` and LangChain's ``ModelConnectionError``."""
+
+
+class VSRequestRefused(RequestRefused, ModelError):
+    """The model answered with an error status: our ``RequestRefused`` and LangChain's ``ModelError``."""
+
+
+def as_framework_error(error: BaseException) -> BaseException | None:
+    """The error to raise instead of ``error``, or None when ``error`` stands as it is.
+
+    Ours become the dual classes above (same attributes); LangChain's model errors and the OpenAI
+    SDK's connection and status errors become ours (the caller chains the original as cause).
+    """
+    if isinstance(error, (VSOutputParserException, VSContextTooLong, VSBackendUnreachable, VSRequestRefused)):
+        return None
+    if isinstance(error, ParseError):
+        return VSOutputParserException.of(error)
+    status = error_status(error)
+    body = _body(error)
+    if isinstance(error, ContextTooLong):
+        return VSContextTooLong(
+            str(error), limit=error.limit, prompt_tokens=error.prompt_tokens, status=error.status, body=error.body
+        )
+    if isinstance(error, BackendUnreachable):
+        return VSBackendUnreachable(str(error), status=error.status, body=error.body)
+    if isinstance(error, RequestRefused):
+        return VSRequestRefused(str(error), status=error.status, body=error.body)
+    if isinstance(error, VSError):
+        return None
+    message = f"the inner model failed: {type(error).__name__}: {error}"
+    if isinstance(error, ContextOverflowError) or (status in (400, 413) and is_context_length_error(str(error))):
+        return VSContextTooLong(message, status=status, body=body)
+    if isinstance(error, (ModelConnectionError, ModelTimeoutError)) or _openai_connection_error(error):
+        return VSBackendUnreachable(message, status=status, body=body)
+    if isinstance(error, (ModelInvalidRequestError, ModelAPIError)) or _openai_status_error(error):
+        return VSRequestRefused(message, status=status, body=body)
+    return None
+
+
+def raise_as_framework_error(error: BaseException) -> None:
+    """Raise what :func:`as_framework_error` maps ``error`` to (chained), or return to let it stand."""
+    mapped = as_framework_error(error)
+    if mapped is None:
+        return
+    raise mapped from error
+
+
+def _openai(name: str) -> type[BaseException] | None:
+    # Only look when the SDK is loaded: an error from it means it was imported already.
+    module = sys.modules.get("openai")
+    found: Any = getattr(module, name, None) if module is not None else None
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def _openai_connection_error(error: BaseException) -> bool:
+    kind = _openai("APIConnectionError")
+    return kind is not None and isinstance(error, kind)
+
+
+def _openai_status_error(error: BaseException) -> bool:
+    kind = _openai("APIStatusError")
+    return kind is not None and isinstance(error, kind)
+
+
+def _body(error: BaseException) -> str:
+    if isinstance(error, BackendError):
+        return error.body
+    response = getattr(error, "response", None)
+    text = getattr(response, "text", None)
+    return text if isinstance(text, str) else str(error)
+
+
+__all__ = [
+    "VSBackendUnreachable",
+    "VSContextTooLong",
+    "VSOutputParserException",
+    "VSRequestRefused",
+    "as_framework_error",
+    "raise_as_framework_error",
+]
