@@ -15,7 +15,7 @@ from langchain_core.runnables.config import patch_config
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..backends.response_format import anegotiate, negotiate
-from ..core.calls import ModelRequest
+from ..core.calls import CallRecord, ModelRequest
 from ..core.config import VSConfig, refuse_unknown
 from ..core.distribution import Candidate, Distribution
 from ..core.engine import VSEngine
@@ -66,8 +66,9 @@ class DistributionChunk(Distribution):
         warnings: Sequence[str] = (),
         truncated: bool = False,
         reasoning: str | None = None,
+        calls: Sequence[CallRecord] = (),
     ) -> None:
-        super().__init__(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning)
+        super().__init__(candidates, raw=raw, warnings=warnings, truncated=truncated, reasoning=reasoning, calls=calls)
         self.new: tuple[Candidate, ...] = tuple(new)
 
     @classmethod
