@@ -26,6 +26,7 @@ from tests.fake_openai_server import FakeOpenAIServer, Reply, Request
 
 REPLY = json.dumps({"responses": [{"text": f"answer {i}", "probability": p} for i, p in enumerate((0.5, 0.3, 0.2))]})
 IN_FLIGHT = 8  # vs generate --concurrency 8; Ray: 2 workers x 4 requests each
+COMPLETION_TOKENS = 60  # what the server reports per reply
 
 
 def start_server(latency: float) -> tuple[FakeOpenAIServer, list[float]]:
@@ -34,7 +35,7 @@ def start_server(latency: float) -> tuple[FakeOpenAIServer, list[float]]:
 
     def answer(request: Request) -> Reply:
         arrivals.append(time.perf_counter())  # list.append is atomic
-        return Reply.completion(REPLY, prompt_tokens=50, completion_tokens=60, delay=latency)
+        return Reply.completion(REPLY, prompt_tokens=50, completion_tokens=COMPLETION_TOKENS, delay=latency)
 
     return FakeOpenAIServer(default=answer).start(), arrivals
 
@@ -54,7 +55,11 @@ def cli_seconds(base_url: str, prompts: list[str]) -> float:
 
 
 def ray_seconds(base_url: str, prompts: list[str]) -> float:
-    """Wall seconds of ``verbalize`` over ``prompts`` on the running Ray cluster (workers start anew)."""
+    """Wall seconds of ``verbalize`` over ``prompts`` on the running Ray cluster (workers start anew).
+
+    Also prints what the rows' traces (``distribution["usage"]``) add up to, against what the
+    server reported.
+    """
     import ray
 
     from vs_integrations.ray import verbalize
@@ -65,6 +70,10 @@ def ray_seconds(base_url: str, prompts: list[str]) -> float:
     done = rows.take_all()
     took = time.perf_counter() - start
     assert len(done) == len(prompts) and all(row["error"] is None for row in done)
+    usages = [row["distribution"]["usage"] for row in done]
+    calls, completion = sum(u["calls"] for u in usages), sum(u["completion_tokens"] for u in usages)
+    sent = (len(prompts), COMPLETION_TOKENS * len(prompts))
+    print(f"verbalize traces: {calls} calls, {completion} completion tokens (the server answered {sent[0]}, {sent[1]})")
     return took
 
 
