@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import async_calls
 import parser as parser_figures  # benchmarks/parser.py: the parser's own figures
 import ray_throughput
 import sampling_cost
@@ -157,6 +158,7 @@ def main() -> None:
     adapter_figures(min_seconds)
     dspy_figures(min_seconds)
     ray_throughput.main(args.quick)
+    async_calls.main()  # about 6 s: 100 native async calls, then the same through worker threads
     if not args.quick:
         model_figures()
         sampling_cost.main(quick=True)

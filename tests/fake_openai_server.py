@@ -11,11 +11,16 @@ left) answers it, else the default answer does. Every request is recorded.
         model = OpenAICompatibleModel("fake", base_url=server.base_url)
 
 ``Reply.completion`` answers a streaming request (``"stream": true``) as server-sent events.
+Faults: ``Reply.reset()`` resets the connection without answering, ``Reply.hang()`` answers
+only when the server closes (past any client timeout), ``Reply(..., gate=event)`` waits for a
+test's event; ``models=`` replaces the ``GET /models`` answer (a health probe's target).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +40,18 @@ class Reply:
     content_type: str = "application/json"
     delay: float = 0.0
     completion_text: str | None = field(default=None, repr=False)  # set by completion(): streamable
+    reset: bool = False
+    gate: threading.Event | None = field(default=None, repr=False)
+
+    @classmethod
+    def reset_connection(cls) -> Reply:
+        """No answer: the connection is reset (TCP RST), as a crashed worker or a proxy would."""
+        return cls(reset=True)
+
+    @classmethod
+    def hang(cls) -> Reply:
+        """No answer until the server closes: longer than any client timeout."""
+        return cls(gate=threading.Event())
 
     @classmethod
     def json(cls, data: Any, status: int = 200, delay: float = 0.0) -> Reply:
@@ -42,14 +59,24 @@ class Reply:
         return cls(status, json.dumps(data), delay=delay)
 
     @classmethod
-    def completion(cls, text: str, *, prompt_tokens: int = 10, completion_tokens: int = 5, delay: float = 0.0) -> Reply:
-        """A chat completion whose message content is ``text``."""
+    def completion(
+        cls,
+        text: str,
+        *,
+        prompt_tokens: int = 10,
+        completion_tokens: int = 5,
+        delay: float = 0.0,
+        finish_reason: str = "stop",
+    ) -> Reply:
+        """A chat completion whose message content is ``text`` (``finish_reason="length"``: cut at max_tokens)."""
         body = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 0,
             "model": "fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -59,17 +86,34 @@ class Reply:
         return cls(200, json.dumps(body), delay=delay, completion_text=text)
 
     @classmethod
-    def error(cls, status: int, message: str, *, kind: str = "invalid_request_error", delay: float = 0.0) -> Reply:
-        """An OpenAI-style error body: ``{"error": {"message", "type"}}``."""
-        return cls.json({"error": {"message": message, "type": kind, "code": status}}, status, delay)
+    def error(
+        cls,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """An OpenAI-style error body: ``{"error": {"message", "type"}}`` (``headers``: e.g. ``Retry-After``)."""
+        reply = cls.json({"error": {"message": message, "type": kind, "code": status}}, status, delay)
+        reply.headers = dict(headers or {})
+        return reply
 
     @classmethod
     def html(cls, text: str = "<html><body><h1>It works!</h1></body></html>", status: int = 200) -> Reply:
         """An HTML page (a web server or proxy answering instead of the model server)."""
         return cls(status, text, content_type="text/html")
 
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers (declared last: every other field keeps its position)."""
+
 
 Responder = Callable[[Request], Reply]
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # socketserver's 5 would drop the SYNs of a burst of concurrent clients
 
 
 @dataclass
@@ -115,20 +159,27 @@ class FakeOpenAIServer:
     Args:
         *rules: Tried in order for each chat request.
         default: The answer when no rule matches (default: an empty chat completion).
+        models: The answer to ``GET /models`` (default: a list holding the model ``fake``).
 
     Attributes:
         requests: Every chat request received, in order (thread-safe to read after the calls).
     """
 
-    def __init__(self, *rules: Rule, default: Reply | Responder | None = None) -> None:
+    def __init__(
+        self, *rules: Rule, default: Reply | Responder | None = None, models: Reply | Responder | None = None
+    ) -> None:
         self.rules = list(rules)
+        self.models = models
         self.default: Reply | Responder = default if default is not None else Reply.completion("")
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most chat requests being answered at once (a concurrency probe for benchmarks)."""
 
     @property
     def base_url(self) -> str:
@@ -168,6 +219,16 @@ class FakeOpenAIServer:
                     break
         return chosen if isinstance(chosen, Reply) else chosen(request)
 
+    def _wait(self, reply: Reply) -> bool:
+        """Wait out the reply's delay and gate; False when the server closes first."""
+        if reply.delay and self._closing.wait(reply.delay):
+            return False
+        if reply.gate is not None:
+            while not reply.gate.wait(0.05):
+                if self._closing.is_set():
+                    return False
+        return True
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -178,20 +239,41 @@ class FakeOpenAIServer:
                 pass
 
             def _send(self, reply: Reply) -> None:
+                if not fake._wait(reply):
+                    return  # closing: drop the answer
+                if reply.reset:
+                    # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 body = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(Reply.json({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                    models = fake.models or Reply.json({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    self._send(models if isinstance(models, Reply) else models({"_path": self.path}))
                 else:
                     self._send(Reply.error(404, f"no route {self.path}", kind="not_found"))
 
             def do_POST(self) -> None:
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._post()
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _post(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 try:
                     request = json.loads(self.rfile.read(length) or b"{}")
@@ -203,10 +285,9 @@ class FakeOpenAIServer:
                     self._send(Reply.error(404, f"no route {self.path}", kind="not_found"))
                     return
                 reply = fake._answer(request)
-                if reply.delay and fake._closing.wait(reply.delay):
-                    return  # closing: drop the answer
                 if request.get("stream") and reply.completion_text is not None:
-                    self._stream(reply.completion_text)
+                    if fake._wait(reply):
+                        self._stream(reply.completion_text)
                 else:
                     self._send(reply)
 

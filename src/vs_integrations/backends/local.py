@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import queue
 import re
 import secrets
 import threading
@@ -17,11 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import BackendUnreachable, ContextTooLong, RequestRefused
+from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
+from ..core.errors import BackendUnreachable, ContextTooLong, RequestRefused, ResponseFormatRefused
 from ..core.prompts import Message
-from .base import Backend, Completion, Schema
+from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, Schema, check_positive
+from .response_format import refuses_response_format
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 2048
+"""The embedded model's context window in tokens (its sampling defaults are in :mod:`.base`)."""
 MODEL_PATH_ENV = "VS_MODEL_PATH"
 THREADS_ENV = "VS_THREADS"
 _INSTALL_HINT = "install the 'local' extra: pip install 'vs-integrations[local]'"
@@ -30,7 +35,7 @@ _models: dict[tuple[str, int, int], Any] = {}
 _model_locks: dict[tuple[str, int, int], threading.Lock] = {}
 _load_lock = threading.Lock()
 
-
+# llama-cpp-python checks the tokenized prompt (alone) against n_ctx before generating anything.
 _LLAMA_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
@@ -131,7 +136,9 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
 class LocalModel(Backend):
     """A GGUF chat model run in-process; loaded lazily, once per process and file.
 
-    Calls are serialised with a lock (a llama.cpp context is not thread-safe).
+    Calls are serialised with a lock (a llama.cpp context is not thread-safe). A request's
+    settings (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) override the ones
+    given here for that call.
 
     Args:
         model_path: A GGUF file; default ``$VS_MODEL_PATH`` or the embedded SmolLM2-135M.
@@ -141,8 +148,11 @@ class LocalModel(Backend):
         temperature: Sampling temperature (the paper uses 0.7).
         top_p: Nucleus sampling (the paper uses 1.0).
         max_tokens: Cap on generated tokens per call.
-        seed: Base seed; call ``i`` uses ``seed + i`` so calls differ yet runs repeat. None:
-            random.
+        seed: Base seed; call ``i`` uses ``seed + i`` so calls differ yet runs repeat (a
+            request's own seed is used as is). None: random.
+
+    Raises:
+        InvalidSetting: Naming the argument, when a value is out of range or of the wrong type.
 
     Example:
         >>> from vs_integrations import VSConfig, VSEngine
@@ -157,29 +167,19 @@ class LocalModel(Backend):
         model_path: str | os.PathLike[str] | None = None,
         *,
         n_threads: int | None = None,
-        n_ctx: int = 2048,
-        temperature: float = 0.7,
-        top_p: float = 1.0,
-        max_tokens: int = 1024,
+        n_ctx: int = DEFAULT_N_CTX,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         seed: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(GenerationSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed))
         threads = n_threads if n_threads is not None else default_threads()
-        if threads < 1:
-            raise ValueError(f"n_threads must be >= 1; got {threads}")
-        if not temperature >= 0:
-            raise ValueError(f"temperature must be >= 0; got {temperature}")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1]; got {top_p}")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1; got {max_tokens}")
+        check_positive("n_threads", threads, integer=True)
+        check_positive("n_ctx", n_ctx, integer=True)
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         self.n_threads = threads
         self.n_ctx = n_ctx
-        self.temperature = temperature
-        self.top_p = top_p
-        self.max_tokens = max_tokens
-        self.seed = seed
         self._calls = 0
 
     @property
@@ -187,20 +187,18 @@ class LocalModel(Backend):
         """The GGUF file's name."""
         return self.model_path.name
 
-    def _request(self, messages: list[Message], schema: Schema | None) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "messages": messages,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-        }
-        if schema is not None:
-            request["response_format"] = {"type": "json_object", "schema": schema}
-        # Unseeded calls need a fresh seed each: llama.cpp otherwise reuses one fixed default, so
-        # every new process would replay the same replies.
-        request["seed"] = self.seed + self._calls if self.seed is not None else secrets.randbits(31)
-        self._calls += 1
-        return request
+    def _request(self, request: ModelRequest) -> dict[str, Any]:
+        """``create_chat_completion``'s keyword arguments for ``request`` (call under the model's lock)."""
+        kwargs: dict[str, Any] = {"messages": request.messages, **self.settings_for(request).as_kwargs()}
+        if request.schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+        if request.settings.seed is None:
+            # Unseeded calls need a fresh seed each: llama.cpp otherwise reuses one fixed default,
+            # so every new process would replay the same replies.
+            base = self.settings.seed
+            kwargs["seed"] = base + self._calls if base is not None else secrets.randbits(31)
+            self._calls += 1
+        return kwargs
 
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         """The prompt's size in tokens, as the model's chat template and tokenizer make it."""
@@ -208,46 +206,78 @@ class LocalModel(Backend):
         with lock:
             return _prompt_tokens(llama, messages)
 
-    def _check_context(self, llama: Any, messages: list[Message]) -> None:
-        """Refuse a prompt that leaves no room in the context window (llama.cpp's own rule)."""
+    def _check_context(self, llama: Any, messages: list[Message]) -> int:
+        """The prompt's tokens; refuse a prompt that leaves no room in the context (llama.cpp's own rule)."""
         tokens = _prompt_tokens(llama, messages)
         if tokens >= self.n_ctx:
             raise _too_long(tokens, self.n_ctx)
+        return tokens
 
-    def _generate(self, llama: Any, messages: list[Message], schema: Schema | None, **extra: Any) -> Any:
-        self._check_context(llama, messages)
-        try:
-            return llama.create_chat_completion(**self._request(messages, schema), **extra)
-        except ValueError as exc:
-            raise _runtime_error(exc) from exc
-
-    def _complete(self, messages: list[Message], schema: Schema | None) -> Completion:
+    def _generate(self, request: ModelRequest) -> Reply:
         llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
         with lock:
-            result = self._generate(llama, messages, schema)
+            self._check_context(llama, request.messages)
+            try:
+                result = llama.create_chat_completion(**self._request(request))
+            except ValueError as exc:
+                raise _runtime_error(exc, request.schema is not None) from exc
+        choice = result["choices"][0]
         usage = result.get("usage") or {}
-        return Completion(
-            result["choices"][0]["message"].get("content") or "",
+        return Reply(
+            choice["message"].get("content") or "",
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+            model=self.model_name,
+            schema_form="none" if request.schema is None else "json_object",
         )
 
-    def stream(self, messages: list[Message], schema: Schema | None = None) -> Iterator[str]:
-        """Yield the reply token by token; usage counts the generated chunks."""
+    def stream(
+        self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
+    ) -> Iterator[str]:
+        """Yield the reply token by token; usage counts the prompt and the generated chunks.
+
+        The model generates in a worker thread that holds the model's lock, not in this
+        generator: code iterating the stream may call the same model (the call waits for the
+        stream's generation to end). Closing the stream early stops the generation.
+        """
+        request = ModelRequest(messages, schema, settings or NO_SETTINGS)
         llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
-        pieces = 0
-        with lock:
-            chunks = self._generate(llama, messages, schema, stream=True)
+        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def generate() -> None:
             try:
-                for chunk in chunks:
-                    delta = chunk["choices"][0].get("delta", {}).get("content")
-                    if delta:
-                        pieces += 1
-                        yield delta
+                with lock:
+                    prompt_tokens = self._check_context(llama, messages)
+                    chunks = llama.create_chat_completion(**self._request(request), stream=True)
+                    generated = 0
+                    try:
+                        for chunk in chunks:
+                            delta = chunk["choices"][0].get("delta", {}).get("content")
+                            if delta:
+                                generated += 1
+                                pieces.put(delta)
+                            if stop.is_set():
+                                break
+                    finally:
+                        chunks.close()
+                        self._count(Reply("", prompt_tokens, generated, model=self.model_name))
             except ValueError as exc:  # llama.cpp checks some limits only once the stream starts
-                raise _runtime_error(exc) from exc
-        with self._usage_lock:
-            self.usage.add(Completion("", 0, pieces))
+                pieces.put(_runtime_error(exc, schema is not None))
+            except BaseException as exc:  # handed to the reader, which raises it
+                pieces.put(exc)
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=generate, name="vs-local-stream", daemon=True).start()
+        try:
+            while (piece := pieces.get()) is not None:
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece
+        finally:
+            stop.set()
 
 
 def _prompt_tokens(llama: Any, messages: list[Message]) -> int:
@@ -278,9 +308,12 @@ def _too_long(tokens: int, limit: int) -> ContextTooLong:
     )
 
 
-def _runtime_error(exc: ValueError) -> RequestRefused:
+def _runtime_error(exc: ValueError, sent_schema: bool) -> RequestRefused:
     """llama.cpp's ValueError for a request as the package's typed error."""
     match = _LLAMA_TOO_LONG.search(str(exc))
     if match:
         return _too_long(int(match[1]), int(match[2]))
-    return RequestRefused(f"the embedded model refused the request: {exc}", body=str(exc))
+    message = f"the embedded model refused the request: {exc}"
+    if sent_schema and refuses_response_format(None, str(exc)):
+        return ResponseFormatRefused(message, body=str(exc))
+    return RequestRefused(message, body=str(exc))

@@ -3,75 +3,110 @@
 The reply's JSON Schema is sent as ``response_format`` in the forms
 :class:`~vs_integrations.backends.response_format.SchemaNegotiation` tries (OpenAI's ``json_schema``,
 llama.cpp's ``json_object`` + ``schema``, then none: the parser reads prompt-only replies); the
-form an endpoint accepted is remembered for the process.
+form an endpoint accepted, and every form it refused, is remembered for the process.
+
+Calls go through one sync and one async ``openai`` client per model (pooled connections), with
+the client's own retries off: the package's :class:`~vs_integrations.backends.retry.RetryPolicy`
+retries a 408/409/429/5xx answer or a failed connection, honouring ``Retry-After`` on 429 and
+503. A reply-schema refusal (a 400/422 naming the format, or a 500 whose body names it) is never
+retried: the next form is tried.
 
 Every failure is one of the package's typed errors, keeping what the server sent:
 :class:`~vs_integrations.BackendUnreachable` (connection refused, timeout),
-:class:`~vs_integrations.ContextTooLong` (with the limit when the message gives it),
-:class:`~vs_integrations.ResponseFormatRefused`, :class:`~vs_integrations.RequestRefused` (any
-other error status) and :class:`~vs_integrations.MalformedResponse` (an answer that is not a
-chat completion: HTML, JSON without ``choices``...).
+:class:`~vs_integrations.ContextTooLong` (with the limit and the prompt's tokens when the message
+gives them), :class:`~vs_integrations.ResponseFormatRefused`, :class:`~vs_integrations.RequestRefused`
+(any other error status; ``retry_after`` set when the server asked for a wait) and
+:class:`~vs_integrations.MalformedResponse` (an answer that is not a chat completion: HTML, JSON
+without ``choices``...).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-from collections.abc import Iterator
-from typing import Any
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
 from ..core.errors import (
     BackendError,
     BackendUnreachable,
     ContextTooLong,
+    InvalidSetting,
     MalformedResponse,
     RequestRefused,
     ResponseFormatRefused,
 )
 from ..core.prompts import Message
-from .base import Backend, Completion, Schema
+from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, Schema, check_positive
 from .response_format import (
     SchemaNegotiation,
+    anegotiate,
     is_context_length_error,
     learnt_style,
     negotiate,
     refuses_response_format,
 )
+from .retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
+T = TypeVar("T")
+# The retry waits, looked up at call time so tests can record them instead of waiting.
+_sleep = time.sleep
+_async_sleep = asyncio.sleep
 _INSTALL_HINT = "install the 'cli' extra: pip install 'vs-integrations[cli]'"
-# The context size and the prompt's size, as OpenAI, vLLM and llama.cpp's servers word them.
+# The context size and the prompt's size, as OpenAI, vLLM and llama.cpp's servers word them. The
+# prompt alone: vLLM's "you requested 7433 tokens (6409 in the messages, 1024 in the completion)"
+# counts the reply's reserve in the first number.
 _LIMIT = re.compile(
     r"maximum context length is (\d+)|context (?:window|size|length) (?:of |is )?\(?(\d+)|n_ctx\D{0,4}(\d+)", re.I
 )
 _PROMPT_TOKENS = re.compile(
-    r"requested (\d+) tokens|n_prompt_tokens\D{0,4}(\d+)|prompt (?:has|is|of) (\d+) tokens", re.I
+    r"(\d+) (?:tokens )?in the messages|n_prompt_tokens\D{0,4}(\d+)|prompt (?:has|is|of) (\d+) tokens"
+    r"|(\d+) input tokens",
+    re.I,
 )
+_REQUESTED_TOKENS = re.compile(r"requested (\d+) tokens", re.I)
+_RETRIED_STATUSES = frozenset({408, 409, 429})  # and every 5xx
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 _SHOWN = 300  # characters of a body quoted in a message (the whole body stays on the error)
 
 
 class OpenAICompatibleModel(Backend):
     """A chat model behind an OpenAI-compatible endpoint.
 
+    A request's settings (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``)
+    override the ones given here for that call. Use it as a context manager (``with`` or
+    ``async with``), or call :meth:`close` / :meth:`aclose`, to release the connections.
+
     Args:
         model: Model name; default ``$OPENAI_MODEL``.
-        base_url: Server URL ending in ``/v1``; default ``$OPENAI_BASE_URL`` or OpenAI's.
+        base_url: Server URL (``http://`` or ``https://``) ending in ``/v1``; default
+            ``$OPENAI_BASE_URL`` or OpenAI's.
         api_key: Key; default ``$OPENAI_API_KEY`` (a placeholder is sent when a local server
             needs none).
         temperature: Sampling temperature (the paper uses 0.7).
         top_p: Nucleus sampling (the paper uses 1.0).
         max_tokens: Cap on generated tokens per call.
-        timeout: Seconds per request.
-        max_retries: The ``openai`` client's own retries (connection errors, 408/409/429/5xx).
+        seed: The server's sampling seed, sent with every call (None: not sent).
+        timeout: Seconds per HTTP attempt (> 0).
+        retry: The retry policy (default :data:`~vs_integrations.backends.retry.DEFAULT_POLICY`).
+        max_retries: Shorthand for ``retry=RetryPolicy(attempts=max_retries + 1)``.
 
-    Raises (from calls):
+    Raises:
+        InvalidSetting: At construction, naming the argument whose value is refused.
         BackendUnreachable, ContextTooLong, ResponseFormatRefused, RequestRefused,
-        MalformedResponse: see the module's docstring.
+        MalformedResponse: From calls; see the module's docstring.
 
     Example:
         >>> from vs_integrations import VSEngine
-        >>> model = OpenAICompatibleModel("qwen2.5", base_url="http://127.0.0.1:8000/v1")  # doctest: +SKIP
-        >>> VSEngine().run(model, "Tell a joke about coffee.")  # doctest: +SKIP
+        >>> with OpenAICompatibleModel("qwen2.5", base_url="http://127.0.0.1:8000/v1") as model:  # doctest: +SKIP
+        ...     VSEngine().run(model, "Tell a joke about coffee.")
     """
 
     name = "openai-compatible"
@@ -82,32 +117,44 @@ class OpenAICompatibleModel(Backend):
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        temperature: float = 0.7,
-        top_p: float = 1.0,
-        max_tokens: int = 1024,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        seed: int | None = None,
         timeout: float = 120.0,
-        max_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(GenerationSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed))
         try:
             import openai
         except ImportError as exc:
             raise ImportError(f"the openai package is not installed: {_INSTALL_HINT}") from exc
         resolved = model or os.environ.get("OPENAI_MODEL")
         if not resolved:
-            raise ValueError("no model name: pass model= (or --model), or set OPENAI_MODEL")
+            raise InvalidSetting("no model name: pass model= (or --model), or set OPENAI_MODEL", field="model")
+        if not isinstance(resolved, str):
+            raise InvalidSetting(f"model must be a string; got {resolved!r}", field="model")
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if url is not None:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise InvalidSetting(f"base_url must be an http:// or https:// URL; got {url!r}", field="base_url")
+        check_positive("timeout", timeout)
+        self.retry = _policy(retry, max_retries)
         self.model_name = resolved
-        self.temperature = temperature
-        self.top_p = top_p
-        self.max_tokens = max_tokens
         self.timeout = timeout
         self._openai = openai
-        self._client = openai.OpenAI(
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
-            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        self._options: dict[str, Any] = {
+            "base_url": url,
+            "api_key": api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            "timeout": timeout,
+            "max_retries": 0,  # the package's retry policy decides (one policy for every path)
+        }
+        self._client = openai.OpenAI(**self._options)
+        # The async client's connection pool belongs to the event loop it first ran on: one per loop.
+        self._async: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        self._async_lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -124,40 +171,118 @@ class OpenAICompatibleModel(Backend):
         """The ``response_format`` form this endpoint accepted in this process (None: not learnt yet)."""
         return learnt_style(self.endpoint)
 
-    def _request(self, messages: list[Message], response_format: dict[str, Any] | None) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model_name,
-            "messages": messages,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-        }
-        if response_format is not None:
-            request["response_format"] = response_format
-        return request
+    def _async_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            if self._async is None or self._async[0] is not loop:
+                # A plain pool (the SDK's defaults): the SDK's own wrapper, dropped after its loop
+                # closed, would schedule its close on the next loop and fail there.
+                pool = self._openai.DefaultAsyncHttpxClient()
+                self._async = (loop, self._openai.AsyncOpenAI(**self._options, http_client=pool))
+            return self._async[1]
 
-    def _negotiate(self, schema: Schema | None, call: Any) -> Any:
-        """``call(response_format)`` in each form the negotiation offers, as typed errors."""
-        negotiation = SchemaNegotiation(self.endpoint, schema)
-        try:
-            return negotiate(negotiation, call)
-        except self._openai.APIError as exc:
-            raise self._typed(exc, negotiation.style != "none") from exc
+    def close(self) -> None:
+        """Close the sync client's connections (and drop the async client; :meth:`aclose` closes it)."""
+        self._client.close()
+        self._async = None
 
-    def _complete(self, messages: list[Message], schema: Schema | None) -> Completion:
+    async def aclose(self) -> None:
+        """Close both clients' connections."""
+        self._client.close()
+        held, self._async = self._async, None
+        if held is not None and held[0] is asyncio.get_running_loop():
+            await held[1].close()
+
+    def _body(self, request: ModelRequest, settings: GenerationSettings, form: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_name, "messages": request.messages, **settings.as_kwargs()}
+        if form is not None:
+            body["response_format"] = form
+        return body
+
+    def _generate(self, request: ModelRequest) -> Reply:
         # The raw response: the client would hand back a bare str for an HTML body, or a
         # completion with choices=None for JSON without them, and lose the body either way.
         # Read inside the negotiation: a form is remembered only once a real completion came back.
+        settings = self.settings_for(request)
+        negotiation = SchemaNegotiation(self.endpoint, request.schema)
         create = self._client.chat.completions.with_raw_response.create
+        attempts = [0]
 
-        def call(form: dict[str, Any] | None) -> Completion:
-            response = create(**self._request(messages, form)).http_response
-            return self._completion(response.status_code, response.text)
+        def call(form: dict[str, Any] | None) -> Reply:
+            def send() -> Any:
+                attempts[0] += 1
+                return create(**self._body(request, settings, form)).http_response
 
-        result: Completion = self._negotiate(schema, call)
-        return result
+            response = self._retrying(send, form is not None, settings)
+            return self._reply(response.status_code, response.text)
 
-    def _completion(self, status: int, body: str) -> Completion:
+        reply = negotiate(negotiation, call)
+        return _with_call(reply, negotiation, attempts[0])
+
+    async def agenerate(self, request: ModelRequest) -> Reply:
+        """Native async :meth:`generate` (the async client; the event loop is never blocked)."""
+        start = time.perf_counter()
+        settings = self.settings_for(request)
+        negotiation = SchemaNegotiation(self.endpoint, request.schema)
+        create = self._async_client().chat.completions.with_raw_response.create
+        attempts = [0]
+
+        async def call(form: dict[str, Any] | None) -> Reply:
+            async def send() -> Any:
+                attempts[0] += 1
+                return (await create(**self._body(request, settings, form))).http_response
+
+            response = await self._aretrying(send, form is not None, settings)
+            return self._reply(response.status_code, response.text)
+
+        reply = await anegotiate(negotiation, call)
+        return self._record(_with_call(reply, negotiation, attempts[0]), start)
+
+    def _retrying(self, send: Callable[[], T], sent_schema: bool, settings: GenerationSettings) -> T:
+        """``send()``, retried under the policy; a failure as the package's typed error."""
+        attempt, waited = 1, 0.0
+        while True:
+            try:
+                return send()
+            except self._openai.APIError as exc:
+                error = self._typed(exc, sent_schema, settings)
+                wait = self._wait_before_retry(exc, error, attempt, waited)
+                if wait is None:
+                    raise error from exc
+            _sleep(wait)
+            attempt, waited = attempt + 1, waited + wait
+
+    async def _aretrying(self, send: Callable[[], Awaitable[T]], sent_schema: bool, settings: GenerationSettings) -> T:
+        """Async twin of :meth:`_retrying` (the same policy; the wait does not block the loop)."""
+        attempt, waited = 1, 0.0
+        while True:
+            try:
+                return await send()
+            except self._openai.APIError as exc:
+                error = self._typed(exc, sent_schema, settings)
+                wait = self._wait_before_retry(exc, error, attempt, waited)
+                if wait is None:
+                    raise error from exc
+            await _async_sleep(wait)
+            attempt, waited = attempt + 1, waited + wait
+
+    def _wait_before_retry(self, exc: Exception, error: BackendError, attempt: int, waited: float) -> float | None:
+        """Seconds to wait before retrying after attempt number ``attempt``; None: do not retry.
+
+        Retried: a failed connection, and a 408/409/429/5xx that is neither a reply-schema
+        refusal nor a context overflow. A timeout is not: ``timeout`` bounds each attempt.
+        """
+        if isinstance(exc, self._openai.APITimeoutError):
+            return None
+        if isinstance(exc, self._openai.APIStatusError):
+            transient = exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500
+            if not transient or isinstance(error, ResponseFormatRefused | ContextTooLong):
+                return None
+        elif not isinstance(exc, self._openai.APIConnectionError):
+            return None
+        return self.retry.next_wait(attempt, waited, error.retry_after)
+
+    def _reply(self, status: int, body: str) -> Reply:
         where = f"{self.base_url} (model {self.model_name})"
         try:
             data = json.loads(body)
@@ -166,11 +291,8 @@ class OpenAICompatibleModel(Backend):
                 f"{where} answered HTTP {status} with a body that is not JSON: {_quote(body)}", status=status, body=body
             ) from None
         choices = data.get("choices") if isinstance(data, dict) else None
-        message = (
-            choices[0].get("message")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict)
-            else None
-        )
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message")
         if not isinstance(message, dict):
             said = _error_message(data)
             detail = f" (it says: {said})" if said else ""
@@ -182,20 +304,34 @@ class OpenAICompatibleModel(Backend):
             )
         content = message.get("content")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Completion(
+        finish_reason = choice.get("finish_reason")
+        model = data.get("model")
+        return Reply(
             content if isinstance(content, str) else "",
             _int(usage.get("prompt_tokens")),
             _int(usage.get("completion_tokens")),
+            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+            model=model if isinstance(model, str) and model else self.model_name,
         )
 
-    def stream(self, messages: list[Message], schema: Schema | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
+    ) -> Iterator[str]:
         """Yield the reply as the server streams it.
 
         Raises:
             MalformedResponse: If the server answers with something other than an event stream.
         """
+        request = ModelRequest(messages, schema, settings or NO_SETTINGS)
+        merged = self.settings_for(request)
         create: Any = self._client.chat.completions.create
-        stream = self._negotiate(schema, lambda form: create(stream=True, **self._request(messages, form)))
+
+        def call(form: dict[str, Any] | None) -> Any:
+            return self._retrying(
+                lambda: create(stream=True, **self._body(request, merged, form)), form is not None, merged
+            )
+
+        stream = negotiate(SchemaNegotiation(self.endpoint, schema), call)
         content_type = stream.response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             status = stream.response.status_code
@@ -214,11 +350,11 @@ class OpenAICompatibleModel(Backend):
                     pieces += 1
                     yield chunk.choices[0].delta.content
         except self._openai.APIError as exc:
-            raise self._typed(exc, schema is not None) from exc
-        with self._usage_lock:
-            self.usage.add(Completion("", 0, pieces))
+            raise self._typed(exc, schema is not None, merged) from exc
+        finally:
+            self._count(Reply("", None, pieces, model=self.model_name))
 
-    def _typed(self, exc: Exception, sent_schema: bool) -> BackendError:
+    def _typed(self, exc: Exception, sent_schema: bool, settings: GenerationSettings) -> BackendError:
         """The package's error for an ``openai`` exception, keeping the server's body."""
         where = f"{self.base_url} (model {self.model_name})"
         if isinstance(exc, self._openai.APITimeoutError):
@@ -237,13 +373,51 @@ class OpenAICompatibleModel(Backend):
                 f"the prompt does not fit the model's context"
                 f"{f' of {limit} tokens' if limit else ''}: {where} answered HTTP {status}: {_quote(message)}",
                 limit=limit,
-                prompt_tokens=_first_number(_PROMPT_TOKENS, message + " " + body),
+                prompt_tokens=_prompt_tokens(message + " " + body, settings.max_tokens),
                 status=status,
                 body=body,
             )
         if sent_schema and refuses_response_format(status, message):
             return ResponseFormatRefused(described, status=status, body=body)
-        return RequestRefused(described, status=status, body=body)
+        retry_after = _retry_after(exc.response.headers) if status in _RETRY_AFTER_STATUSES else None
+        if retry_after is not None:
+            described += f" (it asks to retry after {retry_after:g} s)"
+        return RequestRefused(described, status=status, body=body, retry_after=retry_after)
+
+
+def _policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+    """The retry policy from ``retry=`` or the ``max_retries=`` shorthand (not both)."""
+    if max_retries is None:
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidSetting(f"retry must be a RetryPolicy; got {retry!r}", field="retry")
+        return retry or DEFAULT_POLICY
+    if retry is not None:
+        raise InvalidSetting("pass retry= or max_retries=, not both", field="max_retries")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidSetting(f"max_retries must be an integer >= 0; got {max_retries!r}", field="max_retries")
+    return RetryPolicy(attempts=max_retries + 1)
+
+
+def _with_call(reply: Reply, negotiation: SchemaNegotiation, attempts: int) -> Reply:
+    """``reply`` with the reply-schema form it was sent with and the HTTP attempts it took."""
+    return replace(reply, schema_form=negotiation.style, attempts=attempts)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The wait a server asks for: ``retry-after-ms`` (as OpenAI sends) or ``Retry-After``."""
+    milliseconds = parse_retry_after(headers.get("retry-after-ms"))
+    return milliseconds / 1000 if milliseconds is not None else parse_retry_after(headers.get("retry-after"))
+
+
+def _prompt_tokens(text: str, max_tokens: int | None) -> int | None:
+    """The prompt's own tokens in a context-length error: its stated share, else the total less the reply's reserve."""
+    stated = _first_number(_PROMPT_TOKENS, text)
+    if stated is not None:
+        return stated
+    requested = _first_number(_REQUESTED_TOKENS, text)
+    if requested is None:
+        return None
+    return requested - max_tokens if max_tokens is not None and requested > max_tokens else requested
 
 
 def _error_message(data: Any) -> str:

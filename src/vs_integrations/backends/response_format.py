@@ -4,8 +4,8 @@ OpenAI (and vLLM) take ``{"type": "json_schema", "json_schema": {"schema": ...}}
 server takes ``{"type": "json_object", "schema": ...}``; DSPy's requests carry
 ``{"type": "json_schema", "schema": ...}``. This module is the one place that knows the order in
 which the forms are tried, what counts as a server refusing a form, and which form each endpoint
-accepted (remembered for the process, so a new sampler or CLI run does not spend a rejected
-request). The backends and every adapter use it; ``schema_style="auto"`` means exactly
+accepted or refused (both remembered for the process, so a new sampler or CLI run does not spend a
+rejected request, whatever later calls do). The backends and every adapter use it; ``schema_style="auto"`` means exactly
 :class:`SchemaNegotiation`'s order with that memory.
 """
 
@@ -15,6 +15,8 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Any, Literal, TypeVar
+
+from ..core.errors import BackendError, ResponseFormatRefused
 
 T = TypeVar("T")
 SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
@@ -29,6 +31,7 @@ _CONTEXT_LENGTH = re.compile(
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|\bschema\b|grammar|structured output", re.I)
 
 _learnt: dict[Hashable, str] = {}
+_refused: dict[Hashable, set[str]] = {}
 _learnt_lock = threading.Lock()
 
 
@@ -97,7 +100,12 @@ def error_status(error: BaseException) -> int | None:
 
 
 def error_refuses_response_format(error: BaseException) -> bool:
-    """:func:`refuses_response_format` applied to any exception (status read from its attributes)."""
+    """:func:`refuses_response_format` applied to any exception (status read from its attributes).
+
+    The package's own errors were classified when raised: only :class:`ResponseFormatRefused` is one.
+    """
+    if isinstance(error, BackendError):
+        return isinstance(error, ResponseFormatRefused)
     return refuses_response_format(error_status(error), str(error))
 
 
@@ -107,10 +115,17 @@ def learnt_style(endpoint: Hashable) -> str | None:
         return _learnt.get(endpoint)
 
 
+def refused_styles(endpoint: Hashable) -> frozenset[str]:
+    """The forms ``endpoint`` refused earlier in this process."""
+    with _learnt_lock:
+        return frozenset(_refused.get(endpoint, ()))
+
+
 def forget_learnt_styles() -> None:
-    """Forget every learnt form (for tests and long-lived processes whose servers change)."""
+    """Forget every learnt and refused form (for tests and long-lived processes whose servers change)."""
     with _learnt_lock:
         _learnt.clear()
+        _refused.clear()
 
 
 class SchemaNegotiation:
@@ -133,8 +148,8 @@ class SchemaNegotiation:
         endpoint: What identifies the server and model (e.g. ``(base_url, model)``); the form it
             accepts is remembered per endpoint for the process. None remembers nothing.
         schema: The reply's JSON Schema; None sends no ``response_format`` at all.
-        style: ``"auto"`` tries the learnt form, else every form in :data:`SCHEMA_STYLES` order;
-            any other style is used alone.
+        style: ``"auto"`` tries the learnt form, else every form in :data:`SCHEMA_STYLES` order
+            that the endpoint has not refused; any other style is used alone.
 
     Example:
         >>> negotiation = SchemaNegotiation(None, {"type": "object"}, style="json_object")
@@ -154,7 +169,8 @@ class SchemaNegotiation:
             self.styles = [style]
         else:
             learnt = learnt_style(endpoint) if endpoint is not None else None
-            self.styles = [learnt] if learnt else list(SCHEMA_STYLES)
+            refused = refused_styles(endpoint) if endpoint is not None else frozenset()
+            self.styles = [learnt] if learnt else [s for s in SCHEMA_STYLES if s not in refused]
         self.style: str | None = None
 
     def __iter__(self) -> Iterator[dict[str, Any] | None]:
@@ -163,8 +179,19 @@ class SchemaNegotiation:
             yield response_format(style, self.schema) if self.schema is not None else None
 
     def refused(self, error: BaseException) -> bool:
-        """True when ``error`` refuses the current form and another form is left to try."""
-        return self.style != self.styles[-1] and error_refuses_response_format(error)
+        """True when ``error`` refuses the current form and another form is left to try.
+
+        A refusal is remembered for the endpoint (and the form, if learnt, forgotten), so no
+        later request sends that form again.
+        """
+        if not error_refuses_response_format(error):
+            return False
+        if self.endpoint is not None and self.style not in (None, "none"):  # "none" sends no format
+            with _learnt_lock:
+                _refused.setdefault(self.endpoint, set()).add(self.style)
+                if _learnt.get(self.endpoint) == self.style:
+                    del _learnt[self.endpoint]
+        return self.style != self.styles[-1]
 
     def accepted(self) -> None:
         """Remember the current form for this endpoint."""

@@ -99,6 +99,7 @@ class BackendError(VSError):
     Attributes:
         status: The HTTP status, when a server answered; None otherwise.
         body: What the server sent (or the local error's text), kept whole.
+        retry_after: Seconds the server asked to wait before retrying (its ``Retry-After``), or None.
 
     Example:
         >>> err = RequestRefused("bad request", status=400, body='{"error": "bad"}')
@@ -107,10 +108,13 @@ class BackendError(VSError):
 
     """
 
-    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.retry_after = retry_after
 
 
 class BackendUnreachable(BackendError):

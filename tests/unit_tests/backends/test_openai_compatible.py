@@ -57,12 +57,24 @@ def test_context_length_400_is_not_a_format_refusal():
     message = "This model's maximum context length is 2048 tokens. However, you requested 9000 tokens."
     with FakeOpenAIServer(default=Reply.error(400, message)) as server:
         with pytest.raises(ContextTooLong) as info:
-            model(server)(USER, SCHEMA)
+            model(server, max_tokens=1024)(USER, SCHEMA)
         assert len(server.requests) == 1  # not retried in the other forms
         error = info.value
-        assert (error.limit, error.prompt_tokens, error.status) == (2048, 9000, 400)
+        # The prompt alone: the 9000 requested count the 1024 reserved for the reply.
+        assert (error.limit, error.prompt_tokens, error.status) == (2048, 9000 - 1024, 400)
         assert json.loads(error.body)["error"]["message"] == message
         assert "2048 tokens" in str(error)
+
+
+def test_context_length_error_naming_the_prompts_share():
+    message = (
+        "This model's maximum context length is 2048 tokens. However, you requested 7433 tokens "
+        "(6409 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
+    )
+    with FakeOpenAIServer(default=Reply.error(400, message)) as server:
+        with pytest.raises(ContextTooLong) as info:
+            model(server)(USER, None)
+        assert (info.value.limit, info.value.prompt_tokens) == (2048, 6409)
 
 
 def test_llama_cpp_server_wording_of_the_context_error():
