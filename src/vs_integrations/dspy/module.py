@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -17,12 +18,14 @@ from dspy.signatures.signature import Signature, ensure_signature
 from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
+from ..core.calls import ModelRequest
 from ..core.config import VSConfig, refuse_unknown, resolve_config, split_settings
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
-from ..core.errors import ParseError
+from ..core.errors import InvalidSetting, ParseError
 from ..core.parser import extract_records, parse
 from ..core.prompts import SIGNATURE_FIELD_DESCRIPTIONS, signature_instructions
+from .errors import VSAdapterParseError, lm_errors_as_ours
 
 COUNT_FIELD = "k"
 CEILING_FIELD = "max_probability"
@@ -30,15 +33,18 @@ CANDIDATES_FIELD = "candidates"
 REASONING_FIELD = "reasoning"
 LM_SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
 """Non-VS keywords :class:`VerbalizedSampling` accepts: LM settings for the inner ``dspy.Predict``."""
-_OWN_KEYWORDS = (*LM_SETTINGS, "fresh", "distinct", "max_calls")
+_OWN_KEYWORDS = (*LM_SETTINGS, "fresh", "distinct", "max_calls", "valid")
 """Every keyword of the module's own, named when a misspelt one is refused."""
 DEFAULT_TEMPERATURE = 0.7
-"""Sent when neither the module nor the LM sets a temperature (the paper's value)."""
+"""Sent when neither the module nor the LM sets a temperature (the paper's value); 0 counts as set."""
+
+Valid = Callable[[dict[str, Any]], bool]
+"""``valid(fields) -> bool``: whether a candidate (its output fields by name) is acceptable."""
 
 # Guards the per-input call counters; module-level so a module stays deep-copyable.
 _counter_lock = threading.Lock()
-# LM calls one inner call can make: ChatAdapter retries a failed parse with its JSONAdapter.
-_TEXTS_PER_CALL = 2
+# LM calls one inner call makes: ChatAdapter's JSONAdapter retry is off (the core parser reads instead).
+_TEXTS_PER_CALL = 1
 # The engine's instruction when unseeded: any non-empty text (the inner Predict writes the prompt).
 _UNSEEDED = "unseeded"
 
@@ -87,13 +93,7 @@ def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> 
         derived = derived.append(
             REASONING_FIELD, dspy.OutputField(desc=SIGNATURE_FIELD_DESCRIPTIONS["reasoning"]), type_=str
         )
-    # The count is data in the prompt; in the type it lets constrained decoding enforce it. A
-    # RootModel carries minItems/maxItems into DSPy's schema, which keeps only bare annotations.
-    candidate_list = type(
-        "VerbalizedCandidates",
-        (pydantic.RootModel[Annotated[list[record], pydantic.Field(min_length=config.k, max_length=config.k)]],),  # type: ignore[valid-type]
-        {},
-    )
+    candidate_list = _candidate_list(record, config.k)
     vs_text = signature_instructions(
         config, list(outputs), count_field=COUNT_FIELD, ceiling_field=CEILING_FIELD if config.tail else None
     )
@@ -107,6 +107,33 @@ def verbalized_signature(signature: str | type[Signature], config: VSConfig) -> 
         own = f"Given the fields {inputs}, produce the fields {produced}."
     result: type[Signature] = derived.with_instructions(own)
     return result
+
+
+def _candidate_list(record: type[pydantic.BaseModel], count: int) -> type[pydantic.RootModel[Any]]:
+    """The ``candidates`` type: a list of exactly ``count`` records.
+
+    The count is data in the prompt; in the type it lets constrained decoding enforce it. A
+    RootModel carries minItems/maxItems into DSPy's schema, which keeps only bare annotations.
+    """
+    return type(
+        "VerbalizedCandidates",
+        (pydantic.RootModel[Annotated[list[record], pydantic.Field(min_length=count, max_length=count)]],),  # type: ignore[valid-type]
+        {},
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _counted(signature: type[Signature], count: int) -> type[Signature]:
+    """``signature`` (the inner predictor's current one) asking for ``count`` candidates.
+
+    A top-up asks for the missing candidates only: ``k`` is ``count`` in the prompt and the list
+    type holds ``count`` records, so a schema-constrained model writes that many and DSPy's
+    adapter reads them. Instructions and descriptions stay the signature's own.
+    """
+    field = signature.output_fields[CANDIDATES_FIELD]
+    record = field.annotation.model_fields["root"].annotation.__args__[0]
+    counted: type[Signature] = signature.with_updated_fields(CANDIDATES_FIELD, type_=_candidate_list(record, count))
+    return counted
 
 
 def _own_desc(name: str, field: Any) -> str | None:
@@ -159,8 +186,11 @@ class VerbalizedSampling(dspy.Module):
 
     Short or unreadable replies go through the core engine's loop (``max_retries``, then
     ``on_failure``: ``"partial"`` keeps what was read with a warning). DSPy's adapter reads each
-    reply first; when it cannot, the core parser does, and the rescued reply is traced like any
-    prediction (so ``BootstrapFewShot`` and GEPA see it).
+    reply first; when it cannot, the core parser does, before any further LM call (the
+    ``ChatAdapter``'s own retry through its ``JSONAdapter`` is turned off for the inner call).
+    A short reply is topped up by a call asking for the missing candidates only (``k`` is the
+    missing count there). The call is traced once, as the candidates kept with their normalised
+    probabilities (so ``BootstrapFewShot`` and GEPA learn from it, the core parser's rescues too).
 
     Each call sends a ``rollout_id`` so DSPy's cache does not freeze the distribution: random
     when ``seed`` is None (fresh draws in every run), derived from the seed, the inputs, and how
@@ -174,9 +204,14 @@ class VerbalizedSampling(dspy.Module):
     <vs_integrations.VSEngine.distinct>`): calls of ``k`` candidates are pooled until ``N``
     distinct ones are held or ``max_calls`` (default ``2 * ceil(N / k) + 1``) are spent, and
     ``.completions`` holds every pooled candidate (a shortfall is a warning under the default
-    ``on_failure="partial"``). The inner ``Predict`` has no conversation, so each later call is
-    the same request with a fresh rollout id (the engine's "ask afresh" mode), not a follow-up
-    listing what is held; the last call may bring more than the missing ones, all kept.
+    ``on_failure="partial"``). The inner ``Predict`` has no conversation, so a later call asks
+    for the missing ones (at most ``k``) without listing what is held.
+
+    Errors are both the package's and DSPy's: a reply nothing could read is a
+    :class:`~vs_integrations.dspy.errors.VSAdapterParseError` (``ParseError`` and
+    ``AdapterParseError``); DSPy's ``ContextWindowExceededError``, ``LMTransportError`` and
+    ``LMTimeoutError`` from the inner LM come out as ``ContextTooLong`` / ``BackendUnreachable``
+    that are still DSPy's classes, the original as the cause.
 
     Args:
         signature: The task, e.g. ``"question -> answer"`` or a ``dspy.Signature`` class.
@@ -184,13 +219,18 @@ class VerbalizedSampling(dspy.Module):
         fresh: Send a rollout id per call (see above); False lets identical calls hit the cache.
         distinct: Collect this many distinct candidates over several calls (None: one VS call).
         max_calls: The call budget of ``distinct`` (None: the engine's default).
+        valid: ``valid(fields) -> bool`` on a candidate's output fields (a dict by field name).
+            Invalid candidates are dropped before the distribution is built, listed in a
+            warning, kept in ``.raw``, and count as missing, so the top-up asks for more.
         **settings: Flat VS settings (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
             ``format``, ``max_retries``, ``on_failure``, ``seed``) and the LM settings
             ``temperature``, ``max_tokens``, ``top_p`` (given to the inner ``dspy.Predict``).
-            ``temperature`` defaults to 0.7 when the LM sets none.
+            The module's ``temperature`` (0 included) is sent as given; when it is unset and the
+            LM's is unset or 0 (DSPy's convention for an LM's default), 0.7 is sent.
 
     Raises:
-        SettingsError: For a keyword that is neither (the message names it and the accepted ones).
+        SettingsError: For a keyword that is neither (the message names it and the accepted
+            ones), or a ``valid`` that is not callable.
         ValueError: For ``variant="multi"`` (it needs a conversation) or ``format`` other than
             ``"json"`` (DSPy's adapter sets the reply format), a signature clash, or a
             ``distinct``/``max_calls`` that is not a positive integer (``max_calls`` without
@@ -202,6 +242,7 @@ class VerbalizedSampling(dspy.Module):
         (3, ['predict'])
         >>> VerbalizedSampling("problem -> wrong_solution", k=5, distinct=20).distinct
         20
+        >>> states = VerbalizedSampling("q -> state", valid=lambda fields: "," not in fields["state"])
     """
 
     def __init__(
@@ -212,10 +253,16 @@ class VerbalizedSampling(dspy.Module):
         fresh: bool = True,
         distinct: int | None = None,
         max_calls: int | None = None,
+        valid: Valid | None = None,
         **settings: Any,
     ) -> None:
         super().__init__()
         refuse_unknown(settings, "VerbalizedSampling", own=_OWN_KEYWORDS)
+        if valid is not None and not callable(valid):
+            raise InvalidSetting(
+                f"VerbalizedSampling: valid must be a function of a candidate's fields; got {type(valid).__name__}",
+                field="valid",
+            )
         vs_settings, rest = split_settings(settings)
         vs_settings.pop("config", None)
         resolved = resolve_config(config, owner="VerbalizedSampling", **vs_settings)
@@ -226,8 +273,9 @@ class VerbalizedSampling(dspy.Module):
                 f"VerbalizedSampling: format={resolved.format!r} does not apply; DSPy's adapter "
                 "(dspy.ChatAdapter, dspy.JSONAdapter) sets the reply format"
             )
-        # Built once: the module reads the replies itself, so the engine sends no schema.
-        self._engine = VSEngine(resolved, use_schema=False)
+        # Built once. The module reads the replies itself; the engine's schema is read only for
+        # how many candidates each call asks for (see _requested_count), never sent.
+        self._engine = VSEngine(resolved)
         try:
             # The engine checks distinct/max_calls at its loop's first step: take it now, send nothing.
             next(self._engine.steps("validation only", distinct=distinct, max_calls=max_calls))
@@ -235,6 +283,7 @@ class VerbalizedSampling(dspy.Module):
             raise ValueError(f"VerbalizedSampling: {exc}") from exc
         self.distinct = distinct
         self.max_calls = max_calls
+        self.valid = valid
         self._vs_config = resolved
         self.signature = ensure_signature(signature)
         # DSPy rebuilds a signature's field dicts on every access; the names are read per reply.
@@ -252,9 +301,9 @@ class VerbalizedSampling(dspy.Module):
     def _calls(self, inputs: dict[str, Any]) -> Generator[dict[str, Any], _Outcome, dspy.Prediction]:
         """Yields the inner ``Predict``'s keyword arguments per call; is sent each outcome.
 
-        The core engine's ``steps`` decides when to retry and what ``on_failure`` does; each
-        reply reaches it as the candidates read from it (by DSPy's adapter, else the core
-        parser), and the result keeps the LM's own text.
+        The core engine's ``steps`` decides when to retry, how many candidates to ask for and
+        what ``on_failure`` does; each reply reaches it as the valid candidates read from it (by
+        DSPy's adapter, else the core parser), and the result keeps the LM's own text.
         """
         config = self._vs_config
         call_config = dict(inputs.pop("config", None) or {})
@@ -264,27 +313,34 @@ class VerbalizedSampling(dspy.Module):
         lm = self.predict.lm or dspy.settings.lm
         lm_settings = getattr(lm, "kwargs", {}) or {}
         steps = self._engine.steps(key, distinct=self.distinct, max_calls=self.max_calls)
-        next(steps)
-        originals: dict[str, str] = {}  # what the engine was sent -> the LM's own text
-        fields_by_text: dict[str, dict[str, Any]] = {}
+        request = next(steps)
+        read = _Read()
         attempt = 0
         try:
             while True:
-                call = {**inputs, COUNT_FIELD: config.k}
+                count = _requested_count(request, config.k)
+                call: dict[str, Any] = {**inputs, COUNT_FIELD: count}
                 if config.tail is not None:
                     call[CEILING_FIELD] = config.tail
+                if count != config.k:
+                    call["signature"] = _counted(self.predict.signature, count)
                 lm_config = self._lm_config(key, occurrence, attempt, lm_settings)
                 call["config"] = {**lm_config, **call_config}
                 outcome, texts = yield call
-                reply = self._reply(outcome, texts, call, fields_by_text, originals)
+                reply = self._reply(outcome, texts, read)
                 attempt += 1
-                steps.send(reply)
+                request = steps.send(reply)
         except StopIteration as done:
-            distribution = _restored(done.value, originals)
+            distribution = _restored(done.value, read.originals)
         except ParseError as error:
-            kept = None if error.distribution is None else _restored(error.distribution, originals)
-            raise ParseError(str(error), _restore(error.raw, originals), kept) from error
-        return self._prediction(distribution, fields_by_text, key, occurrence)
+            kept = None if error.distribution is None else _restored(error.distribution, read.originals)
+            raw = _restore(error.raw, read.originals)
+            raise VSAdapterParseError(str(error), raw, kept, signature=self.predict.signature) from error
+        self._trace(inputs, distribution, read)
+        if read.refused:
+            listed = ", ".join(repr(text[:80]) for text in read.refused)
+            distribution.warnings.append(f"dropped {len(read.refused)} invalid candidate(s) (valid refused): {listed}")
+        return self._prediction(distribution, read.fields_by_text, key, occurrence)
 
     def _occurrence(self, key: str) -> int:
         # How often this module has seen these inputs: repeated calls differ, yet every call's
@@ -305,28 +361,21 @@ class VerbalizedSampling(dspy.Module):
             lm_config["rollout_id"] = secrets.randbits(62)
         else:
             lm_config["rollout_id"] = _derive(seed, key, occurrence, attempt, outer) >> 2
-        if not (self.predict.config.get("temperature") or lm_settings.get("temperature")):
+        # The module's temperature is kept as given, 0 included. On the LM, as in DSPy's Predict, 0
+        # counts as unset (DummyLM and older dspy.LM defaults); a set one (BestOfN's 1.0) is kept.
+        if self.predict.config.get("temperature") is None and not lm_settings.get("temperature"):
             lm_config["temperature"] = DEFAULT_TEMPERATURE
         return lm_config
 
-    def _reply(
-        self,
-        outcome: dspy.Prediction | AdapterParseError,
-        texts: list[str],
-        call: dict[str, Any],
-        fields_by_text: dict[str, dict[str, Any]],
-        originals: dict[str, str],
-    ) -> str:
-        """The reply as the engine reads it: the candidates read from the LM's text, as JSON."""
+    def _reply(self, outcome: dspy.Prediction | AdapterParseError, texts: list[str], read: _Read) -> str:
+        """The reply as the engine reads it: the valid candidates read from the LM's text, as JSON."""
         if not texts and isinstance(outcome, AdapterParseError):
             texts = [str(outcome.lm_response or "")]
-        # DSPy's ChatAdapter retries a failed parse with its JSONAdapter: keep every text.
         raw = "\n\n".join(texts)
         if isinstance(outcome, AdapterParseError):
-            records, reasoning = max((self._rescue(text) for text in texts), key=lambda read: len(read[0]))
+            records, reasoning = max((self._rescue(text) for text in texts), key=lambda found: len(found[0]))
             if not records:
                 return raw  # nothing readable: the engine sees (and keeps) the LM's own text
-            self._trace(call, records, reasoning)
         else:
             records = _records(outcome.get(CANDIDATES_FIELD))
             found = outcome.get(REASONING_FIELD)
@@ -336,14 +385,19 @@ class VerbalizedSampling(dspy.Module):
         for record in records:
             fields = {name: record.get(name) for name in names}
             text = _candidate_text(fields, names)
-            fields_by_text.setdefault(text, fields)
+            if self.valid is not None and not self.valid(fields):
+                read.refused.append(text)
+                continue
+            read.fields_by_text.setdefault(text, fields)
             responses.append({"text": text, "probability": record.get("probability")})
-        read: dict[str, Any] = {"responses": responses}
+        if not isinstance(outcome, AdapterParseError):
+            self._untrace()
+        reply: dict[str, Any] = {"responses": responses}
         if reasoning is not None:
-            read["reasoning"] = reasoning
-        reply = json.dumps(read, ensure_ascii=False, default=str)
-        originals[reply] = raw
-        return reply
+            reply["reasoning"] = reasoning
+        sent = json.dumps(reply, ensure_ascii=False, default=str)
+        read.originals[sent] = raw
+        return sent
 
     def _rescue(self, raw: str) -> tuple[list[dict[str, Any]], str | None]:
         """Read the candidates with the core parser when DSPy's adapter could not."""
@@ -357,20 +411,41 @@ class VerbalizedSampling(dspy.Module):
             read = parse(raw, self._vs_config)
         except ParseError:
             return [], None
-        return [{names[0]: c.text, "probability": c.raw_probability} for c in read], read.reasoning
+        # The normalised probability: the stated one may be missing (None) or on another scale.
+        return [{names[0]: c.text, "probability": round(c.probability, 4)} for c in read], read.reasoning
 
-    def _trace(self, call: dict[str, Any], records: list[dict[str, Any]], reasoning: str | None) -> None:
-        # Predict traces only what its adapter parsed; optimizers learn from the trace.
+    def _untrace(self) -> None:
+        """Take back the entry ``Predict`` traced for one reply: the module traces the whole call."""
+        trace = dspy.settings.trace
+        if trace and trace[-1][0] is self.predict:
+            trace.pop()
+
+    def _trace(self, inputs: dict[str, Any], distribution: Distribution, read: _Read) -> None:
+        """Trace the call as one demo: the candidates kept, each with its normalised probability.
+
+        Optimizers learn from the trace (``BootstrapFewShot`` makes demos of it, GEPA reflects on
+        it), so a demo shows the format at its best: every candidate valid and read as fields,
+        probabilities that are numbers summing to 1, and ``k`` the number shown.
+        """
         trace = dspy.settings.trace
         if trace is None or dspy.settings.max_trace_size <= 0:
             return
+        records = [
+            {**read.fields_by_text[c.text], "probability": round(c.probability, 4)}
+            for c in distribution
+            if c.text in read.fields_by_text
+        ]
+        if not records:
+            return
+        traced_inputs = {**inputs, COUNT_FIELD: len(records)}
+        if self._vs_config.tail is not None:
+            traced_inputs[CEILING_FIELD] = self._vs_config.tail
         outputs: dict[str, Any] = {CANDIDATES_FIELD: records}
         if self._vs_config.variant == "cot":
-            outputs = {REASONING_FIELD: reasoning or "", **outputs}
+            outputs = {REASONING_FIELD: distribution.reasoning or "", **outputs}
         if len(trace) >= dspy.settings.max_trace_size:
             trace.pop(0)
-        inputs = {name: value for name, value in call.items() if name != "config"}
-        trace.append((self.predict, inputs, dspy.Prediction(**outputs)))
+        trace.append((self.predict, traced_inputs, dspy.Prediction(**outputs)))
 
     def _prediction(
         self, distribution: Distribution, fields_by_text: dict[str, dict[str, Any]], key: str, occurrence: int
@@ -386,12 +461,23 @@ class VerbalizedSampling(dspy.Module):
         return prediction
 
     @contextmanager
-    def _default_lm(self) -> Iterator[None]:
-        # No LM anywhere: the embedded model, which follows the format only under a JSON schema.
-        if self.predict.lm is not None or dspy.settings.lm is not None:
-            yield
-            return
-        with dspy.context(lm=_embedded_lm(), adapter=dspy.settings.adapter or dspy.JSONAdapter()):
+    def _inner_context(self) -> Iterator[None]:
+        """The LM and adapter of the inner call.
+
+        No LM anywhere: the embedded model, which follows the format only under a JSON schema.
+        A ``ChatAdapter`` does not retry a failed parse through its ``JSONAdapter`` (a second LM
+        call): the core parser reads the reply first, and the engine decides about a retry.
+        """
+        settings = dspy.settings
+        embedded = self.predict.lm is None and settings.lm is None
+        adapter = settings.adapter or (dspy.JSONAdapter() if embedded else _CHAT_WITHOUT_FALLBACK)
+        if isinstance(adapter, dspy.ChatAdapter) and adapter.use_json_adapter_fallback:
+            adapter = copy.copy(adapter)  # the user's adapter stays as configured
+            adapter.use_json_adapter_fallback = False
+        changes: dict[str, Any] = {"adapter": adapter}
+        if embedded:
+            changes["lm"] = _embedded_lm()
+        with dspy.context(**changes):
             yield
 
     # -- forward -------------------------------------------------------------------------------
@@ -399,16 +485,19 @@ class VerbalizedSampling(dspy.Module):
         """Ask for the candidates and draw one.
 
         Raises:
-            vs_integrations.ParseError: If no candidate could be read within the retries (or
-                fewer than ``k`` with ``on_failure="raise"``); ``.raw`` holds the LM's text.
+            VSAdapterParseError: If no candidate could be read within the retries (or fewer than
+                ``k`` with ``on_failure="raise"``); ``.raw`` holds the LM's text.
+            VSContextWindowExceeded, VSLMTransportError, VSLMTimeoutError: DSPy's LM error of
+                that kind, as the package's error too.
         """
-        with self._default_lm():
+        with self._inner_context():
             calls = self._calls(kwargs)
             call = next(calls)
             while True:
                 with _recording() as texts:
                     try:
-                        outcome: dspy.Prediction | AdapterParseError = self.predict(**call)
+                        with lm_errors_as_ours():
+                            outcome: dspy.Prediction | AdapterParseError = self.predict(**call)
                     except AdapterParseError as exc:
                         outcome = exc
                 try:
@@ -419,13 +508,14 @@ class VerbalizedSampling(dspy.Module):
 
     async def aforward(self, **kwargs: Any) -> dspy.Prediction:
         """Async twin of :meth:`forward` (the same loop, ``_calls``, awaiting the inner call)."""
-        with self._default_lm():
+        with self._inner_context():
             calls = self._calls(kwargs)
             call = next(calls)
             while True:
                 with _recording() as texts:
                     try:
-                        outcome: dspy.Prediction | AdapterParseError = await self.predict.acall(**call)
+                        with lm_errors_as_ours():
+                            outcome: dspy.Prediction | AdapterParseError = await self.predict.acall(**call)
                     except AdapterParseError as exc:
                         outcome = exc
                 try:
@@ -433,6 +523,26 @@ class VerbalizedSampling(dspy.Module):
                 except StopIteration as done:
                     result: dspy.Prediction = done.value
                     return result
+
+
+class _Read:
+    """What one module call read from its replies, across the engine's calls."""
+
+    def __init__(self) -> None:
+        self.originals: dict[str, str] = {}  # what the engine was sent -> the LM's own text
+        self.fields_by_text: dict[str, dict[str, Any]] = {}
+        self.refused: list[str] = []  # candidates ``valid`` refused
+
+
+_CHAT_WITHOUT_FALLBACK = dspy.ChatAdapter(use_json_adapter_fallback=False)
+"""DSPy's default adapter for the inner call when none is configured, without its JSON retry."""
+
+
+def _requested_count(request: ModelRequest, default: int) -> int:
+    """How many candidates the engine's request asks for (its reply schema's item count)."""
+    schema = request.schema or {}
+    count = schema.get("properties", {}).get("responses", {}).get("maxItems")
+    return count if isinstance(count, int) else default
 
 
 @contextmanager

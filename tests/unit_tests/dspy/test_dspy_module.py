@@ -113,14 +113,15 @@ def test_prediction_fields_completions_and_distribution():
     assert "[[ ## candidates ## ]]" in dist.raw and '"answer": "Ohio"' in dist.raw  # the LM's own text
 
 
-@pytest.mark.parametrize("history", [{}, {"disable_history": True}, {"max_history_size": 1}])
+@pytest.mark.parametrize("history", [{}, {"disable_history": True}, {"max_history_size": 0}])
 def test_every_lm_text_is_kept_whether_or_not_dspy_keeps_history(history):
-    # ChatAdapter and its JSONAdapter retry both fail on XML: two LM texts, read by the core parser.
-    dspy.configure(lm=DummyLM([{"candidates": XML_PAIR}] * 2))
-    with dspy.context(**history):
+    # ChatAdapter fails on XML; the core parser reads it at once (no JSONAdapter retry call).
+    lm = DummyLM([{"candidates": XML_PAIR}] * 2)
+    with dspy.context(lm=lm, **history):
         prediction = VerbalizedSampling("question -> answer", k=2, seed=0)(question="x")
     assert prediction.completions.answer == ["Ohio", "Utah"]
-    assert prediction.distribution.raw.count(XML_PAIR) == 2
+    assert prediction.distribution.raw.count(XML_PAIR) == 1
+    assert "[[ ## candidates ## ]]" in prediction.distribution.raw  # the LM's own text, not the engine's JSON
 
 
 def test_multi_field_signature_with_typed_outputs():
@@ -148,10 +149,12 @@ def test_cot_variant_keeps_reasoning():
 
 
 async def test_aforward_runs_the_same_loop():
-    # A short reply fails DSPy's validation twice (ChatAdapter, then its JSONAdapter fallback).
-    dspy.configure(lm=DummyLM([answers("a"), answers("a"), answers("a", "b")]))
-    prediction = await VerbalizedSampling("q -> answer", k=2, seed=0).acall(q="x")
-    assert prediction.completions.answer == ["a", "b"]  # the short first reply was retried
+    # A short reply fails DSPy's validation; the core parser reads it, and the top-up asks for one.
+    lm = DummyLM([answers("a"), answers("b")])
+    with dspy.context(lm=lm):
+        prediction = await VerbalizedSampling("q -> answer", k=2, seed=0).acall(q="x")
+    assert prediction.completions.answer == ["a", "b"]
+    assert len(lm.history) == 2
 
 
 # -- seeds and rollout ids ---------------------------------------------------------------------
@@ -246,7 +249,7 @@ def test_a_reply_only_the_core_parser_reads_is_rescued_and_traced():
         prediction = module(question="x")
         trace = list(dspy.settings.trace)
     assert prediction.completions.answer == ["Ohio", "Utah"]
-    assert prediction.distribution.raw.count(XML_PAIR) == 2  # both LM texts (ChatAdapter, JSONAdapter) kept
+    assert prediction.distribution.raw.count(XML_PAIR) == 1
     [(predictor, inputs, outputs)] = trace
     assert predictor is module.predict
     assert inputs == {"question": "x", "k": 2}
