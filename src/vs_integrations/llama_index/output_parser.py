@@ -7,17 +7,24 @@ from typing import Any
 from llama_index.core.types import BaseOutputParser
 
 from ..core.config import VSConfig, resolve_config
-from ..core.distribution import Distribution
+from ..core.distribution import Candidate, Distribution
+from ..core.errors import ParseError
 from ..core.parser import parse
 from ..core.prompts import format_instructions
+from ._driver import VerbalizedParseError
 
 
 class VerbalizedOutputParser(BaseOutputParser):
     r"""Parse a VS reply into a :class:`~vs_integrations.Distribution`; attach it to any template.
 
     ``format`` appends the reply-format instructions to the already formatted prompt (so braces
-    reach the model single, not doubled). A reply with no candidate raises
-    :class:`~vs_integrations.ParseError` carrying ``.raw``.
+    reach the model single, not doubled). ``on_failure`` decides what a reply with fewer
+    candidates than asked for gives, as the engine does after its last retry and as LangChain's
+    ``VerbalizedOutputParser`` does: ``partial`` (default) the candidates read, ``raise`` an
+    error, ``fallback`` the raw reply as one candidate (with a warning). A reply with no
+    candidate raises unless ``on_failure="fallback"``. The error is a
+    :class:`VerbalizedParseError`: both :class:`~vs_integrations.ParseError` (``.raw`` keeps the
+    reply) and LlamaIndex's ``OutputParserException``.
 
     Args:
         config: A whole :class:`~vs_integrations.VSConfig` to start from.
@@ -38,9 +45,31 @@ class VerbalizedOutputParser(BaseOutputParser):
         return self._vs_config
 
     def parse(self, output: str) -> Distribution:
-        """Parse one reply."""
-        return parse(output, self._vs_config)
+        """Parse one reply.
+
+        Raises:
+            VerbalizedParseError: If the reply holds no candidate, or fewer than asked for with
+                ``on_failure="raise"``.
+        """
+        config = self._vs_config
+        try:
+            distribution = parse(output, config)
+        except ParseError as exc:
+            if config.on_failure == "fallback":
+                return _fallback(output, f"no candidate found; fell back to the raw reply ({exc})")
+            raise VerbalizedParseError(str(exc), exc.raw) from exc
+        wanted = config.turn_size
+        if len(distribution) >= wanted or config.on_failure == "partial":
+            return distribution
+        shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
+        if config.on_failure == "fallback":
+            return _fallback(output, f"{shortfall}; fell back to the raw reply")
+        raise VerbalizedParseError(shortfall, output, distribution)
 
     def format(self, query: str) -> str:
         """Append the reply-format instructions to a formatted prompt."""
         return f"{query}\n\n{format_instructions(self._vs_config)}"
+
+
+def _fallback(text: str, warning: str) -> Distribution:
+    return Distribution([Candidate(text.strip(), 1.0, None, 0)], raw=text, warnings=[warning])

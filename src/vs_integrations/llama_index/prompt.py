@@ -6,11 +6,12 @@ from typing import Any
 
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.types import BaseOutputParser
 from pydantic import PrivateAttr
 
 from ..core.config import VSConfig, resolve_config
+from ..core.errors import SettingsError
 from ..core.prompts import build_messages, system_prompt
 from ._messages import from_core_messages, to_core_messages
 
@@ -23,8 +24,9 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
     gets it as a preamble.
 
     Args:
-        template: The template to wrap. Wrapping a ``VerbalizedPromptTemplate`` again wraps its
-            inner template, starting from its settings (the settings given here override them).
+        template: The template to wrap, or its text (made a ``PromptTemplate``, as LlamaIndex
+            takes one). Wrapping a ``VerbalizedPromptTemplate`` again wraps its inner template,
+            starting from its settings (the settings given here override them).
         config: A whole :class:`~vs_integrations.VSConfig` to start from.
         output_parser: LlamaIndex's output parser of the template.
         template_var_mappings: LlamaIndex's variable renames.
@@ -46,7 +48,7 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
 
     def __init__(
         self,
-        template: BasePromptTemplate,
+        template: BasePromptTemplate | str,
         config: VSConfig | None = None,
         *,
         output_parser: BaseOutputParser | None = None,
@@ -54,6 +56,14 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
         function_mappings: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
+        if isinstance(template, str):
+            template = PromptTemplate(template)
+        elif not isinstance(template, BasePromptTemplate):
+            raise SettingsError(
+                "VerbalizedPromptTemplate: template must be a LlamaIndex prompt template or a string; "
+                f"got {type(template).__name__}",
+                field="template",
+            )
         if isinstance(template, VerbalizedPromptTemplate):
             # Re-wrapping replaces the settings instead of stacking two VS instructions.
             config = config or template.vs_config
@@ -82,8 +92,18 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
         return self._vs_config
 
     def partial_format(self, **kwargs: Any) -> VerbalizedPromptTemplate:
-        """Fill some variables now (on the wrapped template)."""
-        return VerbalizedPromptTemplate(self.inner.partial_format(**kwargs), self._vs_config)
+        """Fill some variables now (on the wrapped template), keeping every other setting."""
+        return VerbalizedPromptTemplate(
+            self.inner.partial_format(**self._map_template_vars(kwargs)),
+            self._vs_config,
+            output_parser=self.output_parser,
+            template_var_mappings=self.template_var_mappings,
+            function_mappings=self.function_mappings,
+        )
+
+    def _mapped(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """This template's variable and function mappings applied, as LlamaIndex's templates do."""
+        return self._map_all_vars({**self.kwargs, **kwargs})
 
     def format_messages(self, llm: BaseLLM | None = None, **kwargs: Any) -> list[ChatMessage]:
         """The wrapped template's messages with the VS instruction added."""
@@ -94,11 +114,11 @@ class VerbalizedPromptTemplate(BasePromptTemplate):
 
     def inner_messages(self, llm: BaseLLM | None = None, **kwargs: Any) -> list[dict[str, str]]:
         """The wrapped template's messages, without the VS instruction (the engine adds it)."""
-        return to_core_messages(self.inner.format_messages(llm=llm, **kwargs))
+        return to_core_messages(self.inner.format_messages(llm=llm, **self._mapped(kwargs)))
 
     def format(self, llm: BaseLLM | None = None, **kwargs: Any) -> str:
         """A text prompt: the VS instruction, then the wrapped template's text."""
-        prompt = f"{system_prompt(self._vs_config)}\n\n{self.inner.format(llm=llm, **kwargs)}"
+        prompt = f"{system_prompt(self._vs_config)}\n\n{self.inner.format(llm=llm, **self._mapped(kwargs))}"
         return self.output_parser.format(prompt) if self.output_parser is not None else prompt
 
     def get_template(self, llm: BaseLLM | None = None) -> str:

@@ -15,6 +15,7 @@ from llama_index.core.schema import QueryBundle
 
 from ..backends.response_format import SchemaStyle
 from ..core.config import VSConfig, resolve_config
+from ..core.errors import SettingsError
 from .synthesizer import _OWN_KEYWORDS, VerbalizedSynthesizer
 
 
@@ -81,9 +82,10 @@ class VerbalizedQueryEngine(CustomQueryEngine):
             }
             clashing = sorted(name for name, value in given.items() if value is not None)
             if clashing:
-                raise TypeError(
+                raise SettingsError(
                     f"VerbalizedQueryEngine got a synthesizer and {', '.join(clashing)}: "
-                    "give these to the VerbalizedSynthesizer instead"
+                    "give these to the VerbalizedSynthesizer instead",
+                    clashing,
                 )
         super().__init__(  # type: ignore[call-arg]  # pydantic fields of this class
             retriever=retriever,

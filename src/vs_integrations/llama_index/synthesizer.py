@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import AsyncGenerator, Generator, Hashable, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.base.response.schema import (
     RESPONSE_TYPE,
     AsyncStreamingResponse,
@@ -24,23 +23,14 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore
 
-from ..backends.response_format import (
-    SCHEMA_STYLES,
-    SchemaNegotiation,
-    SchemaStyle,
-    error_status,
-    is_context_length_error,
-)
+from ..backends.response_format import SchemaStyle
 from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ._messages import from_core_messages
+from ._driver import Answer, LLMCall, Trace, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
 from .prompt import VerbalizedPromptTemplate
-
-ChatCall = tuple[list[ChatMessage], dict[str, Any]]
-"""One LLM call: the messages and the keywords for ``llm.chat``."""
 
 # `as_query_engine(..., streaming=True)` ends in this function, which hands `streaming` only to
 # synthesizers it builds itself (see VerbalizedSynthesizer.__bool__).
@@ -109,8 +99,9 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         **settings: Any,
     ) -> None:
         vs_config = resolve_config(config, owner="VerbalizedSynthesizer", own=_OWN_KEYWORDS, **settings)
-        if schema_style != "auto" and schema_style not in SCHEMA_STYLES:
-            raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {schema_style!r}")
+        check_schema_style(schema_style)
+        if llm is not None:
+            check_llm("VerbalizedSynthesizer", llm)
         super().__init__(llm=llm, callback_manager=callback_manager, prompt_helper=prompt_helper, streaming=streaming)
         self._vs_config = vs_config
         self._engine = VSEngine(vs_config)
@@ -157,73 +148,12 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         except ValueError as exc:  # PromptHelper's "available context size ... not non-negative"
             limit = self._prompt_helper.context_window
             raise ContextTooLong(
-                f"the query and the QA template do not fit {self._model_name()}: its context window is "
+                f"the query and the QA template do not fit {model_name(self._llm)}: its context window is "
                 f"{limit} tokens, {self._prompt_helper.num_output} of them kept for the reply ({exc})",
                 limit=limit,
                 body=str(exc),
             ) from exc
         return template.inner_messages(self._llm, context_str="\n\n".join(chunks))
-
-    def _model_name(self) -> str:
-        return self._llm.metadata.model_name or type(self._llm).__name__
-
-    def _endpoint(self) -> Hashable:
-        """What identifies the model for the learnt ``response_format`` form."""
-        llm = self._llm
-        address = getattr(llm, "api_base", None) or getattr(llm, "base_url", None)
-        return ("llama_index", llm.class_name(), llm.metadata.model_name, str(address) if address else None)
-
-    def _context_error(self, error: Exception) -> ContextTooLong | None:
-        """A context-length failure of any LLM as the typed error (None for other errors)."""
-        if isinstance(error, ContextTooLong) or not is_context_length_error(str(error)):
-            return None
-        limit = self._llm.metadata.context_window
-        return ContextTooLong(
-            f"the prompt does not fit {self._model_name()}'s context window ({limit} tokens per its "
-            f"LlamaIndex metadata): {error}",
-            limit=limit,
-            status=error_status(error),
-            body=str(error),
-        )
-
-    def _calls(
-        self, query_str: str, text_chunks: Sequence[str], response_kwargs: dict[str, Any]
-    ) -> Generator[ChatCall, str, Distribution]:
-        """The engine's loop with each request's schema negotiated, shared by sync and async.
-
-        Yields LLM calls; is sent each reply, or thrown the call's exception.
-        """
-        steps = self._engine.steps(self._instruction(query_str, text_chunks))
-        messages, schema = next(steps)
-        while True:
-            reply = yield from self._negotiated(from_core_messages(messages), schema, response_kwargs)
-            try:
-                messages, schema = steps.send(reply)
-            except StopIteration as done:
-                distribution: Distribution = done.value
-                return distribution
-
-    def _negotiated(
-        self, chat: list[ChatMessage], schema: dict[str, Any] | None, response_kwargs: dict[str, Any]
-    ) -> Generator[ChatCall, str, str]:
-        """One request: the schema's forms in turn until the LLM accepts one."""
-        negotiation = SchemaNegotiation(self._endpoint(), schema, self._schema_style)
-        forms = iter(negotiation)
-        response_format = next(forms)
-        while True:
-            kwargs = {**response_kwargs, "response_format": response_format} if response_format else response_kwargs
-            try:
-                reply = yield chat, kwargs
-            except Exception as exc:
-                if not isinstance(exc, ContextTooLong) and negotiation.refused(exc):
-                    response_format = next(forms)
-                    continue
-                too_long = self._context_error(exc)
-                if too_long is None:
-                    raise
-                raise too_long from exc
-            negotiation.accepted()
-            return reply
 
     def _answer(self, distribution: Distribution, *, asynchronous: bool) -> SampledAnswer:
         picked = distribution.sample(self._rng)
@@ -233,35 +163,26 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         answer.asynchronous = asynchronous
         return answer
 
+    def _calls(
+        self, query_str: str, text_chunks: Sequence[str], response_kwargs: dict[str, Any]
+    ) -> Generator[LLMCall, Answer, Distribution]:
+        steps = self._engine.steps(self._instruction(query_str, text_chunks))
+        return engine_calls(self._llm, steps, self._schema_style, response_kwargs, Trace())
+
     def get_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> SampledAnswer:
-        """Ask for the distribution over answers and draw one."""
-        calls = self._calls(query_str, text_chunks, response_kwargs)
-        call = next(calls)
-        while True:
-            try:
-                reply = self._llm.chat(call[0], **call[1]).message.content or ""
-            except Exception as exc:
-                call = calls.throw(exc)
-                continue
-            try:
-                call = calls.send(reply)
-            except StopIteration as done:
-                return self._answer(done.value, asynchronous=False)
+        """Ask for the distribution over answers and draw one.
+
+        Raises:
+            ContextTooLong, BackendUnreachable: The LLM's errors saying so (the original is the cause).
+            VerbalizedParseError: When no reply held a candidate (a ``ParseError`` and LlamaIndex's
+                ``OutputParserException``).
+        """
+        return self._answer(drive(self._llm, self._calls(query_str, text_chunks, response_kwargs)), asynchronous=False)
 
     async def aget_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> SampledAnswer:
         """Async twin of :meth:`get_response`."""
-        calls = self._calls(query_str, text_chunks, response_kwargs)
-        call = next(calls)
-        while True:
-            try:
-                reply = (await self._llm.achat(call[0], **call[1])).message.content or ""
-            except Exception as exc:
-                call = calls.throw(exc)
-                continue
-            try:
-                call = calls.send(reply)
-            except StopIteration as done:
-                return self._answer(done.value, asynchronous=True)
+        distribution = await adrive(self._llm, self._calls(query_str, text_chunks, response_kwargs))
+        return self._answer(distribution, asynchronous=True)
 
     def _prepare_response_output(self, response_str: Any, source_nodes: list[NodeWithScore]) -> RESPONSE_TYPE:
         if not isinstance(response_str, SampledAnswer):

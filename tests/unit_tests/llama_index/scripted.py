@@ -36,6 +36,7 @@ class ScriptedLLM(CustomLLM):
     replies: list[Any]
     context_window: int = 4096
     refused_formats: tuple[str, ...] = ()
+    usage: tuple[int, int] | None = None  # (prompt, completion) tokens reported in raw, OpenAI-style
     _calls: list = PrivateAttr(default_factory=list)
 
     @property
@@ -57,7 +58,15 @@ class ScriptedLLM(CustomLLM):
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
-        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=reply))
+        raw = None
+        if self.usage is not None:
+            prompt, completion = self.usage
+            raw = {
+                "model": "scripted-1",
+                "choices": [{"finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+            }
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=reply), raw=raw)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:

@@ -7,6 +7,7 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 from vs_integrations import ContextTooLong, Distribution, ParseError
 from vs_integrations.backends.response_format import learnt_style
 from vs_integrations.llama_index import VerbalizedQueryEngine, VerbalizedSynthesizer
+from vs_integrations.llama_index._driver import endpoint
 
 from .scripted import HTTPError, ScriptedLLM, vs_reply
 
@@ -126,7 +127,7 @@ def test_auto_falls_back_when_a_form_is_refused_and_remembers(index):
     again = index.as_query_engine(response_synthesizer=VerbalizedSynthesizer(llm=llm, k=2))
     assert again.query("q").response in {"c", "d"}
     assert llm.calls[2][1]["response_format"]["type"] == "json_object"
-    assert learnt_style(VerbalizedSynthesizer(llm=llm)._endpoint()) == "json_object"
+    assert learnt_style(endpoint(llm)) == "json_object"
 
 
 async def test_auto_falls_back_to_prompt_only_async(summary_index):

@@ -4,9 +4,8 @@ import dataclasses
 
 import pytest
 from llama_index.core.prompts import PromptTemplate
-from pydantic import ValidationError
 
-from vs_integrations import SettingsError, VSConfig
+from vs_integrations import InvalidSetting, SettingsError, VSConfig
 from vs_integrations.llama_index import (
     LocalLLM,
     VerbalizedOutputParser,
@@ -108,7 +107,7 @@ def test_from_index_keeps_vs_settings_away_from_the_retriever(index):
 def test_an_engine_with_a_ready_synthesizer_refuses_settings_beside_it(index):
     synthesizer = VerbalizedSynthesizer(llm=ScriptedLLM(replies=[]), k=2)
     assert VerbalizedQueryEngine(index.as_retriever(), synthesizer).vs_config.k == 2
-    with pytest.raises(TypeError, match="got a synthesizer and k, streaming"):
+    with pytest.raises(SettingsError, match="got a synthesizer and k, streaming"):
         VerbalizedQueryEngine(index.as_retriever(), synthesizer, k=3, streaming=True)
 
 
@@ -129,6 +128,16 @@ def test_rewrapping_a_template_starts_from_its_settings():
     assert VerbalizedPromptTemplate(template, VSConfig(k=3)).vs_config == VSConfig(k=3)
 
 
-def test_local_llm_refuses_unknown_keywords():
-    with pytest.raises(ValidationError, match=r"(?s)^.*\bk\n.*Extra inputs are not permitted"):
+def test_local_llm_refuses_unknown_keywords_and_bad_values_naming_the_field():
+    with pytest.raises(SettingsError, match=r"unknown keyword\(s\) 'k'.*VerbalizedLLM") as info:
         LocalLLM(k=3)  # a VS setting belongs to the synthesizer, not the model
+    assert info.value.unknown == ["k"]
+    with pytest.raises(InvalidSetting) as bad:
+        LocalLLM(temperature="hot")
+    assert bad.value.field == "temperature" and isinstance(bad.value, ValueError)
+
+
+def test_a_synthesizer_given_something_else_than_an_llm_names_the_field():
+    with pytest.raises(SettingsError, match=r"llm must be a LlamaIndex LLM .*; got str$") as info:
+        VerbalizedSynthesizer(llm="gpt-4o")
+    assert info.value.field == "llm"

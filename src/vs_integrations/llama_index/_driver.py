@@ -1,0 +1,274 @@
+"""The engine's loop driven through a LlamaIndex LLM, shared by the synthesizer and ``VerbalizedLLM``.
+
+One generator holds the logic (the engine's steps, the reply-schema negotiation per request, the
+inner LLM's errors mapped to the package's); :func:`drive` and :func:`adrive` only make the calls.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Generator, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+from llama_index.core.callbacks.token_counting import get_tokens_from_response
+from llama_index.core.llms import LLM
+from llama_index.core.output_parsers.base import OutputParserException
+
+from ..backends.response_format import SCHEMA_STYLES, SchemaNegotiation, error_status, is_context_length_error
+from ..core.calls import CallKind, ModelRequest, Reply
+from ..core.distribution import Distribution
+from ..core.errors import BackendUnreachable, ContextTooLong, InvalidSetting, ParseError, SettingsError, VSError
+from ._messages import from_core_messages
+
+LLMCall = tuple[list[ChatMessage], dict[str, Any]]
+"""One inner LLM call: the messages and the keywords for ``llm.chat``."""
+Answer = tuple[ChatResponse, float]
+"""What a driver sends back: the inner LLM's response and the seconds it took."""
+
+
+class VerbalizedParseError(ParseError, OutputParserException):
+    """No usable reply: a :class:`~vs_integrations.ParseError` and LlamaIndex's ``OutputParserException``.
+
+    Either ``except`` catches it; ``.raw`` keeps the reply.
+
+    Example:
+        >>> try:
+        ...     raise VerbalizedParseError("no candidate", "just prose")
+        ... except OutputParserException as err:
+        ...     err.raw
+        'just prose'
+    """
+
+
+@dataclass
+class Trace:
+    """The inner calls of one VS call, in order (what each was and its reply), and their totals."""
+
+    replies: list[Reply] = field(default_factory=list)
+    kinds: list[CallKind] = field(default_factory=list)
+
+    def record(self, kind: CallKind, reply: Reply) -> None:
+        """Add one call."""
+        self.kinds.append(kind)
+        self.replies.append(reply)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """One plain dict per call: its kind, tokens, seconds, finish reason, model and reply-schema form."""
+        return [
+            {
+                "kind": kind,
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "seconds": reply.seconds,
+                "finish_reason": reply.finish_reason,
+                "model": reply.model,
+                "schema_form": reply.schema_form,
+            }
+            for kind, reply in zip(self.kinds, self.replies, strict=True)
+        ]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens over every call (as the inner LLM reported them; unknown counts 0)."""
+        return sum(reply.prompt_tokens or 0 for reply in self.replies)
+
+    @property
+    def completion_tokens(self) -> int:
+        """Completion tokens over every call."""
+        return sum(reply.completion_tokens or 0 for reply in self.replies)
+
+    def usage(self) -> dict[str, int]:
+        """The totals as an OpenAI-style ``usage`` dict (what LlamaIndex's ``TokenCountingHandler`` reads)."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+def check_schema_style(style: str) -> None:
+    """Refuse an unknown ``schema_style`` with :class:`~vs_integrations.core.errors.InvalidSetting`."""
+    if style != "auto" and style not in SCHEMA_STYLES:
+        choices = ", ".join(SCHEMA_STYLES)
+        raise InvalidSetting(f"schema_style must be one of auto, {choices}; got {style!r}", field="schema_style")
+
+
+def check_llm(owner: str, llm: object) -> None:
+    """Refuse something other than a LlamaIndex LLM, naming its type only (pydantic would print it whole)."""
+    if not isinstance(llm, LLM):
+        raise SettingsError(
+            f"{owner}: llm must be a LlamaIndex LLM (llama_index.core.llms.LLM); got {type(llm).__name__}", field="llm"
+        )
+
+
+def model_name(llm: LLM) -> str:
+    """The LLM's model name, or its class name."""
+    return llm.metadata.model_name or type(llm).__name__
+
+
+def endpoint(llm: LLM) -> Hashable:
+    """What identifies the model for the learnt ``response_format`` form."""
+    address = getattr(llm, "api_base", None) or getattr(llm, "base_url", None)
+    return ("llama_index", llm.class_name(), llm.metadata.model_name, str(address) if address else None)
+
+
+def engine_calls(
+    llm: LLM,
+    steps: Generator[ModelRequest, str | Reply, Distribution],
+    schema_style: str,
+    call_kwargs: dict[str, Any],
+    trace: Trace,
+) -> Generator[LLMCall, Answer, Distribution]:
+    """The engine's ``steps`` as inner LLM calls; yields calls, is sent answers or thrown errors.
+
+    Every request's generation settings go with the call's keywords (``call_kwargs`` first);
+    each reply is recorded in ``trace``.
+
+    Raises:
+        VerbalizedParseError: When the engine gives up (``on_failure="raise"``, or nothing read).
+        ContextTooLong, BackendUnreachable: The inner LLM's errors saying so (the original is the cause).
+    """
+    try:
+        request = next(steps)
+        while True:
+            reply = yield from _negotiated(llm, request, schema_style, call_kwargs)
+            trace.record(request.kind, reply)
+            request = steps.send(reply)
+    except StopIteration as done:
+        distribution: Distribution = done.value
+        return distribution
+    except VerbalizedParseError:
+        raise
+    except ParseError as exc:
+        raise VerbalizedParseError(str(exc), exc.raw, exc.distribution) from exc
+
+
+def _negotiated(
+    llm: LLM, request: ModelRequest, schema_style: str, call_kwargs: dict[str, Any]
+) -> Generator[LLMCall, Answer, Reply]:
+    """One request: the schema's forms in turn until the LLM accepts one."""
+    negotiation = SchemaNegotiation(endpoint(llm), request.schema, schema_style)
+    forms = iter(negotiation)
+    response_format = next(forms)
+    chat = from_core_messages(request.messages)
+    kwargs = {**call_kwargs, **request.settings.as_kwargs()}
+    while True:
+        try:
+            response, seconds = yield (
+                chat,
+                ({**kwargs, "response_format": response_format} if response_format else kwargs),
+            )
+        except Exception as exc:
+            if not isinstance(exc, VSError) and negotiation.refused(exc):
+                response_format = next(forms)
+                continue
+            ours = adapter_error(llm, exc)
+            if ours is exc:
+                raise
+            raise ours from exc
+        negotiation.accepted()
+        return reply_from(response, seconds, negotiation.style)
+
+
+def adapter_error(llm: LLM, error: BaseException) -> BaseException:
+    """The package's error for an inner LLM's failure (``error`` itself when none fits).
+
+    A context-length message becomes :class:`~vs_integrations.ContextTooLong`; a connection
+    failure or timeout (Python's, ``openai``'s or ``httpx``'s) :class:`~vs_integrations.BackendUnreachable`.
+    """
+    if isinstance(error, VSError):
+        return error
+    message = str(error)
+    if is_context_length_error(message):
+        limit = llm.metadata.context_window
+        return ContextTooLong(
+            f"the prompt does not fit {model_name(llm)}'s context window ({limit} tokens per its "
+            f"LlamaIndex metadata): {message}",
+            limit=limit,
+            status=error_status(error),
+            body=message,
+        )
+    if isinstance(error, _unreachable_errors()):
+        return BackendUnreachable(f"could not reach {model_name(llm)}: {message}", body=message)
+    return error
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    # Only modules the inner LLM already loaded can have raised their errors: nothing is imported here.
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    openai = sys.modules.get("openai")
+    if openai is not None:
+        kinds.append(openai.APIConnectionError)  # APITimeoutError is one
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        kinds.append(httpx.TransportError)  # connect errors and timeouts
+    return tuple(kinds)
+
+
+def reply_from(response: ChatResponse, seconds: float, schema_form: str | None = None) -> Reply:
+    """The inner LLM's response as the engine's :class:`~vs_integrations.core.calls.Reply`.
+
+    Tokens are read as LlamaIndex's token counter reads them (``raw["usage"]``), else from
+    ``additional_kwargs``; the finish reason and model from an OpenAI-shaped ``raw``.
+    """
+    prompt_tokens, completion_tokens = get_tokens_from_response(response)
+    if not (prompt_tokens or completion_tokens):
+        extra = response.additional_kwargs
+        prompt_tokens, completion_tokens = extra.get("prompt_tokens", 0), extra.get("completion_tokens", 0)
+    choices = _field(response.raw, "choices")
+    first = choices[0] if isinstance(choices, list | tuple) and choices else None
+    finish_reason = _field(first, "finish_reason") or _field(response.raw, "finish_reason")
+    model = _field(response.raw, "model")
+    return Reply(
+        response.message.content or "",
+        prompt_tokens=int(prompt_tokens) or None,
+        completion_tokens=int(completion_tokens) or None,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        model=model if isinstance(model, str) else None,
+        seconds=seconds,
+        schema_form=schema_form,
+    )
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` of a dict, ``value.name`` of an object (an SDK response), else None."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def drive(llm: LLM, calls: Generator[LLMCall, Answer, Distribution]) -> Distribution:
+    """Run :func:`engine_calls` with ``llm.chat``."""
+    call = next(calls)
+    while True:
+        start = time.perf_counter()
+        try:
+            response = llm.chat(call[0], **call[1])
+        except Exception as exc:
+            call = calls.throw(exc)
+            continue
+        try:
+            call = calls.send((response, time.perf_counter() - start))
+        except StopIteration as done:
+            distribution: Distribution = done.value
+            return distribution
+
+
+async def adrive(llm: LLM, calls: Generator[LLMCall, Answer, Distribution]) -> Distribution:
+    """Async twin of :func:`drive` (``llm.achat``)."""
+    call = next(calls)
+    while True:
+        start = time.perf_counter()
+        try:
+            response = await llm.achat(call[0], **call[1])
+        except Exception as exc:
+            call = calls.throw(exc)
+            continue
+        try:
+            call = calls.send((response, time.perf_counter() - start))
+        except StopIteration as done:
+            distribution: Distribution = done.value
+            return distribution

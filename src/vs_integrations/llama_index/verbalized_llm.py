@@ -1,0 +1,236 @@
+"""``VerbalizedLLM``: any LlamaIndex LLM as one that answers with a draw from a VS distribution."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms import LLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from pydantic import PrivateAttr
+
+from ..backends.response_format import SchemaStyle
+from ..core.calls import GenerationSettings, ModelRequest, Reply
+from ..core.config import VSConfig, resolve_config, split_settings
+from ..core.distribution import Candidate, Distribution
+from ..core.engine import VSEngine
+from ._driver import Trace, adrive, check_llm, check_schema_style, drive, engine_calls
+from ._messages import to_core_messages
+
+Steps = Generator[ModelRequest, "str | Reply", Distribution]
+_OWN_KEYWORDS = ("llm", "schema_style", "callback_manager")
+
+
+class VerbalizedLLM(LLM):
+    """Wraps a LlamaIndex LLM so every answer is one draw from a verbalized distribution.
+
+    Each ``chat``/``complete`` asks the inner LLM for ``k`` answers with probabilities (the core
+    engine: retries, top-ups, ``on_failure``), draws one, and answers with it. Chat engines
+    (``SimpleChatEngine``, ``CondensePlusContextChatEngine``, ``index.as_chat_engine(llm=...)``),
+    ``structured_predict`` and text agents use it as any LLM; it calls no tools.
+
+    Where the distribution is: ``ChatResponse.additional_kwargs`` (and
+    ``CompletionResponse.additional_kwargs``) hold ``verbalized_distribution``
+    (``Distribution.to_dict()``) and ``sampled_index``; the drawn answer alone is the message,
+    so chat memories stay small. ``raw["usage"]`` holds the tokens of every inner call together
+    (what LlamaIndex's ``TokenCountingHandler`` reads) and ``raw["calls"]`` one entry per inner
+    call. Inside a chat engine or agent, read the response from LlamaIndex's instrumentation
+    (an event handler on ``LLMChatEndEvent``).
+
+    Per call, ``chat(messages, k=3, temperature=0.2, max_tokens=200)``: VS keywords override the
+    settings for that call; ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop`` are
+    checked and passed to every inner call, with any other keyword. A per-call ``seed`` seeds
+    both the inner calls and the draw.
+
+    Args:
+        llm: The LLM that writes the candidates.
+        config: A whole :class:`~vs_integrations.VSConfig` to start from.
+        schema_style: How the reply's JSON Schema reaches the inner LLM as ``response_format``
+            (see :class:`VerbalizedSynthesizer`; default ``auto``).
+        callback_manager: LlamaIndex callbacks of this LLM (one LLM event per VS call).
+        **settings: Flat VS settings (``k``, ``tail``, ``on_failure``, ``seed``...); ``seed``
+            seeds the draws. An unknown name raises :class:`~vs_integrations.SettingsError`.
+
+    Raises (from calls):
+        VerbalizedParseError: No candidate read (a ``ParseError`` and LlamaIndex's ``OutputParserException``).
+        ContextTooLong, BackendUnreachable: The inner LLM's errors saying so (the original is the cause).
+
+    Example:
+        >>> from llama_index.core.chat_engine import SimpleChatEngine
+        >>> server = OpenAICompatibleLLM("qwen2.5", base_url="http://127.0.0.1:8000/v1")  # doctest: +SKIP
+        >>> llm = VerbalizedLLM(server, k=5)  # doctest: +SKIP
+        >>> response = llm.complete("Name a US state.")  # doctest: +SKIP
+        >>> response.text, response.additional_kwargs["verbalized_distribution"]["candidates"]  # doctest: +SKIP
+        >>> SimpleChatEngine.from_defaults(llm=llm).chat("Tell me a joke.")  # doctest: +SKIP
+    """
+
+    llm: LLM
+    schema_style: str = "auto"
+
+    _vs_config: VSConfig = PrivateAttr()
+    _rng: random.Random = PrivateAttr()
+    _rng_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(
+        self,
+        llm: LLM,
+        config: VSConfig | None = None,
+        *,
+        schema_style: SchemaStyle = "auto",
+        callback_manager: CallbackManager | None = None,
+        **settings: Any,
+    ) -> None:
+        vs_config = resolve_config(config, owner="VerbalizedLLM", own=_OWN_KEYWORDS, **settings)
+        check_llm("VerbalizedLLM", llm)
+        check_schema_style(schema_style)
+        super().__init__(  # type: ignore[call-arg]  # pydantic fields of this class
+            llm=llm, schema_style=schema_style, callback_manager=callback_manager or CallbackManager([])
+        )
+        self._vs_config = vs_config
+        self._rng = random.Random(vs_config.seed)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's registry name."""
+        return "verbalized_llm"
+
+    @property
+    def vs_config(self) -> VSConfig:
+        """The VS settings (read-only)."""
+        return self._vs_config
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The inner LLM's window and model name; a chat model that calls no tools."""
+        inner = self.llm.metadata
+        return LLMMetadata(
+            context_window=inner.context_window,
+            num_output=inner.num_output,
+            is_chat_model=True,
+            is_function_calling_model=False,
+            model_name=inner.model_name,
+            system_role=inner.system_role,
+        )
+
+    def _plan(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[Steps, dict[str, Any], int | None]:
+        """The engine steps, the inner calls' keywords and the draw's seed (None: this LLM's generator)."""
+        vs, rest = split_settings(kwargs)
+        config = resolve_config(vs.pop("config", None) or self._vs_config, owner="VerbalizedLLM call", **vs)
+        names = GenerationSettings.names()
+        settings = GenerationSettings(**{name: rest.pop(name) for name in names if name in rest})
+        if "seed" in vs:
+            settings = settings.updated(seed=vs["seed"])
+        steps = VSEngine(config).steps(to_core_messages(messages), settings=settings)
+        return steps, rest, vs.get("seed")
+
+    def _draw(self, distribution: Distribution, seed: int | None) -> Candidate:
+        if seed is not None:
+            return distribution.sample(random.Random(seed))
+        with self._rng_lock:
+            return distribution.sample(self._rng)
+
+    def _chat_response(self, distribution: Distribution, seed: int | None, trace: Trace) -> ChatResponse:
+        picked = self._draw(distribution, seed)
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=picked.text),
+            raw={
+                "usage": trace.usage(),
+                "calls": trace.calls(),
+            },
+            additional_kwargs={"verbalized_distribution": distribution.to_dict(), "sampled_index": picked.index},
+        )
+
+    def _sample(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        steps, call_kwargs, seed = self._plan(messages, kwargs)
+        trace = Trace()
+        distribution = drive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs, trace))
+        return self._chat_response(distribution, seed, trace)
+
+    async def _asample(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        steps, call_kwargs, seed = self._plan(messages, kwargs)
+        trace = Trace()
+        distribution = await adrive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs, trace))
+        return self._chat_response(distribution, seed, trace)
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Ask for the distribution over replies to ``messages``; answer with one draw."""
+        return self._sample(messages, kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Async twin of :meth:`chat` (the inner LLM's ``achat``)."""
+        return await self._asample(messages, kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """:meth:`chat` as a stream of one chunk: the draw needs the whole distribution first."""
+
+        def one_chunk() -> ChatResponseGen:
+            response = self._sample(messages, kwargs)
+            yield response.model_copy(update={"delta": response.message.content})
+
+        return one_chunk()
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        """Async twin of :meth:`stream_chat`."""
+
+        async def one_chunk() -> ChatResponseAsyncGen:
+            response = await self._asample(messages, kwargs)
+            yield response.model_copy(update={"delta": response.message.content})
+
+        return one_chunk()
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """:meth:`chat` with ``prompt`` as one user turn."""
+        return _completion(self._sample([ChatMessage(role=MessageRole.USER, content=prompt)], kwargs))
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Async twin of :meth:`complete`."""
+        return _completion(await self._asample([ChatMessage(role=MessageRole.USER, content=prompt)], kwargs))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        """:meth:`complete` as a stream of one chunk."""
+
+        def one_chunk() -> CompletionResponseGen:
+            response = _completion(self._sample([ChatMessage(role=MessageRole.USER, content=prompt)], kwargs))
+            yield response.model_copy(update={"delta": response.text})
+
+        return one_chunk()
+
+    @llm_completion_callback()
+    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
+        """Async twin of :meth:`stream_complete`."""
+
+        async def one_chunk() -> CompletionResponseAsyncGen:
+            chat = await self._asample([ChatMessage(role=MessageRole.USER, content=prompt)], kwargs)
+            response = _completion(chat)
+            yield response.model_copy(update={"delta": response.text})
+
+        return one_chunk()
+
+
+def _completion(response: ChatResponse) -> CompletionResponse:
+    return CompletionResponse(
+        text=response.message.content or "", raw=response.raw, additional_kwargs=response.additional_kwargs
+    )
