@@ -12,10 +12,17 @@ from __future__ import annotations
 from .config import VSConfig
 from .distribution import Candidate, Distribution
 from .errors import ParseError
-from .parsing import Extraction, Item, build_distribution, extract, extract_records, read_probability
-from .parsing.detect import may_hold_candidates
-from .parsing.normalise import no_candidates_message, parse_exact_json, parse_exact_list, parse_numbered_list
-from .parsing.stream import IncrementalScanner
+from .parsing import (
+    Extraction,
+    FormatStream,
+    Item,
+    StreamDetector,
+    build_distribution,
+    extract,
+    extract_records,
+    no_candidates_message,
+    read_probability,
+)
 
 __all__ = [
     "Extraction",
@@ -51,41 +58,13 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() needs the reply as a str; got {type(text).__name__}")
-    # The shapes asked for first, read in one pass; they give what the general path would.
-    head = text[:1]
-    distribution = None
-    if head == "{" or (head.isspace() and text.lstrip()[:1] == "{"):
-        distribution = parse_exact_json(text, config)
-    elif head.isdigit():
-        distribution = parse_exact_list(text, config) or parse_numbered_list(text, config)
-    if distribution is None:
-        # Prose is refused before the general path. The error is raised here, not deeper: each
-        # frame an exception leaves costs it a traceback entry.
-        if not may_hold_candidates(text) or (distribution := _parse_general(text, config)) is None:
-            raise ParseError(no_candidates_message(text), text)
-    if config is None and k is None:
-        return distribution  # no count to check (a call less on the hot path)
-    return _check_count(distribution, config, k)
-
-
-def _check_count(distribution: Distribution, config: VSConfig | None, k: int | None) -> Distribution:
-    """Add a warning when the number of candidates is not the one asked for."""
-    expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
-    if expected is not None and len(distribution) != expected:
-        note = f"expected {expected} candidates, found {len(distribution)}"
-        distribution = distribution.replace(warnings=[*distribution.warnings, note])
-    return distribution
-
-
-def _parse_general(text: str, config: VSConfig | None) -> Distribution | None:
-    """The distribution the general path reads from ``text``; None if it holds no candidate."""
     extraction = extract(text, config)
     if not extraction.items:
-        return None
+        raise ParseError(no_candidates_message(text), text)
     notes = list(extraction.warnings)
     if extraction.truncated:
         notes.append("the reply was cut off; kept the complete candidates")
-    return build_distribution(
+    distribution = build_distribution(
         extraction.items,
         config,
         raw=text,
@@ -93,19 +72,28 @@ def _parse_general(text: str, config: VSConfig | None) -> Distribution | None:
         truncated=extraction.truncated,
         warnings=notes,
     )
+    return _check_count(distribution, config, k)
+
+
+def _check_count(distribution: Distribution, config: VSConfig | None, k: int | None) -> Distribution:
+    """Add a warning when the number of candidates is not the one asked for."""
+    expected = k if k is not None else (config.k if config is not None and config.variant != "multi" else None)
+    if expected is None or len(distribution) == expected:
+        return distribution
+    note = f"expected {expected} candidates, found {len(distribution)}"
+    return distribution.replace(warnings=[*distribution.warnings, note])
 
 
 class StreamParser:
     """Incremental parser: feed the reply as it streams, get each candidate once it is complete.
 
+    The stream detects the reply's format once (:class:`StreamDetector`); that format's reader
+    then finds where each record ends and reads the finished record as :func:`parse` reads it.
     Candidates returned by :meth:`feed` carry the probability the model stated, read as a
     fraction (``raw_probability``, and ``probability`` clipped to [0, 1], 0.0 when none was
-    stated); the normalised distribution comes from :meth:`close`, which parses the whole reply
-    once (a JSON, list or XML reply exactly as asked for is not parsed again: the records or
-    lines read while streaming give it). A feed that cannot complete a candidate costs a few string
-    searches; the others read only the text not read yet (plus a few characters of overlap), so
-    streaming costs time linear in the reply's length, a few times one parse of it: each chunk
-    and each candidate costs some Python work that a one-shot parse does in C or in one pass.
+    stated); each text is given once (case-insensitively). :meth:`close` parses the whole reply:
+    the normalised distribution is exactly what :func:`parse` gives. Every scan resumes where
+    the previous chunk's stopped, so streaming costs time linear in the reply's length.
 
     Args:
         config: The settings the reply was asked with.
@@ -124,7 +112,9 @@ class StreamParser:
     def __init__(self, config: VSConfig | None = None) -> None:
         self.config = config
         self._text = ""
-        self._scanner = IncrementalScanner()
+        self._detector = StreamDetector()
+        self._reader: FormatStream | None = None  # once the format is known
+        self._given: set[str] = set()  # the texts given so far, case-folded
         self._closed = False
 
     @property
@@ -144,7 +134,18 @@ class StreamParser:
         self._text = ""
         text += chunk
         self._text = text
-        return self._scanner.feed(text, chunk)
+        if self._reader is None:
+            self._reader = self._detector.detect(text)
+            if self._reader is None:
+                return []
+            chunk = text  # the reader has read nothing yet
+        fresh: list[Candidate] = []
+        for body, probability, index in self._reader.feed(text, chunk):
+            if body and body.casefold() not in self._given:
+                self._given.add(body.casefold())
+                stated = read_probability(probability)
+                fresh.append(Candidate(body, 0.0 if stated is None else min(stated, 1.0), stated, index))
+        return fresh
 
     def close(self) -> Distribution:
         """End of reply: the normalised distribution over everything fed.
@@ -154,7 +155,4 @@ class StreamParser:
 
         """
         self._closed = True
-        distribution = self._scanner.distribution(self._text, self.config)
-        if distribution is None:
-            return parse(self._text, self.config)
-        return _check_count(distribution, self.config, None)
+        return parse(self._text, self.config)

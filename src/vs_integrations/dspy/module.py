@@ -339,7 +339,8 @@ class VerbalizedSampling(dspy.Module):
         self._trace(inputs, distribution, read)
         if read.refused:
             listed = ", ".join(repr(text[:80]) for text in read.refused)
-            distribution.warnings.append(f"dropped {len(read.refused)} invalid candidate(s) (valid refused): {listed}")
+            note = f"dropped {len(read.refused)} invalid candidate(s) (valid refused): {listed}"
+            distribution = distribution.replace(warnings=[*distribution.warnings, note])
         return self._prediction(distribution, read.fields_by_text, key, occurrence)
 
     def _occurrence(self, key: str) -> int:
@@ -617,10 +618,4 @@ def _restored(distribution: Distribution, originals: dict[str, str]) -> Distribu
     """The engine's result with the LM's own text as ``raw`` (and as the candidate of a fallback)."""
     by_sent = {sent.strip(): original.strip() for sent, original in originals.items()}
     candidates = [c._replace(text=by_sent.get(c.text, c.text)) for c in distribution]
-    return Distribution(
-        candidates,
-        raw=_restore(distribution.raw, originals),
-        warnings=distribution.warnings,
-        truncated=distribution.truncated,
-        reasoning=distribution.reasoning,
-    )
+    return distribution.replace(candidates=candidates, raw=_restore(distribution.raw, originals))

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -337,13 +338,11 @@ def test_streaming_emits_a_list_item_when_the_next_one_starts():
 @pytest.mark.parametrize("text", ["**Red**", "*Red*", "__Red__", "— Red", "- Red", "Red -", "Red:", "Red,", ": Red"])
 @pytest.mark.parametrize("separator", ["\n", "\n\n"])
 def test_list_texts_with_emphasis_or_dashes_read_alike_one_shot_and_streamed(text, separator):
-    # The one-pass path reads only texts the general path would not trim or unwrap; streamed,
-    # each candidate is given once, as the final distribution has it.
-    from vs_integrations.core.parser import _parse_general
-
+    # Emphasis and dashes around a text are trimmed; streamed, each candidate is given once, as
+    # the final distribution has it.
     reply = f"1. {text} (Probability: 0.25){separator}2. Blue (Probability: 0.75)"
     final = parse(reply)
-    assert final == _parse_general(reply, None) and final.texts == ["Red", "Blue"]
+    assert final.texts == ["Red", "Blue"]
     for size in (1, 7, len(reply)):
         parser = StreamParser()
         streamed = [c.text for at in range(0, len(reply), size) for c in parser.feed(reply[at : at + size])]
@@ -451,7 +450,7 @@ def test_a_json_reply_without_candidates_is_read_once_for_a_candidate_key_text_t
 
     from vs_integrations.core.parsing import json_scanner
 
-    with mock.patch.object(json_scanner, "_lenient_json", wraps=json_scanner._lenient_json) as lenient:
+    with mock.patch.object(json_scanner, "read_lenient", wraps=json_scanner.read_lenient) as lenient:
         with pytest.raises(ParseError):
             parse('{"responses": [{"text": "' + "a" * 1000)
     assert lenient.call_count == 1
@@ -625,9 +624,9 @@ def test_a_json_reply_of_more_than_max_items_candidates_is_read_up_to_the_cap(re
 
 def test_loose_json_is_read_up_to_a_limit_of_values():
     # 30,000 lists of unquoted words: the token loop stops at its limit instead of reading them all.
-    from vs_integrations.core.parsing.json_scanner import _MAX_VALUES, _lenient_json
+    from vs_integrations.core.parsing.json_reader import _MAX_VALUES, read_lenient
 
-    reader = _lenient_json("[a, b] " * 30_000)
+    reader = read_lenient("[a, b] " * 30_000)
     assert reader.capped and len(reader.roots) <= _MAX_VALUES // 3 + 1
 
 
@@ -646,3 +645,44 @@ def test_words_in_brackets_in_a_postscript_are_no_second_json_value():
     for size in (1, 4, len(reply)):
         emitted, closed = stream(reply, size)
         assert emitted == ["Red", "Blue"] and closed.texts == ["Red", "Blue"]
+
+
+def nested_numbers(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"text": ' + nested_numbers(500) + "}",
+        '{"answer": ' + nested_numbers(500) + ', "p": 0.5}',
+        '{"responses": [{"joke": ' + nested_numbers(500) + ', "probability": 0.5}]}',
+        "[" + nested_numbers(5000) + "]",
+    ],
+)
+def test_a_deeply_nested_number_list_is_no_candidate_and_raises_only_parse_error(reply):
+    # A valid JSON record holding a number list nested 500 deep used to raise RecursionError.
+    with pytest.raises(ParseError) as caught:
+        parse(reply)
+    assert caught.value.raw == reply
+    streamed = StreamParser()
+    streamed.feed(reply)
+    with pytest.raises(ParseError):
+        streamed.close()
+
+
+def test_a_deeply_nested_text_is_read_to_the_depth_limit():
+    # The asked keys make any value the text: nested past the limit, what is deeper is not kept.
+    reply = '{"text": ' + nested_numbers(500) + ', "probability": 0.5}'
+    (candidate,) = parse(reply)
+    assert candidate.text.startswith("[[[") and candidate.text.endswith("]]]")
+
+
+def test_a_number_list_of_any_depth_is_never_a_text():
+    from vs_integrations.core.parsing.json_scanner import item_from_json
+
+    value: list[object] = [1]
+    for _ in range(10 * sys.getrecursionlimit()):
+        value = [value, 2.5]
+    assert item_from_json({"answer": value, "probability": 0.5}, 0) is None
+    assert item_from_json({"answer": [[1], "a"], "probability": 0.5}, 0) == Item('[[1], "a"]', 0.5, 0)

@@ -1,23 +1,29 @@
-"""The stages of the reply parser, one module each.
+"""The stages of the reply parser, one module each, each using only the public names of those below.
 
-``detect`` picks the format, ``json_scanner`` / ``xml_scanner`` / ``list_scanner`` find the
-items, ``normalise`` turns items into a :class:`~vs_integrations.core.distribution.Distribution`,
-``stream`` reads a reply as it arrives. :mod:`vs_integrations.core.parser` is the public facade.
+``items`` holds what the stages hand on; ``list_scanner``, ``xml_scanner`` and ``json_scanner``
+each read one reply format, whole (``extract_*``) or as it streams (``*Stream``); ``detect``
+picks the format of a whole reply (:func:`extract`) or of a streaming one
+(:class:`StreamDetector`); ``normalise`` turns items into a
+:class:`~vs_integrations.core.distribution.Distribution`. :mod:`vs_integrations.core.parser`
+is the public facade.
 """
 
-from .detect import extract
-from .items import Extraction, Item
+from .detect import StreamDetector, extract
+from .items import Extraction, FormatStream, Item
 from .json_scanner import LIST_KEYS, PROBABILITY_KEYS, TEXT_KEYS, extract_records
-from .normalise import build_distribution, read_probability
+from .normalise import build_distribution, no_candidates_message, read_probability
 
 __all__ = [
     "LIST_KEYS",
     "PROBABILITY_KEYS",
     "TEXT_KEYS",
     "Extraction",
+    "FormatStream",
     "Item",
+    "StreamDetector",
     "build_distribution",
     "extract",
     "extract_records",
+    "no_candidates_message",
     "read_probability",
 ]

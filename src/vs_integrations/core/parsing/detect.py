@@ -1,7 +1,9 @@
 """Format detection: which scanner reads a reply, and from where.
 
-A reply that opens with a format's structure is read in that format first; otherwise the
-formats are tried in the order their structure first appears (``config.format`` breaks ties).
+:func:`extract` reads a whole reply: one that opens with a format's structure is read in that
+format first; otherwise the formats are tried in the order their structure first appears
+(``config.format`` breaks ties). :class:`StreamDetector` picks, as the reply streams, the format
+:func:`extract` would read it in, and returns that format's stream reader.
 """
 
 from __future__ import annotations
@@ -11,23 +13,21 @@ from collections.abc import Callable
 
 from ..config import VSConfig
 from .items import Extraction
-from .items import new_tuple as _new
-from .json_scanner import find_json_value, read_json
-from .list_scanner import BULLET, extract_list, list_start, search_bullet
-from .xml_scanner import XML_OPEN, extract_xml
+from .json_reader import BARE_BRACKET_OPEN, find_json_start, find_json_value
+from .json_scanner import JsonStream, read_json
+from .list_scanner import (
+    BULLET,
+    BULLET_AFTER_INDENT,
+    MARKER_LENGTH,
+    PROBABILITY_MARKER,
+    ListStream,
+    extract_list,
+    list_start,
+    search_bullet,
+)
+from .xml_scanner import XML_OPEN, XmlStream, extract_xml
 
-__all__ = [
-    "EXTRACTORS",
-    "NON_SPACE",
-    "REASONING_CLOSE",
-    "REASONING_OPENERS",
-    "extract",
-    "format_order",
-    "may_hold_candidates",
-    "opening_format",
-    "reasoning_end",
-    "reasoning_ending",
-]
+__all__ = ["StreamDetector", "extract", "opening_format"]
 
 
 def _extract_json_or_its_text(text: str, start: int) -> Extraction | None:
@@ -41,18 +41,18 @@ def _extract_json_or_its_text(text: str, start: int) -> Extraction | None:
     return extraction
 
 
-EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
+_EXTRACTORS: dict[str, Callable[[str, int], Extraction | None]] = {
     "json": _extract_json_or_its_text,
     "xml": extract_xml,
     "list": extract_list,
 }
-NON_SPACE = re.compile(r"\S")
+_NON_SPACE = re.compile(r"\S")
 # VS-CoT's <reasoning>, and the <think> block reasoning models (DeepSeek-R1, Qwen3) open with.
 _REASONING_TAGS = ("reasoning", "thinking", "think")
 _REASONING_OPEN = re.compile(f"<(?i:{'|'.join(_REASONING_TAGS)})>")
-REASONING_CLOSE = re.compile(f"</(?i:{'|'.join(_REASONING_TAGS)})>")
+_REASONING_CLOSE = re.compile(f"</(?i:{'|'.join(_REASONING_TAGS)})>")
 # What opens reasoning, lower-cased as written: the tags, and VS-CoT's paragraph label.
-REASONING_OPENERS = (*(f"<{tag}>" for tag in _REASONING_TAGS), "reasoning:")
+_REASONING_OPENERS = (*(f"<{tag}>" for tag in _REASONING_TAGS), "reasoning:")
 _REASONING_PARAGRAPH = re.compile(r"(?i:reasoning)[ \t]*:")
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 # Numbers in brackets ("[3, 7, 42]"): the bare bracket read when nothing else holds a candidate.
@@ -61,7 +61,7 @@ _NUMBERS_LIST = re.compile(r"\[[0-9 \t.%+\-]{0,200}+,[0-9 \t.,%+\-]{0,200}+\]")
 
 def opening_format(text: str) -> tuple[str, int] | None:
     """The format whose structure opens the reply, and where; None if the reply opens with prose."""
-    first = NON_SPACE.search(text)
+    first = _NON_SPACE.search(text)
     return None if first is None else _opening_at(text, first.start())
 
 
@@ -78,7 +78,7 @@ def _opening_at(text: str, at: int) -> tuple[str, int] | None:
     return None
 
 
-def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str, int]]:
+def _format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str, int]]:
     """Every format whose structure appears in ``text`` from ``start`` on, with where it starts, earliest first.
 
     JSON starts at the first bracket that does not hold unquoted words or numbers only
@@ -99,18 +99,6 @@ def format_order(text: str, hint: str | None, start: int = 0) -> list[tuple[str,
     return [(name, at) for at, _, name in positions]
 
 
-def may_hold_candidates(text: str) -> bool:
-    """Whether any format's structure appears in ``text``; False means no candidate can be read.
-
-    Prose, mostly: without a bracket, a tag or a parenthesis, only a bullet line can start a
-    format (a list). A few C scans, so :func:`~vs_integrations.core.parser.parse` refuses a
-    reply of prose before :func:`extract` measures where each format starts.
-    """
-    if "{" in text or "[" in text or "<" in text or "(" in text:
-        return True
-    return search_bullet(text) is not None
-
-
 def extract(text: str, config: VSConfig | None = None) -> Extraction:
     """Find the candidates in ``text`` without interpreting their probabilities.
 
@@ -121,20 +109,20 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
         ['Red', 'Blue']
 
     """
-    first = NON_SPACE.search(text)
+    first = _NON_SPACE.search(text)
     if first is None:
-        return _new(Extraction, ([], None, False, None, ()))
+        return Extraction([], None, False, None, ())
     # Steps in the reasoning ("1. ...", "- ...", "[a, b]") are not candidates: the formats after
     # it are read first, the whole reply only if they hold none. A reasoning model's <think> may
     # come before VS-CoT's own reasoning: two in a row are skipped.
     insides: list[str] = []
     following: re.Match[str] | None = first
     while following is not None and len(insides) < 2:
-        after = reasoning_end(text, following.start())
+        after = _reasoning_end(text, following.start())
         if after == following.start():
             break
         insides.append(_reasoning_inside(text, following.start(), after))
-        following = NON_SPACE.search(text, after)
+        following = _NON_SPACE.search(text, after)
     if insides and following is not None:
         # What follows is read as a reply of its own, so a list may start on the reasoning's
         # last line ("</think>1. Red").
@@ -147,18 +135,18 @@ def extract(text: str, config: VSConfig | None = None) -> Extraction:
     return _extract_from(text, first.start(), config)
 
 
-def reasoning_end(text: str, at: int) -> int:
+def _reasoning_end(text: str, at: int) -> int:
     """Where VS-CoT's reasoning ends when it opens the reply at ``at``; ``at`` if none does (or its end is unknown).
 
     The reasoning is a ``<reasoning>`` element (XML) or a paragraph starting ``Reasoning:`` (a
     list), as the CoT prompt asks (JSON holds it in a key of its own), or the ``<think>`` block
     a reasoning model opens its reply with.
     """
-    ending = reasoning_ending(text, at)
+    ending = _reasoning_ending(text, at)
     if ending is None:
         return at
     end = ending.search(text, at)
-    if end is None and ending is REASONING_CLOSE:  # left open: it ends where the first response opens
+    if end is None and ending is _REASONING_CLOSE:  # left open: it ends where the first response opens
         response = XML_OPEN.search(text, at)
         return at if response is None else response.start()
     return at if end is None else end.end()
@@ -168,14 +156,14 @@ def _reasoning_inside(text: str, at: int, end: int) -> str:
     """The text of the reasoning opening at ``at`` and ending at ``end``, without its tags or label."""
     opener = _REASONING_OPEN.match(text, at) or _REASONING_PARAGRAPH.match(text, at)
     inside = text[at if opener is None else opener.end() : end]
-    closer = REASONING_CLOSE.search(inside)
+    closer = _REASONING_CLOSE.search(inside)
     return (inside if closer is None else inside[: closer.start()]).strip()
 
 
-def reasoning_ending(text: str, at: int) -> re.Pattern[str] | None:
+def _reasoning_ending(text: str, at: int) -> re.Pattern[str] | None:
     """What ends VS-CoT's reasoning opening the reply at ``at``: its closing tag, or a blank line; None if none."""
     if _REASONING_OPEN.match(text, at):
-        return REASONING_CLOSE
+        return _REASONING_CLOSE
     if _REASONING_PARAGRAPH.match(text, at):
         return _PARAGRAPH_END
     return None
@@ -189,32 +177,195 @@ def _extract_from(text: str, at: int, config: VSConfig | None) -> Extraction:
         # A reply that opens with a format's structure would be tried in that format first
         # anyway: skip measuring where the other formats start.
         name, at = opening
-        extraction = EXTRACTORS[name](text, at)
+        extraction = _EXTRACTORS[name](text, at)
         if extraction is not None:
             if extraction.items:
                 return extraction
             truncated = extraction.truncated
-    order = format_order(text, config.format if config is not None else None, at)
+    order = _format_order(text, config.format if config is not None else None, at)
     for name, start in order:
         if (name, start) == opening:
             continue  # read above
-        extraction = EXTRACTORS[name](text, start)
+        extraction = _EXTRACTORS[name](text, start)
         if extraction is not None:
             if extraction.items:
                 return extraction
             truncated |= extraction.truncated
-    # Unquoted words or numbers in brackets, skipped by format_order: when nothing else holds a
+    # Unquoted words or numbers in brackets, skipped by _format_order: when nothing else holds a
     # candidate, the first list of numbers ("[3, 7, 42]") is read; words ("[date]", a placeholder)
     # are prose.
     if "[" in text:
         past = find_json_value(text, at)
         numbers = _NUMBERS_LIST.search(text, at, len(text) if past == -1 else past)
         if numbers is not None and ("json", numbers.start()) != opening:
-            extraction = EXTRACTORS["json"](text, numbers.start())
+            extraction = _EXTRACTORS["json"](text, numbers.start())
             if extraction is not None:
                 if extraction.items:
                     return extraction
                 truncated |= extraction.truncated
     # A bracket or tag with nothing read from it: the reply was probably cut off.
     truncated = truncated or any(name != "list" for name, _ in order)
-    return _new(Extraction, ([], None, truncated, None, ()))
+    return Extraction([], None, truncated, None, ())
+
+
+_OVERLAP = 12  # longer than any opener, so one split across two chunks is still found
+# Characters after a line's indent that settle whether it starts with a bullet (BULLET reads at most 13).
+_BULLET_DECIDED = 16
+_BLANKS = re.compile(r"[ \t]*+")
+_LONGEST_OPENER = max(map(len, _REASONING_OPENERS))
+_LONGEST_CLOSER = _LONGEST_OPENER + 1  # "</reasoning>": a tag's closer is one longer than its opener
+_PARAGRAPH_OPENING = re.compile(r"(?i:reasoning)[ \t]{0,64}\Z")  # "Reasoning  " may still get its ":"
+
+
+class StreamDetector:
+    r"""Finds the format of a streaming reply, and where it starts, as :func:`extract` would read it.
+
+    Reasoning that opens the reply is waited out first; then the first structure that appears
+    (a JSON bracket, a ``<response`` tag, a bullet line or a probability marker) gives the
+    reader. Every search resumes where the previous chunk's stopped, so detection costs time
+    linear in the reply's length.
+
+    Example:
+        >>> detector = StreamDetector()
+        >>> detector.detect("Sure! Here") is None
+        True
+        >>> type(detector.detect("Sure! Here:\n1. Red")).__name__
+        'ListStream'
+
+    """
+
+    def __init__(self) -> None:
+        self._detect_from = 0
+        # The reply's last line, while no format is detected: where it starts, where its indent
+        # ends (as far as read: final once a non-blank has come), and whether it is known to
+        # start with a bullet or not. Its bullet may lie before the text the next search reads.
+        self._line = self._indent_end = 0
+        self._line_decided = False
+        # Reasoning at the reply's opening (VS-CoT's <reasoning> element or paragraph starting
+        # "Reasoning:", a reasoning model's <think> block): nothing is detected before its end
+        # (_floor), as parse reads the formats after it first. _opening_known: whether the
+        # opening is read; the two scans: where the search for the opening, then for the
+        # reasoning's end, resumes.
+        self._opening_known = False
+        self._reasoning_scan = self._reasoning_end_scan = 0
+        self._reasonings = 0  # how many have ended
+        self._floor = 0
+        self._bracket_open = -1  # a bracket that may still hold unquoted values only (see _detect)
+        self._opening = -1  # where the reply's first non-blank after the reasoning is, once found
+
+    def detect(self, text: str) -> JsonStream | XmlStream | ListStream | None:
+        """The reader of the reply ``text`` (everything so far), once its format is known; else None."""
+        if not self._opening_known and self._in_reasoning(text):
+            return None
+        return self._detect(text)
+
+    def _in_reasoning(self, text: str) -> bool:
+        """Whether the reply so far opens with reasoning not yet ended (or may still).
+
+        It ends where :func:`_reasoning_end` says (a reasoning
+        element left open is waited for to the end: a closing tag may still come). A second one
+        may follow the first (a reasoning model's ``<think>``, then VS-CoT's), as parse reads it.
+        """
+        while True:
+            opening = _NON_SPACE.search(text, self._reasoning_scan)
+            if opening is None:
+                self._reasoning_scan = len(text)  # blanks so far
+                return False
+            at = opening.start()
+            ending = _reasoning_ending(text, at)
+            if ending is None:
+                opened = text[at : at + _LONGEST_OPENER].lower()
+                if (
+                    len(opened) < _LONGEST_OPENER and any(opener.startswith(opened) for opener in _REASONING_OPENERS)
+                ) or _PARAGRAPH_OPENING.match(text, at):
+                    self._reasoning_scan = at
+                    return True  # it may still open the reasoning
+                self._opening_known = True
+                return False
+            scan = self._reasoning_end_scan or at
+            end = ending.search(text, scan)
+            if end is None:
+                if ending is _REASONING_CLOSE:
+                    self._reasoning_end_scan = max(at, len(text) - _LONGEST_CLOSER)
+                else:  # a blank line of any length: it starts at the last line break, if any
+                    newline = text.rfind("\n", scan)
+                    self._reasoning_end_scan = len(text) if newline == -1 else newline
+                return True
+            self._floor = self._detect_from = self._line = self._indent_end = end.end()
+            self._reasonings += 1
+            if self._reasonings == 2:
+                self._opening_known = True
+                return False
+            self._reasoning_scan, self._reasoning_end_scan = end.end(), 0
+
+    def _last_line_bullet(self, text: str) -> bool:
+        """Whether the last line starts with a bullet (``BULLET`` at its start) whose end has come.
+
+        Read incrementally: the indent once, then the bullet only when a chunk brings more than
+        blanks, so a line padded with any number of blanks costs time linear in its length.
+        """
+        if self._line_decided:
+            return False
+        if self._indent_end >= self._detect_from:  # the indent may go on in the new text
+            self._indent_end = _BLANKS.match(text, self._indent_end).end()  # type: ignore[union-attr]  # matches ""
+            if self._indent_end == len(text):
+                return False  # blanks so far
+        elif _BLANKS.match(text, self._detect_from).end() == len(text):  # type: ignore[union-attr]  # matches ""
+            return False  # only blanks came: they decide nothing
+        bullet = BULLET_AFTER_INDENT.match(text, self._indent_end)
+        if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
+            self._line_decided = True
+            return True
+        if bullet is None and len(text) - self._indent_end >= _BULLET_DECIDED:
+            self._line_decided = True
+        return False
+
+    def _detect(self, text: str) -> JsonStream | XmlStream | ListStream | None:
+        # Read again from a bracket that may still hold unquoted values only: what follows it
+        # counts only once it is known (at most 200 characters, so this stays linear).
+        scanned = self._detect_from if self._bracket_open == -1 else self._bracket_open
+        self._bracket_open = -1
+        start = max(self._floor, scanned - _OVERLAP)
+        found: list[tuple[int, str]] = []
+        json_at = find_json_start(text, start)
+        if json_at != -1:
+            # As parse reads it (_format_order): unquoted values in brackets within the
+            # text are not its JSON, unless they open it.
+            if self._opening == -1:  # found once: blanks before it are not searched again at each chunk
+                self._opening = _NON_SPACE.search(text, self._floor).start()  # type: ignore[union-attr]  # the bracket is one
+            opening = self._opening
+            if json_at != opening:
+                json_at = find_json_value(text, json_at)
+            if json_at != -1 and json_at != opening and BARE_BRACKET_OPEN.match(text, json_at):
+                self._bracket_open = json_at
+            elif json_at != -1:
+                found.append((json_at, "json"))
+        xml_at = XML_OPEN.search(text, start)
+        if xml_at is not None:
+            found.append((xml_at.start(), "xml"))
+        bullet = search_bullet(text, start)
+        if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
+            found.append((bullet.start(), "list"))
+        if self._last_line_bullet(text):
+            found.append((self._line, "list"))  # a bullet padded past the overlap, come in pieces
+        # A marker is longer than the overlap: one split across chunks is found from further back.
+        marker = PROBABILITY_MARKER.search(text, max(self._floor, scanned - MARKER_LENGTH))
+        if marker is not None:
+            # Its line starts after the reasoning at the latest ("</think> Red (Prob: 0.6)").
+            found.append(((text.rfind("\n", self._floor, marker.start()) + 1) or self._floor, "list"))
+        newline = text.rfind("\n", self._detect_from)
+        if newline != -1:
+            self._line = newline + 1
+            self._indent_end = _BLANKS.match(text, self._line).end()  # type: ignore[union-attr]  # matches ""
+            self._line_decided = False
+        self._detect_from = len(text)
+        if self._bracket_open != -1:
+            found = [(at, name) for at, name in found if at < self._bracket_open]
+        if not found:
+            return None
+        at, name = min(found)
+        if name == "list" and (at, "xml") in found and not text[:at].strip():
+            name = "xml"  # a reply that opens with a tag is XML, as parse reads it (detect.opening_format)
+        if name == "json":
+            return JsonStream(at)
+        return XmlStream(at) if name == "xml" else ListStream(at)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["MAX_ITEMS", "Extraction", "Item", "new_tuple", "too_many_items"]
+__all__ = ["MAX_ITEMS", "Extraction", "FormatStream", "Item", "too_many_items"]
 
 # A VS reply holds at most a few hundred candidates (k <= 100, plus repeats); the scanners stop
 # reading items here, so a reply of millions of tiny items cannot cost more than a large normal
 # one. The raw reply is kept whole either way.
 MAX_ITEMS = 10_000
-# Builds a NamedTuple (Item, Extraction, Candidate) from the tuple of its fields, without the
-# Python-level __new__ NamedTuple generates: the per-item paths build many of them.
-new_tuple = tuple.__new__
 
 
 def too_many_items() -> str:
@@ -62,3 +59,19 @@ class Extraction(NamedTuple):
     truncated: bool
     format: str | None
     warnings: tuple[str, ...] = ()
+
+
+class FormatStream(Protocol):
+    """A format's streaming reader: finds where each record of a growing reply ends, and reads it.
+
+    Example:
+        >>> from vs_integrations.core.parsing.list_scanner import ListStream
+        >>> stream: FormatStream = ListStream(0)
+        >>> stream.feed("- Red (p=0.6)", "- Red (p=0.6)")[0].text
+        'Red'
+
+    """
+
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        """The items completed by ``chunk``, the end of ``text`` (everything fed so far)."""
+        ...

@@ -1,39 +1,28 @@
-"""The JSON scanner: strict JSON fast, then a lenient, iterative reader for everything else.
+"""The JSON scanner: which values of a JSON-ish reply are its candidates.
 
-The lenient reader accepts what models write around and inside JSON (fences, prose, trailing or
-missing commas, single quotes, Python literals, a cut-off end) without recursion, so no input
-can raise ``RecursionError``; its cost is linear in the length of the text.
+:mod:`.json_reader` reads the values; this module finds the candidate list among them (breadth
+first, without recursion) and reads each record into an :class:`Item`, for a whole reply
+(:func:`read_json`) or as it streams (:class:`JsonStream`).
 """
 
 from __future__ import annotations
 
 import json
 import json.scanner
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
-from .items import new_tuple as _new
+from .json_reader import LenientJson, closer_outside_strings, find_json_start, read_lenient
 from .list_scanner import split_stated_probability
 
 __all__ = [
-    "BARE_BRACKET_OPEN",
     "LIST_KEYS",
-    "NOT_TEXT_KEYS",
     "PROBABILITY_KEYS",
-    "STRICT_SCAN",
     "TEXT_KEYS",
-    "LenientJson",
-    "bracket_outside_strings",
-    "closer_outside_strings",
-    "extract_json",
+    "JsonStream",
     "extract_records",
-    "find_json_start",
-    "find_json_value",
-    "is_record",
     "item_from_json",
-    "pair_texts",
     "read_json",
 ]
 
@@ -41,7 +30,7 @@ TEXT_KEYS = ("text", "response", "answer", "content")
 PROBABILITY_KEYS = ("probability", "prob", "p", "confidence", "weight")
 LIST_KEYS = ("responses", "candidates", "answers", "samples", "outputs", "items")
 # Keys whose value is about a candidate, never its text.
-NOT_TEXT_KEYS = frozenset(
+_NOT_TEXT_KEYS = frozenset(
     (
         *PROBABILITY_KEYS,
         "probabilities",
@@ -62,729 +51,23 @@ NOT_TEXT_KEYS = frozenset(
 _TEXT_KEY_SET = frozenset(TEXT_KEYS)
 
 
-def find_json_start(text: str, pos: int = 0) -> int:
-    """Where the first ``{`` or ``[`` at or after ``pos`` is; -1 if there is none.
-
-    ``str.find`` scans at memchr speed, ~25x faster than a regex character class, which the
-    regex engine tries position by position. The windows double, so finding a bracket costs
-    about its distance from ``pos`` however far the other kind of bracket is.
-    """
-    end = len(text)
-    window = 256
-    while pos < end:
-        stop = min(end, pos + window)
-        brace = text.find("{", pos, stop)
-        bracket = text.find("[", pos, stop if brace == -1 else brace)
-        if bracket != -1:
-            return bracket
-        if brace != -1:
-            return brace
-        pos = stop
-        window *= 2
-    return -1
-
-
-# Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
-# numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
-# the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
-_BARE_VALUES = r"(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
-_BARE_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]")
-BARE_BRACKET_OPEN = re.compile(r"\[" + _BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
-# The first "{" or "[" that does not open such a bracket: one C search past any number of them.
-_JSON_START_PAST_BARE = re.compile(r"\{|\[(?!" + _BARE_VALUES + r"\])")
-
-
-def _bare_bracket_end(text: str, at: int) -> int:
-    """Where the unquoted words or numbers in brackets opening at ``at`` end (``[as requested]``); else -1.
-
-    Words with no comma between them, or numbers; no quote, brace, nested bracket or line break
-    comes before the closing bracket, at most 200 characters on.
-    """
-    bracket = _BARE_BRACKET.match(text, at)
-    return -1 if bracket is None else bracket.end()
-
-
-def find_json_value(text: str, pos: int = 0) -> int:
-    """:func:`find_json_start`, past unquoted words or numbers in brackets (``[as requested]``, ``[0.2, 0.3]``).
-
-    Such brackets within prose are rarely the JSON a model meant; one C search passes any number of them.
-    """
-    at = find_json_start(text, pos)
-    if at == -1 or _bare_bracket_end(text, at) == -1:
-        return at
-    past = _JSON_START_PAST_BARE.search(text, at)
-    return -1 if past is None else past.start()
-
-
-_MAX_DEPTH = 64  # candidates sit at depth <= 3; deeper containers are counted, not built
-# One token per match, told apart by the group that matched (match.lastindex), with the stray
-# characters before it and the separators after it (so code or prose between values costs no
-# extra match); stray characters alone match no group. A quote whose string never closes matches
-# _UNCLOSED. Comments (// or "# " to the line's end) are stray: their words are no values.
-# A comment starts where a value may: at a line's start or after a space, a comma or an opener
-# ("http://x" and "C#" are no comments).
-_COMMENT = r"""(?<![^\s,\[{])(?://|\#[ \t])"""
-# DSPy's field markers ("[[ ## candidates ## ]]") are stray text too.
-_STRAY = r"""(?:[^\[\]{}"'A-Za-z_0-9.\-/#]++|""" + _COMMENT + r"""[^\n]*+|\[\[ \#\# \w{1,100}+ \#\# \]\]|[/#]++)"""
-_OPEN_COMMENT = re.compile(_COMMENT + r"|[/#]\Z")  # streaming: a comment that may go on, or start, in the next piece
-_TOKENS = re.compile(
-    _STRAY + r"""*+(?:("[^"\\]*(?:\\.[^"\\]*)*")|([\[{]+)|([\]}]+)|('[^'\\]*(?:\\.[^'\\]*)*')"""
-    r"""|(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?)|([A-Za-z_][A-Za-z_0-9]*)|(["']))"""
-    r"""[\s:,]*|"""  # a token takes the separators after it
-     + _STRAY + "++|.",
-    re.DOTALL,
-)
-_STRING, _OPEN, _CLOSE, _QUOTED, _NUMBER, _WORD, _UNCLOSED = range(1, 8)
-# What may still turn a number at the end of the text so far into a longer one ("1" -> "1/6").
-_NUMBER_GROWS = re.compile(r"[\s/.eE+\-]{1,8}\Z")
-_OVERFLOW_RUN = re.compile(r"""(?:[^\]}"']++|"[^"\\\[\]{}]*+"|'[^'\\\[\]{}]*+')*+""")
-# Beyond the depth limit: everything up to the next bracket (strings skipped whole), then the
-# brackets; group 3 is a quote whose string does not close.
-_OVERFLOW_STEP = re.compile(
-    r"""(?:[^\[\]{}"']+|"[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\]*(?:\\.[^'\\]*)*')*(?:([\[{]+)|([\]}]+)|(["']))?""",
-    re.DOTALL,
-)
-# A string's body up to (not including) its closing quote; stops before a lone trailing
-# backslash, so where it ends is always a safe place to resume.
-_DQ_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
-_SQ_BODY = re.compile(r"[^'\\]*(?:\\.[^'\\]*)*", re.DOTALL)
-
-
-# The values the token loop reads at most: a record written loosely ({'text': 'a', 'p': 0.1})
-# is 5 of them, so 4,000 such records (a VS reply holds a few hundred); a record or container
-# in strict JSON, read by the C decoder, is one.
-_MAX_VALUES = 2 * MAX_ITEMS
-# What a refused try of the C decoder costs besides the characters it scanned (raising and
-# catching its error), in characters scanned: many tiny containers that are not strict JSON
-# ("[a] [a] ...") stop being tried after a few thousand.
-_FAILED_TRY = 1024
-
-
-class _ValuesCapped(Exception):
-    """Raised inside LenientJson when it reaches _MAX_VALUES: reading stops there."""
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not strict JSON")  # the token loop reads it as the word it is
-
-
-# The C scanner behind json.loads, strict: NaN and Infinity are refused like every non-JSON value.
-STRICT_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
-)
-_SEPARATORS = re.compile(r"[\s,:]*+")  # what the token loop skips after a value
-_WAIT = -2  # _read_record: the record may not be complete yet
-_JSON_WORDS = frozenset(("true", "false", "null"))
-_PYTHON_LITERALS = "Python literals (True, False, None)"
-_UNQUOTED_WORDS = "unquoted words read as strings"
-_WORDS: dict[str, object] = {
-    "true": True,
-    "false": False,
-    "null": None,
-    "True": True,
-    "False": False,
-    "None": None,
-}
-
-
-def _decode_dq(body: str) -> str:
-    if "\\" not in body:
-        return body
-    try:
-        value: str = json.loads('"' + body + '"', strict=False)
-        return value
-    except ValueError:
-        return body.replace('\\"', '"').replace("\\\\", "\\")
-
-
-def _decode_sq(body: str) -> str:
-    inner = body.replace("\\'", "'")
-    if "\\" not in inner and '"' not in inner:
-        return inner
-    try:
-        value: str = json.loads('"' + inner.replace('"', '\\"') + '"', strict=False)
-        return value
-    except ValueError:
-        return inner
-
-
-def _json_number(token: str) -> object:
-    if "/" in token:
-        return token  # a fraction such as 1/6, read by read_probability
-    try:
-        return float(token) if "." in token or "e" in token or "E" in token else int(token)
-    except (ValueError, OverflowError):
-        return token
-
-
-class LenientJson:
-    """A resumable, recursion-free reader of JSON-ish text.
-
-    Colons and commas are ignored (so trailing or missing commas do not matter), strings may be
-    single-quoted, and text between top-level values is skipped. :meth:`feed` reads as far as the
-    text allows and remembers where it stopped (inside a string it keeps the scan position), so
-    feeding a text in pieces costs the same as reading it at once. A container that is strict
-    JSON is read whole by the C decoder (in streaming, a record once its closer arrives); the
-    token loop reads the rest.
-
-    Args:
-        start: Where reading starts in the texts fed (text before it is skipped).
-
-    Attributes:
-        roots: The top-level values read so far.
-        stack: The containers still open, outermost first.
-        repairs: What was read that strict JSON does not allow (single quotes, unquoted words,
-            Python literals, line breaks inside strings), each named once.
-
-    Example:
-        >>> reader = LenientJson()
-        >>> reader.feed("{'a': [1, 2,], 'b': tr", final=False)
-        >>> reader.feed("{'a': [1, 2,], 'b': true}", final=True)
-        >>> reader.roots
-        [{'a': [1, 2], 'b': True}]
-
-    """
-
-    __slots__ = (
-        "_budget",
-        "_comment_scan",
-        "_hopeless_check",
-        "_overflow",
-        "_pos",
-        "_record_at",
-        "_record_quote",
-        "_record_scan",
-        "_strict_misses",
-        "_strict_refused",
-        "_string_at",
-        "_string_scan",
-        "on_close",
-        "repairs",
-        "roots",
-        "stack",
-    )
-
-    def __init__(self, start: int = 0) -> None:
-        self.roots: list[Any] = []
-        self.repairs: set[str] = set()  # what was read that strict JSON does not allow
-        self.stack: list[list[Any]] = []  # frames: [container, pending_key]; the key only for dicts
-        self._overflow = 0  # depth beyond _MAX_DEPTH, tracked as a count
-        self._hopeless_check = 1024  # overflow depth at which to check that enough closers remain
-        self._pos = start
-        self._budget = _MAX_VALUES  # values the reader may still add (see capped)
-        self._string_at = -1  # start of a string left open by the previous feed
-        self._comment_scan = -1  # streaming: where a comment left open by the previous feed is searched on
-        self._string_scan = 0  # where its body scan stopped
-        self._strict_misses = 0  # characters the C decoder scanned in values that were not strict JSON
-        self._strict_refused = -1  # where the C decoder last refused a value (not tried there again)
-        # Streaming: the record waited for (see _read_record), where its text was last looked at,
-        # and the quote of the string open there ("" when none).
-        self._record_at = -1
-        self._record_scan = 0
-        self._record_quote = ""
-        # When set, each container is appended here as it closes, with its parent (None at the
-        # top) and its position there (-1 in a dict): later siblings may be read in the same feed.
-        self.on_close: list[tuple[Any, Any, int]] | None = None
-
-    @property
-    def open_ids(self) -> set[int]:
-        """Ids of the containers left open (candidates cut off mid-way)."""
-        return {id(frame[0]) for frame in self.stack}
-
-    @property
-    def inside_value(self) -> bool:
-        """True when the text read so far ends inside a value."""
-        return bool(self.stack or self._overflow or self._string_at != -1)
-
-    @property
-    def record_pending(self) -> bool:
-        """Streaming: True while a record waits for its closer (a feed then only lexes the new text)."""
-        return self._pos == self._record_at and self._record_scan != -1
-
-    def resume_state(self, text: str) -> tuple[int, str | None]:
-        """Streaming: where the next feed reads on from, and what that position is inside.
-
-        Args:
-            text: The text last fed.
-
-        Returns:
-            The position, and the quote of the string it is inside (``'"'`` or ``"'"``), ``""``
-            inside a container outside any string, or None between top-level values (where
-            quotes delimit nothing and only an opening bracket starts a value).
-
-        """
-        if self._string_at != -1:
-            return self._string_scan, text[self._string_at]
-        if self.stack or self._overflow:
-            return self._pos, ""
-        return self._pos, None
-
-    def _add(self, value: Any) -> None:
-        self._budget -= 1
-        if self._budget < 0:
-            raise _ValuesCapped
-        stack = self.stack
-        if not stack:
-            self.roots.append(value)
-            return
-        frame = stack[-1]
-        container = frame[0]
-        if type(container) is list:
-            container.append(value)
-        elif frame[1] is None:
-            # A container (or a bool/None) cannot be a key; it is dropped.
-            kind = type(value)
-            frame[1] = str(value) if kind is str or kind is int or kind is float else None
-        else:
-            container[frame[1]] = value
-            frame[1] = None
-
-    @property
-    def capped(self) -> bool:
-        """True when the reader stopped at its limit of values (:data:`MAX_ITEMS` candidates' worth).
-
-        The token loop costs Python work per value; past the limit the rest of the text is not read.
-        """
-        return self._budget < 0
-
-    def feed(self, text: str, *, final: bool) -> None:
-        """Read ``text`` (everything so far: the previous text plus what arrived) from where it stopped.
-
-        Args:
-            text: The whole text so far; earlier reads must have been given a prefix of it.
-            final: True when no more text will come: a number or word at the end is complete.
-
-        """
-        if self._budget < 0:
-            return
-        try:
-            self._feed(text, final)
-        except _ValuesCapped:
-            self._pos = len(text)
-
-    def _feed(self, text: str, final: bool) -> None:
-        pos = self._pos
-        end = len(text)
-        if self._comment_scan != -1:
-            # Streaming, inside a comment: only the new text is searched for its line's end.
-            newline = text.find("\n", self._comment_scan)
-            if newline == -1 and not final:
-                self._comment_scan = end
-                return
-            self._comment_scan = -1
-            pos = end if newline == -1 else newline
-        if self._string_at != -1:
-            pos = self._finish_string(text, final)
-            if pos == -1:
-                return
-        elif pos == self._record_at:
-            # Streaming, waiting for a record's closer: resume lexing it, without the token loop.
-            pos = self._read_records(text, pos, final)
-            if pos == _WAIT:
-                return
-        stack = self.stack
-        add = self._add
-        while pos < end:
-            if self._overflow:
-                pos = self._skip_overflow(text, pos, final)
-                if pos == -1:
-                    return
-                continue
-            if not stack:
-                # After the first value, brackets of unquoted words in prose are no values
-                # ("[these]" in a postscript), as format detection reads them.
-                pos = find_json_value(text, pos) if self.roots else find_json_start(text, pos)
-                if pos == -1:
-                    pos = end
-                    break
-                if self.roots and not final and BARE_BRACKET_OPEN.match(text, pos) is not None:
-                    break  # streaming: its "]" decides whether it is a value (at most 200 characters on)
-            for match in _TOKENS.finditer(text, pos):
-                kind = match.lastindex
-                if kind is None:
-                    if not final and match.end() == end:
-                        if text[end - 1] in "-.":
-                            # "-" or "-." at the end may start a number in the next piece.
-                            self._pos = end - 2 if text[end - 2 : end] == "-." else end - 1
-                            return
-                        line = text.rfind("\n", match.start(), end) + 1 or match.start()
-                        comment = _OPEN_COMMENT.search(text, line, end)
-                        if comment is not None:
-                            # A comment runs to its line's end, which may be in the next piece; a
-                            # "/" or "#" at the end may start one.
-                            self._pos = comment.start()
-                            if comment.end() - comment.start() > 1:
-                                self._comment_scan = end
-                            return
-                    continue  # separators and other characters
-                if kind == _STRING:
-                    at, stop = match.span(_STRING)
-                    value = text[at + 1 : stop - 1]
-                    if "\n" in value:
-                        self.repairs.add("line breaks inside strings")
-                    add(_decode_dq(value) if "\\" in value else value)
-                elif kind == _OPEN:
-                    at, stop = match.span(_OPEN)
-                    resume = -1
-                    while at < stop and len(stack) < _MAX_DEPTH:
-                        in_list = bool(stack) and type(stack[-1][0]) is list
-                        if self.on_close is None:
-                            # Top-level values and records only: the containers around a cut-off
-                            # record are not strict JSON, and each failed try costs ~10 µs.
-                            resume = self._read_strict(text, at) if not stack or in_list else -1
-                            if resume != -1:
-                                if in_list:
-                                    resume = self._read_strict_siblings(text, resume)
-                                break
-                        elif text[at] == "{" and in_list:
-                            resume = self._read_records(text, at, final)
-                            if resume == _WAIT:
-                                return
-                            if resume != at:
-                                break  # read whole: go on after it
-                            resume = -1
-                        container: Any = [] if text[at] == "[" else {}
-                        add(container)
-                        stack.append([container, None])
-                        at += 1
-                    if resume != -1:
-                        pos = resume  # read whole: go on after it
-                        break
-                    if at < stop:
-                        self._overflow += stop - at  # deeper containers are counted, not built
-                        pos = stop
-                        break
-                elif kind == _CLOSE:
-                    self._close_run(text, *match.span(_CLOSE))
-                    if not stack:
-                        pos = match.end()
-                        break  # back to skipping text up to the next value
-                elif kind == _QUOTED:
-                    at, stop = match.span(_QUOTED)
-                    self.repairs.add("single-quoted strings")
-                    add(_decode_sq(text[at + 1 : stop - 1]))
-                elif kind == _UNCLOSED:
-                    self._string_at = match.start(_UNCLOSED)
-                    self._string_scan = self._string_at + 1
-                    self._finish_string(text, final)
-                    return
-                elif not final and (
-                    match.end() == end or (kind == _NUMBER and _NUMBER_GROWS.match(text, match.end(kind)) is not None)
-                ):
-                    self._pos = match.start(kind)  # a number or word that may go on in the next piece
-                    return
-                else:
-                    token = match.group(kind)
-                    if kind == _NUMBER:
-                        add(_json_number(token))
-                    else:
-                        # At the end, a word may be a value cut off ("tr", the "e" of "1e-"): no repair.
-                        if token not in _JSON_WORDS:
-                            note = _PYTHON_LITERALS if token in _WORDS else _UNQUOTED_WORDS
-                            if note not in self.repairs and not (
-                                match.end() == end or _NUMBER_GROWS.match(text, match.end(kind)) is not None
-                            ):
-                                self.repairs.add(note)
-                        add(_WORDS.get(token, token))
-            else:
-                pos = end
-        self._pos = pos
-
-    def _read_strict(self, text: str, at: int) -> int:
-        """Read the container opening at ``at`` whole with the C decoder, if it is strict JSON.
-
-        Returns where it ends, or -1 when it is not strict JSON (or would nest deeper than the
-        depth limit): the token loop reads it then. A strict value reads the same either way, at
-        C speed. The characters scanned in failed attempts are capped at 8 times the text length
-        (a reply cut off inside 3 containers fails 3 times over its length, and each error
-        counts the lines before it), so a text that is mostly not strict JSON costs at most
-        that much more, in C.
-        """
-        if self._strict_misses > 8 * len(text) or at == self._strict_refused:
-            return -1
-        self._strict_misses += _FAILED_TRY  # counted now, taken back below if the value is read
-        # No closer of its kind after it: cut off, the decoder could only fail (and a failure costs
-        # more than this scan). The scan counts as missed work when no value is read.
-        closer = text.find("}" if text[at] == "{" else "]", at)
-        if closer == -1:
-            self._strict_misses += len(text) - at
-            self._strict_refused = at
-            return -1
-        try:
-            value, end = STRICT_SCAN(text, at)
-        except json.JSONDecodeError as err:
-            # The decoder scanned to err.pos (to the end for an unterminated string), and the
-            # error counted the lines up to err.pos.
-            scanned = len(text) if err.msg.startswith("Unterminated string") else err.pos
-            self._strict_misses += err.pos + scanned + closer - 2 * at
-            self._strict_refused = at
-            return -1
-        except (ValueError, RecursionError, StopIteration):  # NaN or Infinity, too deep, huge int
-            self._strict_misses += len(text) + closer - 2 * at
-            self._strict_refused = at
-            return -1
-        self._strict_misses -= _FAILED_TRY
-        room = _MAX_DEPTH - len(self.stack)
-        if text.count("[", at, end) + text.count("{", at, end) > room and not _nests_within(value, room):
-            return -1
-        self._add(value)
-        return end
-
-    def _read_strict_siblings(self, text: str, pos: int) -> int:
-        """After a strict value in a list, read the strict containers that follow it, in C.
-
-        Only separators the token loop skips (white space, commas, colons) may stand between them, so the values
-        and their order are what the token loop would give, without a token per record. Returns
-        where the token loop goes on.
-        """
-        while True:
-            at = _SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]  # matches the empty string
-            char = text[at : at + 1]
-            if char != "{" and char != "[":
-                return pos
-            end = self._read_strict(text, at)
-            if end == -1:
-                return pos
-            pos = end
-
-    def _read_records(self, text: str, at: int, final: bool) -> int:
-        """Streaming: read the record opening at ``at`` and the records that follow it, each whole.
-
-        Returns where the token loop goes on (``at`` itself when the record is to be read token
-        by token), or :data:`_WAIT` (with the position kept) to stop until more text comes.
-        """
-        while True:
-            resume = self._read_record(text, at, final)
-            if resume == _WAIT:
-                self._pos = at
-                return _WAIT
-            if resume == -1:
-                return at
-            # The next sibling, if it follows at once, is a record of the same list.
-            at = _SEPARATORS.match(text, resume).end()  # type: ignore[union-attr]  # matches the empty string
-            if text[at : at + 1] != "{":
-                return resume
-
-    def _read_record(self, text: str, at: int, final: bool) -> int:
-        """Streaming: read the record opening at ``at`` (an object in a list) whole, once it is complete.
-
-        The record's text is lexed as the token loop lexes it (strings skipped whole) up to its
-        first bracket outside strings; the lexing resumes where the previous feed stopped. If
-        that bracket is a closer, the record up to it is read by the C decoder and reported
-        closed: the same value and event the token loop gives, at the same feed, without reading
-        it token by token. Returns where it ends, :data:`_WAIT` to stop here until more text
-        comes, or -1 to read it token by token (a container inside, or not strict JSON).
-        """
-        if self._record_at != at:
-            self._record_at, self._record_scan, self._record_quote = at, at + 1, ""
-        elif self._record_scan == -1:
-            return -1  # given up on: read token by token
-        closer, quote = _find_outside_strings(text, self._record_scan, self._record_quote, _TO_BRACKET)
-        if quote is not None:
-            self._record_scan, self._record_quote = closer, quote
-            return -1 if final else _WAIT
-        self._record_scan = -1  # read now, whole or token by token
-        if text[closer] not in "}]":
-            return -1  # a container inside: its events come from the token loop
-        try:
-            value, end = STRICT_SCAN(text[at : closer + 1], 0)
-        except (ValueError, RecursionError, StopIteration):
-            return -1  # not strict JSON (a strict record ends at its first closer outside strings)
-        self._add(value)
-        assert self.on_close is not None  # only streaming readers wait for records
-        parent = self.stack[-1][0]
-        self.on_close.append((value, parent, len(parent) - 1))
-        return at + end
-
-    def _close_run(self, text: str, start: int, end: int) -> None:
-        """Close brackets ``text[start:end]``, each the innermost container of its own kind.
-
-        A ``}`` met while a list is open closes the list too (a forgotten ``]``), so prose after
-        a broken reply is not read into the object around it.
-        """
-        stack = self.stack
-        for at in range(start, end):
-            if self._overflow or not stack:
-                self._close(end - at)
-                return
-            wanted = dict if text[at] == "}" else list
-            depth = len(stack) - 1
-            while depth >= 0 and type(stack[depth][0]) is not wanted:
-                depth -= 1
-            self._close(len(stack) - depth if depth >= 0 else 1)
-
-    def _close(self, count: int) -> None:
-        """Close ``count`` containers: counted ones first, then built ones (extra closers are ignored)."""
-        if self._overflow:
-            taken = min(self._overflow, count)
-            self._overflow -= taken
-            count -= taken
-        stack = self.stack
-        while count and stack:
-            closed = stack.pop()[0]
-            if self.on_close is not None:
-                # A container is added to its parent when it opens, so it is the last one there.
-                parent = stack[-1][0] if stack else None
-                position = len(self.roots) - 1 if parent is None else len(parent) - 1 if type(parent) is list else -1
-                self.on_close.append((closed, parent, position))
-            count -= 1
-
-    def _skip_overflow(self, text: str, pos: int, final: bool) -> int:
-        """Skip the content of containers nested beyond the depth limit: only brackets count there.
-
-        Returns where reading goes on, or -1 when the text ends inside a string.
-        """
-        end = len(text)
-        while self._overflow and pos < end:
-            if final and self._overflow >= self._hopeless_check:
-                # Checked at doubling depths, so the counts cost O(n log n) at worst, and usually once.
-                self._hopeless_check = 2 * self._overflow
-                if text.count("]", pos) + text.count("}", pos) < self._overflow:
-                    return end  # too few closers left to ever come back up: nothing more can be read
-            # Opening brackets, other characters and plain strings up to the next closer, in one
-            # match; its opening brackets are counted in C (the strings it took hold none).
-            run = _OVERFLOW_RUN.match(text, pos, min(end, pos + 4096))  # bounded: depth is checked between runs
-            assert run is not None  # the pattern can match the empty string
-            if run.end() > pos:
-                self._overflow += text.count("[", pos, run.end()) + text.count("{", pos, run.end())
-                pos = run.end()
-                continue
-            step = _OVERFLOW_STEP.match(text, pos)
-            assert step is not None  # every part of the pattern is optional
-            kind = step.lastindex
-            if kind is None:
-                return step.end()  # the end of the text
-            if kind == 1:
-                self._overflow += step.end() - step.start(1)
-            elif kind == 2:
-                self._close(step.end() - step.start(2))
-            else:
-                self._string_at = step.start(3)
-                self._string_scan = step.start(3) + 1
-                self._finish_string(text, final)
-                return -1
-            pos = step.end()
-        return pos
-
-    def _finish_string(self, text: str, final: bool) -> int:
-        """Read the open string to its closing quote; -1 (and remember the scan) if it has none yet."""
-        start = self._string_at
-        quote = text[start]
-        body = (_DQ_BODY if quote == '"' else _SQ_BODY).match(text, self._string_scan)
-        assert body is not None  # the pattern can match the empty string
-        close = body.end()
-        if close >= len(text) or text[close] != quote:
-            self._string_scan = close
-            self._pos = start
-            if final:
-                # The text ends inside this string: nothing after it can be read.
-                self._pos = len(text)
-            return -1
-        self._string_at = -1
-        if not self._overflow:
-            raw = text[start + 1 : close]
-            self._add(_decode_dq(raw) if quote == '"' else _decode_sq(raw))
-        return close + 1
-
-
-# Streaming: text outside strings, closed strings skipped whole (as the token loop reads them), up to
-# a closer (_TO_CLOSER) or any bracket (_TO_BRACKET), or a quote whose string does not close yet.
-_CLOSED_STRINGS = r"""|"[^"\\]*+(?:\\.[^"\\]*+)*+"|'[^'\\]*+(?:\\.[^'\\]*+)*+')*+"""
-_TO_CLOSER = re.compile(r"""(?:[^"'\]}]++""" + _CLOSED_STRINGS, re.DOTALL)
-_TO_BRACKET = re.compile(r"""(?:[^"'\[\]{}]++""" + _CLOSED_STRINGS, re.DOTALL)
-
-
-def _find_outside_strings(text: str, pos: int, quote: str, run: re.Pattern[str]) -> tuple[int, str | None]:
-    """The first character ``run`` stops at outside strings in ``text[pos:]`` (strings lexed as the token loop does).
-
-    ``quote`` is the quote of the string ``pos`` is inside (``""`` when outside strings).
-    Returns its position and None; or, when there is none, where to look on from next time (the
-    end, or a trailing backslash whose escape is not known yet) and the quote of the string
-    open there (``""`` when none).
-    """
-    end = len(text)
-    while True:
-        if quote:
-            # A string still open at the end of the text so far may grow long: str.find crosses
-            # it at memchr speed, and the next feed resumes inside it.
-            close = text.find(quote, pos)
-            if text.find("\\", pos, end if close == -1 else close) != -1:
-                body = (_DQ_BODY if quote == '"' else _SQ_BODY).match(text, pos)  # escapes: the pattern knows them
-                assert body is not None  # the pattern can match the empty string
-                close = body.end()
-                if close == end or text[close] != quote:
-                    return close, quote  # still inside (before a lone trailing backslash at worst)
-            elif close == -1:
-                return end, quote
-            pos = close + 1
-        skipped = run.match(text, pos)
-        assert skipped is not None  # the pattern can match the empty string
-        pos = skipped.end()
-        if pos == end:
-            return end, ""
-        quote = text[pos]
-        if quote != '"' and quote != "'":
-            return pos, None
-        pos += 1
-
-
-def closer_outside_strings(text: str, pos: int, quote: str) -> tuple[int, str | None]:
-    """Streaming: look for a ``}`` or ``]`` outside strings in ``text[pos:]``, lexed as the token loop lexes it.
-
-    Args:
-        text: The text so far.
-        pos: Where to start, inside a container.
-        quote: The quote of the string ``pos`` is inside, or ``""`` when it is outside strings.
-
-    Returns:
-        The closer's position and None; or, when there is none, where to look on from next
-        time (the end, or a trailing backslash whose escape is not known yet) and the quote of
-        the string open there (``""`` when none).
-
-    """
-    return _find_outside_strings(text, pos, quote, _TO_CLOSER)
-
-
-def bracket_outside_strings(text: str, pos: int, quote: str) -> tuple[int, str | None]:
-    """Streaming: like :func:`closer_outside_strings`, for any bracket (an opener too)."""
-    return _find_outside_strings(text, pos, quote, _TO_BRACKET)
-
-
-def _nests_within(value: Any, limit: int) -> bool:
-    """Whether ``value``'s containers nest at most ``limit`` deep (itself counting as 1)."""
-    pending = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if depth > limit:
-            return False
-        for child in node.values() if type(node) is dict else node:
-            if type(child) is dict or type(child) is list:
-                pending.append((child, depth + 1))
-    return True
-
-
-def _lenient_json(text: str, start: int = 0, *, refused: bool = False) -> LenientJson:
-    """Read JSON-ish ``text`` from ``start`` at once; the reader holds what it read.
-
-    Args:
-        text: The text.
-        start: Where to start reading.
-        refused: The C decoder already refused the value at ``start`` (it is not tried again).
-    """
-    reader = LenientJson(start)
-    if refused:
-        reader._strict_refused = start
-    reader.feed(text, final=True)
-    return reader
-
-
 def _is_number(value: Any) -> bool:
     kind = type(value)
     return kind is int or kind is float
 
 
 def _is_number_list(value: Any) -> bool:
-    return type(value) is list and all(_is_number(v) or _is_number_list(v) for v in value)
+    """Whether ``value`` is a list of numbers and lists of them, at any depth (read without recursion)."""
+    if type(value) is not list:
+        return False
+    pending = [value]
+    while pending:
+        for child in pending.pop():
+            if type(child) is list:
+                pending.append(child)
+            elif not _is_number(child):
+                return False
+    return True
 
 
 def item_from_json(value: Any, index: int) -> Item | None:
@@ -801,7 +84,7 @@ def item_from_json(value: Any, index: int) -> Item | None:
     """
     if type(value) is dict:
         if "text" in value and "probability" in value:  # the format we ask for
-            return _new(Item, (_as_text(value["text"]), value["probability"], index))
+            return Item(_as_text(value["text"]), value["probability"], index)
         lowered = {str(k).strip().lower(): v for k, v in value.items()}
         text: Any = None
         for key in TEXT_KEYS:
@@ -820,20 +103,20 @@ def item_from_json(value: Any, index: int) -> Item | None:
             others = {
                 k: v
                 for k, v in value.items()
-                if str(k).strip().lower() not in NOT_TEXT_KEYS and not _is_number(v) and not _is_number_list(v)
+                if str(k).strip().lower() not in _NOT_TEXT_KEYS and not _is_number(v) and not _is_number_list(v)
             }
             if not others:
                 return None
             text = next(iter(others.values())) if len(others) == 1 else others
         if _is_number_list(text):
             return None
-        return _new(Item, (_as_text(text), probability, index))
+        return Item(_as_text(text), probability, index)
     if type(value) is list:
         if len(value) == 2 and type(value[0]) is str:
             return Item(value[0].strip(), value[1], index)  # a [text, probability] pair
         return None
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return _new(Item, (_as_text(value), None, index))
+        return Item(_as_text(value), None, index)
     return None
 
 
@@ -853,7 +136,7 @@ def _lowered_keys(record: dict[Any, Any]) -> set[str]:
     return {str(k).strip().lower() for k in record}
 
 
-def is_record(value: Any) -> bool:
+def _is_record(value: Any) -> bool:
     """Whether ``value`` is an object holding a candidate's text under a text key (a record on its own)."""
     return type(value) is dict and not _TEXT_KEY_SET.isdisjoint(_lowered_keys(value))
 
@@ -862,7 +145,7 @@ def _breadth_first(roots: list[Any]) -> Iterator[tuple[Any, dict[str, Any] | Non
     """Each dict (with its keys trimmed and lower-cased) and list under ``roots``, breadth first, without recursion.
 
     A dict is given as ``(dict, lowered)``, a list as ``(list, None)``. Values about a candidate
-    (``NOT_TEXT_KEYS``) are not descended into.
+    (``_NOT_TEXT_KEYS``) are not descended into.
     """
     queue: list[Any] = list(roots)
     head = 0
@@ -872,7 +155,7 @@ def _breadth_first(roots: list[Any]) -> Iterator[tuple[Any, dict[str, Any] | Non
         if type(node) is dict:
             lowered = {str(k).strip().lower(): v for k, v in node.items()}
             yield node, lowered
-            queue.extend(v for k, v in lowered.items() if k not in NOT_TEXT_KEYS and type(v) in (dict, list))
+            queue.extend(v for k, v in lowered.items() if k not in _NOT_TEXT_KEYS and type(v) in (dict, list))
         elif type(node) is list:
             yield node, None
             queue.extend(v for v in node if type(v) in (dict, list))
@@ -883,7 +166,7 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
     found = roots[0].get("responses") if len(roots) == 1 and type(roots[0]) is dict else None
     if type(found) is list and not _wraps_lists(found):
         if found and type(found[0]) is str:
-            found = pair_texts(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
+            found = _pair_texts(found, {str(k).strip().lower(): v for k, v in roots[0].items()})
         reasoning = roots[0].get("reasoning")
         return found, reasoning if isinstance(reasoning, str) else None
     first_list_of_records: list[Any] | None = None
@@ -894,16 +177,16 @@ def _candidate_list(roots: list[Any]) -> tuple[list[Any] | None, str | None]:
                     if _wraps_lists(lowered[key]):
                         break  # the candidates are in the lists inside it, further down
                     reasoning = lowered.get("reasoning")
-                    return pair_texts(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
-        elif first_list_of_records is None and any(is_record(v) for v in node):
+                    return _pair_texts(lowered[key], lowered), reasoning if isinstance(reasoning, str) else None
+        elif first_list_of_records is None and any(_is_record(v) for v in node):
             first_list_of_records = node
     if first_list_of_records is not None:
         return first_list_of_records, None
-    records = [r for r in roots if is_record(r)]
+    records = [r for r in roots if _is_record(r)]
     if records:
         return records, None
     if len(roots) == 1 and type(roots[0]) is list:
-        return pair_texts(roots[0], {}), None
+        return _pair_texts(roots[0], {}), None
     return None, None
 
 
@@ -916,7 +199,7 @@ def _wraps_lists(found: list[Any]) -> bool:
     first = found[0] if found else None
     return (
         type(first) is dict
-        and not is_record(first)
+        and not _is_record(first)
         and any(type(value) is list and str(key).strip().lower() in LIST_KEYS for key, value in first.items())
     )
 
@@ -925,7 +208,7 @@ def _wraps_lists(found: list[Any]) -> bool:
 _PARALLEL_KEYS = ("probabilities", "probability", "probs", "confidences", "confidence", "weights", "scores")
 
 
-def pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
+def _pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
     """Texts with their probabilities as ``[text, probability]`` pairs, if known; else ``found``.
 
     The probabilities come from a list of the same length beside the texts (under a key of
@@ -933,7 +216,7 @@ def pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
     every one states one as a list item does (``"Red (Probability: 0.6)"``, ``"Blue: 40%"``).
 
     Example:
-        >>> pair_texts(["Red (p=0.6)", "Blue (p=0.4)"], {})
+        >>> _pair_texts(["Red (p=0.6)", "Blue (p=0.4)"], {})
         [['Red', '0.6'], ['Blue', '0.4']]
 
     """
@@ -954,9 +237,6 @@ def pair_texts(found: list[Any], lowered: dict[str, Any]) -> list[Any]:
     return pairs
 
 
-_NO_IDS: frozenset[int] = frozenset()
-
-
 def _json_items(found: list[Any], open_ids: set[int] | frozenset[int]) -> list[Item]:
     """The candidates among the entries of a candidate list, skipping those cut off mid-way."""
     items = []
@@ -969,83 +249,14 @@ def _json_items(found: list[Any], open_ids: set[int] | frozenset[int]) -> list[I
     return items
 
 
-_DECODER = json.JSONDecoder()
-
-
-# The shape asked for, cut off (max_tokens): read its complete records with one regex each.
-_ASKED_HEAD = re.compile(r'\{\s*"responses"\s*:\s*\[\s*')
-_ASKED_RECORD = re.compile(  # a text with a raw line break is not strict: the lenient reader notes it
-    r'\{\s*"text"\s*:\s*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"\s*,\s*"probability"\s*:\s*'
-    r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\}\s*(,\s*)?"
-)
-
-
-# What may follow the last complete record for the fast path to apply: one open record, no brackets.
-_OPEN_RECORD = re.compile(r"\{[^{}\[\]]*\Z")
-
-
-def _extract_cut_off(text: str, start: int) -> Extraction | None:
-    """The complete records of a reply in the asked shape that stops inside a record, else None.
-
-    Only a reply whose rest, after its last complete record, is one open record without brackets
-    qualifies: the lenient reader would read exactly these records and drop the open one, so
-    this is the same result, faster.
-    """
-    last_open = text.rfind("{")
-    if any(text.find(bracket, last_open) != -1 for bracket in "}[]"):
-        return None  # the text does not end inside an open record: skip reading the records
-    head = _ASKED_HEAD.match(text, start)
-    if head is None:
-        return None
-    items: list[Item] = []
-    pos = head.end()
-    while (record := _ASKED_RECORD.match(text, pos)) is not None:
-        body, stated, more = record.groups()
-        items.append(_new(Item, (_decode_dq(body).strip(), _json_number(stated), len(items))))
-        pos = record.end()
-        if more is None:
-            break
-    if not items or _OPEN_RECORD.match(text, pos) is None:
-        return None
-    return _new(Extraction, (items, None, True, "json", ()))
-
-
-def extract_json(text: str, start: int) -> Extraction | None:
-    """The candidates of a JSON-ish reply whose structure starts at ``start``."""
-    return read_json(text, start)[0]
-
-
 def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
-    """:func:`extract_json`, and, when it reads no candidate, the text a candidate key holds (else None).
+    """The candidates of a JSON-ish reply whose structure starts at ``start``, and the text a candidate key holds.
 
-    Both come from one read of the reply.
+    The text (else None) is given only when no candidate is read; both come from one read of the reply.
     """
-    # The asked shape cut off (max_tokens) first: the decoder could only fail on it, and a failure
-    # costs more than this check.
-    cut_off = _extract_cut_off(text, start)
-    if cut_off is not None:
-        return cut_off, None
-    # Then one well-formed value from ``start`` (prose or a fence may follow it), read by the
-    # decoder. With more opening brackets than closing ones it is cut off (or has brackets in its
-    # strings), so the decoder would most likely fail after reading it all: the lenient reader
-    # goes first then; it reads each complete record in C and gives the same result either way.
-    refused = text.count("{", start) + text.count("[", start) > text.count("}", start) + text.count("]", start)
-    if not refused:
-        try:
-            value, end = _DECODER.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            refused = True  # the strict scanner refuses it too: the lenient reader does not try it again
-        else:
-            if find_json_value(text, end) == -1:  # no value follows ("[these]" in a postscript is none)
-                found, reasoning = _candidate_list([value])
-                if found:
-                    items = _json_items(found, _NO_IDS)
-                    if items:
-                        return _new(Extraction, (items, reasoning, False, "json", _cap(items, False))), None
-            # Otherwise more values follow (JSON lines): the lenient reader reads them all.
-    # Fenced, preceded by prose, broken or cut off: the lenient reader. An unterminated string
-    # ends the scan, so every item it returns is complete.
-    reader = _lenient_json(text, start, refused=refused)
+    # Fenced, preceded by prose, broken or cut off alike: the lenient reader reads each strict
+    # container in C. An unterminated string ends the scan, so every item it returns is complete.
+    reader = read_lenient(text, start)
     found, reasoning = _candidate_list(reader.roots)
     if found is None:
         return None, _text_under_key(reader.roots)
@@ -1053,7 +264,7 @@ def read_json(text: str, start: int) -> tuple[Extraction | None, str | None]:
     notes = _cap(items, reader.capped)
     if reader.repairs:
         notes = (f"read JSON that is not strict: {', '.join(sorted(reader.repairs))}", *notes)
-    extraction = _new(Extraction, (items, reasoning, reader.inside_value, "json", notes))
+    extraction = Extraction(items, reasoning, reader.inside_value, "json", notes)
     return extraction, None if items else _text_under_key(reader.roots)
 
 
@@ -1094,7 +305,108 @@ def extract_records(text: str) -> tuple[list[dict[str, Any]], bool]:
     start = find_json_start(text)
     if start == -1:
         return [], False
-    reader = _lenient_json(text, start)
+    reader = read_lenient(text, start)
     found, _ = _candidate_list(reader.roots)
     records = [r for r in found or [] if type(r) is dict and id(r) not in reader.open_ids]
     return records, reader.inside_value
+
+
+_LIST_KEY_SET = frozenset(LIST_KEYS)
+
+
+class JsonStream:
+    """The candidates of a streaming JSON reply, each given when its record's closing bracket arrives.
+
+    :class:`LenientJson` reads the text as it grows and reports each container as it closes;
+    a closed record is read by :func:`item_from_json`, as the one-shot reader reads it. A chunk
+    that cannot close a container (no closer outside strings) is not read: the next one that can
+    reads all the text since at once, so a long word or string costs time linear in its length.
+
+    Args:
+        start: Where the JSON structure starts in the reply.
+
+    Example:
+        >>> stream = JsonStream(0)
+        >>> stream.feed('[{"text": "a", "p": 0.6}, {"te', '[{"text": "a", "p": 0.6}, {"te')
+        [Item(text='a', probability=0.6, index=0)]
+
+    """
+
+    def __init__(self, start: int) -> None:
+        self._reader = LenientJson(start)  # as parse reads it: from the structure detected, not an earlier bracket
+        self._closed: list[tuple[Any, Any, int]] = []
+        self._reader.on_close = self._closed
+        self._candidates: list[Any] | None = None  # the list the candidates are in, once known
+        # The text from _unread on has not been looked at; _quote says what it starts inside:
+        # a string ('"' or "'"), a container outside strings (""), or nothing (None: top level).
+        self._unread = start
+        self._quote: str | None = None
+
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        """The items completed by ``chunk``, the end of ``text`` (everything so far)."""
+        if self._cannot_complete(text, chunk):
+            return []
+        # The reader skips to the first bracket itself, and resumes where it stopped.
+        reader = self._reader
+        reader.feed(text, final=False)
+        self._unread, self._quote = reader.resume_state(text)
+        if not self._closed:
+            return []
+        fresh: list[Item] = []
+        for closed, parent, position in self._closed:
+            if parent is self._candidates and parent is not None:  # the common case, once that list is known
+                item = item_from_json(closed, position)
+                if item is not None:
+                    fresh.append(item)
+            else:
+                fresh.extend(self._candidates_in(closed, parent, position))
+        self._closed.clear()
+        return fresh
+
+    def _cannot_complete(self, text: str, chunk: str) -> bool:
+        """Whether the text not read yet cannot complete a container, so the reader need not read it yet.
+
+        A container completes only at a closer outside strings (at the top level, only after an
+        opening bracket). Until one arrives the reader is not called; then it reads all the text
+        it has not read at once. The text before ``chunk`` held no closer outside strings.
+        """
+        if self._quote is None:
+            if text.find("{", self._unread) == -1 and text.find("[", self._unread) == -1:
+                self._unread = len(text)
+                return True
+            return False
+        if "}" not in chunk and "]" not in chunk:
+            return True
+        self._unread, quote = closer_outside_strings(text, self._unread, self._quote)
+        if quote is None:
+            return False
+        self._quote = quote
+        return True
+
+    def _candidates_in(self, closed: Any, parent: Any, position: int) -> list[Item]:
+        if self._candidates is None:
+            if type(closed) is dict and type(parent) is list and item_from_json(closed, 0) is not None:
+                self._candidates = parent
+            elif type(closed) is list and (parent is None or self._named_list(closed, parent)):
+                # {"responses": ["a", "b"]}: the strings are complete when their list closes (a list
+                # of their probabilities after it is not read yet: parse pairs them, by text alike).
+                values = _pair_texts(closed, {})
+                return [item for index, value in enumerate(values) if (item := item_from_json(value, index))]
+            elif parent is None and _is_record(closed):
+                # A record on its own (JSON lines); parse reads no other object as one.
+                item = item_from_json(closed, position)
+                return [item] if item is not None else []
+            else:
+                return []
+        if parent is not self._candidates:
+            return []
+        item = item_from_json(closed, position)
+        return [item] if item is not None else []
+
+    @staticmethod
+    def _named_list(closed: list[Any], parent: Any) -> bool:
+        # Whether the list is the value of a candidate-list key. Keys may have followed it by the
+        # time its close is handled (one feed reads on past it), so every key is looked at.
+        return type(parent) is dict and any(
+            value is closed and str(key).strip().lower() in _LIST_KEY_SET for key, value in parent.items()
+        )

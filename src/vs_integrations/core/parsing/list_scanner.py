@@ -12,21 +12,15 @@ import re
 from itertools import islice
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
-from .items import new_tuple as _new
 
 __all__ = [
     "BULLET",
     "BULLET_AFTER_INDENT",
-    "CLEAN_EDGE",
-    "ITEM_BREAK",
     "MARKER_LENGTH",
-    "PLAIN_LINE",
     "PROBABILITY_MARKER",
+    "ListStream",
     "extract_list",
     "list_start",
-    "marked_line_item",
-    "numbered_list_items",
-    "plain_list_pairs",
     "search_bullet",
     "split_stated_probability",
 ]
@@ -69,48 +63,20 @@ _TAIL = re.compile(
 _TAIL_WINDOW = 80
 # Every form _TAIL reads holds a label (prob, p:, confidence, weight) or a stated number's ".", "%" or "/".
 _TAIL_HINT = re.compile(r"[.%/]|(?i:prob|confidence|weight|p\s*[:=])")
-_P_LABEL = re.compile(r"p\s*[:=]")
 _TAIL_ENDS = frozenset("0123456789%)]")  # the last character of any stated probability above
 _TAIL_TRIM = " \t\r\n,;."  # what may follow a stated probability at the end of an item
-ITEM_BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
+_ITEM_BREAK = re.compile(r"\n[ \t]*(?:\n|```)")  # a blank line or a fence line ends an item's text
 _TRIM = " \t\r\n-–—:,;"
+_BLANKS = re.compile(r"[ \t]*+")
 _REASONING_LINE = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
-# The shape asked for, one item per line: read in one pass when the whole reply is like it.
-# Greedy: the text runs to the line's end and backs off to the marker, a few characters at most.
-# The text holds no "(": "1. Red (Probability: 0.5) 2. Blue (Probability: 0.5)" is two items.
-_PLAIN_ITEM = re.compile(r"^\d{1,3}\. ([^\n(]*) \(Probability: ([0-9.]+)\)$", re.MULTILINE)
-# What _clean removes at a text's ends besides white space (dashes, colons, emphasis, quotes): a
-# text that neither starts nor ends with one is read alike by the one-pass paths and the
-# general path; the one-pass paths leave any other text to it.
-CLEAN_EDGE = '-–—:,;*_"“”'
 _CLOSING_QUOTE = {'"': '"', "“": "”"}
-# One line of that shape up to its marker's ")", its text holding no "(": the marker is then the
-# line's first "(", so streaming reads the line as the item _PLAIN_ITEM reads. The probability is
-# at most as long as PROBABILITY_MARKER reads one, so the general reader sees the same marker.
-# The text: no line break and no "(", written as the ranges it holds (faster in sre than a negated class).
-PLAIN_LINE = re.compile(
-    rf"\d{{1,3}}\. [ \t]*+(?![{CLEAN_EDGE}\s])([\x00-\t\x0b-'\)-\U0010ffff]*[^{CLEAN_EDGE}\s(])[ \t]*"
-    r" \(Probability: ([0-9.]{1,40})\)"
-)
 
 
 def _may_state_probability(text: str) -> bool:
-    """Whether :func:`split_stated_probability` would look for a probability at the end of ``text``."""
-    if text.rstrip(_TAIL_TRIM)[-1:] not in _TAIL_ENDS:
-        return False
-    # _TAIL_HINT's search, with str methods (each a C scan; the regex tries every position).
-    tail = text[-_TAIL_WINDOW:]
-    if "." in tail or "%" in tail or "/" in tail:
-        return True
-    if not tail.isascii():
-        # The regex's case folding also takes a few other letters (the dotless "ı" for "i").
-        return _TAIL_HINT.search(tail) is not None
-    tail = tail.lower()
+    """Whether ``text`` ends as a stated probability does, with a label or a number's ".", "%" or "/" near its end."""
     return (
-        "prob" in tail
-        or "confidence" in tail
-        or "weight" in tail
-        or ("p" in tail and _P_LABEL.search(tail) is not None)
+        text.rstrip(_TAIL_TRIM)[-1:] in _TAIL_ENDS
+        and _TAIL_HINT.search(text, max(0, len(text) - _TAIL_WINDOW)) is not None
     )
 
 
@@ -203,78 +169,6 @@ def search_bullet(text: str, pos: int = 0, endpos: int | None = None) -> re.Matc
     return None
 
 
-def plain_list_pairs(text: str) -> list[tuple[str, str]] | None:
-    """(text, probability) of each line when every line is ``N. text (Probability: p)``, else None.
-
-    The texts are trimmed; None too when one starts or ends with what :func:`_clean` removes.
-    """
-    stripped = text.strip()
-    if _PLAIN_ITEM.match(stripped) is None:
-        return None  # the first line is not of the shape: no need to look at the others
-    matches: list[tuple[str, str]] = _PLAIN_ITEM.findall(stripped)
-    if not matches or len(matches) != stripped.count("\n") + 1:
-        return None
-    pairs = []
-    for body, probability in matches:
-        body = body.strip()
-        if body and (body[0] in CLEAN_EDGE or body[-1] in CLEAN_EDGE):
-            return None
-        pairs.append((body, probability))
-    return pairs
-
-
-# The fallback shape of small models: a numbered list, one item a line, no probabilities, maybe
-# prose after a blank line. _NUMBERED_BLOCK spans the item lines; no "(" (no marker) in them.
-_NUMBERED_BLOCK = re.compile(r"(?:\d{1,3}\.[ \t]+[^\s(][^\n(]*(?:\n|\Z))+")
-_NUMBERED_LINE = re.compile(r"\d{1,3}\.[ \t]+([^\n]*)")
-
-
-def numbered_list_items(text: str) -> list[Item] | None:
-    r"""The items of a numbered list without probabilities, read in one pass; None if it is not one.
-
-    The list opens the reply, has one item per line, states no probability and holds no second
-    item on a line; prose may follow after a blank line. For every reply it accepts, this gives
-    the items :func:`extract_list` reads (a property test holds it to that); None sends anything
-    else to it.
-
-    Example:
-        >>> [item.text for item in numbered_list_items("1. Red\n2. Blue\n\nBoth are colours.")]
-        ['Red', 'Blue']
-
-    """
-    block = _NUMBERED_BLOCK.match(text)
-    if block is None:
-        return None
-    end = block.end()
-    rest = text[end:]
-    if rest and not rest.isspace():
-        # Prose after the list: it must start after a break (else it would belong to the last
-        # item) and hold no bullet line or marker (else more items would be read).
-        if text[end - 1] != "\n" or ITEM_BREAK.match(text, end - 1) is None:
-            return None
-        if search_bullet(text, end) is not None or ("(" in rest and PROBABILITY_MARKER.search(rest) is not None):
-            return None
-    lines = list(map(str.rstrip, _NUMBERED_LINE.findall(text, 0, end)))
-    if len(lines) >= MAX_ITEMS:
-        return None  # extract_list warns at the cap
-    if _INLINE_NUMBER.search("\x00".join(lines)) is not None:  # the pattern cannot match across \x00
-        return None
-    if any(map(_may_state_probability, lines)):
-        return None
-    texts = list(map(_clean, lines))
-    if "" in texts:
-        return None
-    return [_new(Item, (body, None, index)) for index, body in enumerate(texts)]
-
-
-def _plain_list(text: str) -> Extraction | None:
-    matches = plain_list_pairs(text)
-    if matches is None:
-        return None
-    items = [_new(Item, (body, probability, index)) for index, (body, probability) in enumerate(matches)]
-    return _new(Extraction, (items, None, False, "list", ()))
-
-
 def list_start(text: str, start: int = 0) -> int:
     """Where a list starts from ``start`` on: its first bullet line, or its first marker's line; -1 if none."""
     bullet = search_bullet(text, start)
@@ -294,7 +188,7 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
     if len(markers) == 1 and not _clean(block[: markers[0].start()]):
         # "1. (Probability: 0.6) Paris": the probability comes first, the text after it.
         rest = block[markers[0].end() :]
-        broken = ITEM_BREAK.search(rest)
+        broken = _ITEM_BREAK.search(rest)
         items.append(Item(_clean(rest[: broken.start()] if broken else rest), markers[0].group(1), len(items)))
         return True, broken is not None
     if markers:
@@ -308,8 +202,8 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
                     segment = segment[bullet.end() :]
             items.append(Item(_clean(segment), marker.group(1), len(items)))
             previous = marker.end()
-        return True, ITEM_BREAK.search(block, previous) is not None
-    broken = ITEM_BREAK.search(block)
+        return True, _ITEM_BREAK.search(block, previous) is not None
+    broken = _ITEM_BREAK.search(block)
     paragraph = (block[: broken.start()] if broken else block).rstrip()
     first_line_end = paragraph.find("\n")
     first_line = paragraph if first_line_end == -1 else paragraph[:first_line_end]
@@ -331,32 +225,6 @@ def _block_items(block: str, number: int | None, items: list[Item]) -> tuple[boo
     return probability is not None, broken is not None
 
 
-def marked_line_item(block: str, index: int) -> Item | None:
-    """The item :func:`extract_list` reads from ``block`` when it is one bullet line ending in its only marker.
-
-    That is most of what a list reply streams: ``- Red (Prob: 0.5)``. Returns None for any other
-    block (:func:`extract_list` reads it then): several lines, no bullet, no marker at the end, an
-    empty text, or the asked shape (read by the one-pass path, which trims less).
-
-    Example:
-        >>> marked_line_item("1. **Red** (Prob: 0.5)", 0)
-        Item(text='Red', probability='0.5', index=0)
-
-    """
-    if "\n" in block:
-        return None
-    bullet = BULLET.match(block)
-    if bullet is None:
-        return None
-    marker = PROBABILITY_MARKER.search(block, bullet.end())
-    if marker is None or marker.end() != len(block):
-        return None
-    if "(Probability: " in block and _PLAIN_ITEM.match(block.strip()) is not None:
-        return None
-    text = _clean(block[bullet.end() : marker.start()])
-    return _new(Item, (text, marker.group(1), index)) if text else None
-
-
 def extract_list(text: str, start: int) -> Extraction | None:
     """The candidates of a list reply whose first item starts at ``start``.
 
@@ -366,10 +234,6 @@ def extract_list(text: str, start: int) -> Extraction | None:
         and the extraction is marked truncated.
 
     """
-    if start == 0:
-        plain = _plain_list(text)
-        if plain is not None:
-            return plain
     bullet = search_bullet(text, start)
     if bullet is None:
         bullets: list[tuple[int, int, str | None]] = []  # (start, end, number) of each bullet
@@ -408,10 +272,10 @@ def extract_list(text: str, start: int) -> Extraction | None:
         if "\n" not in paragraph and (number is None or _INLINE_NUMBER.search(paragraph) is None):
             # The usual block: one line, no marker, no second item on it, read without the
             # searches of _block_items. A break can only be in its trailing whitespace.
-            last_broken = len(block) - len(paragraph) > 1 and ITEM_BREAK.search(block, len(paragraph)) is not None
+            last_broken = len(block) - len(paragraph) > 1 and _ITEM_BREAK.search(block, len(paragraph)) is not None
             body, probability = split_stated_probability(paragraph)
             last_stated = probability is not None
-            items.append(_new(Item, (body, probability, len(items))))
+            items.append(Item(body, probability, len(items)))
         else:
             last_stated, last_broken = _block_items(block, number, items)
         stated_count += last_stated
@@ -432,11 +296,110 @@ def extract_list(text: str, start: int) -> Extraction | None:
         return None if not truncated else Extraction([], None, True, "list")
     if len(kept) < len(items):
         warnings.append(f"skipped {len(items) - len(kept)} list item(s) with no text")
-        kept = [_new(Item, (item[0], item[1], index)) for index, item in enumerate(kept)]
+        kept = [Item(item[0], item[1], index) for index, item in enumerate(kept)]
     reasoning = None
     if start:
         # VS-CoT's reasoning paragraph comes before the list; other preambles are not reasoning.
         preamble = text[:start].strip()
         if _REASONING_LINE.match(preamble):
             reasoning = _REASONING_LINE.sub("", preamble).strip() or None
-    return _new(Extraction, (kept, reasoning, truncated, "list", tuple(warnings)))
+    return Extraction(kept, reasoning, truncated, "list", tuple(warnings))
+
+
+class ListStream:
+    r"""The candidates of a streaming list reply: an item ends at its ``(Prob: x)`` or at the next bullet line.
+
+    Each finished block is read by :func:`extract_list`, as the one-shot reader reads it. The
+    searches for line breaks and markers resume where the previous ones stopped (less a
+    marker's length), so streaming costs time linear in the reply's length.
+
+    Args:
+        start: Where the list starts in the reply.
+
+    Example:
+        >>> stream = ListStream(0)
+        >>> stream.feed("1. Red (Prob: 0.6)\n2. Bl", "1. Red (Prob: 0.6)\n2. Bl")
+        [Item(text='Red', probability='0.6', index=0)]
+
+    """
+
+    def __init__(self, start: int) -> None:
+        self._block = start  # where the current item's block starts (its bullet)
+        self._segment = start  # where its text not yet emitted starts (after a marker)
+        self._marked = False  # whether the current block has had a marker
+        self._line = start  # start of the line not yet known to hold a bullet or not
+        self._indent_end = start  # how far the blanks opening that line are read (read once each)
+        self._newline_scan = start  # no newline before this was missed
+        self._marker_scan = start
+        self._count = 0
+        self._number: int | None = None  # the last numbered bullet's number, up to the current block
+        self._second_list = False  # a second list began: parse reads the first only, so nothing more comes
+
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        """The items completed by ``chunk``, the end of ``text`` (everything so far)."""
+        if self._second_list:
+            return []
+        end = len(text)
+        fresh: list[Item] = []
+        while True:
+            bullet = None
+            if self._line > self._block:
+                # BULLET at the line's start; its indent, which may grow, is read once.
+                self._indent_end = _BLANKS.match(text, max(self._indent_end, self._line)).end()  # type: ignore[union-attr]  # matches ""
+                bullet = BULLET_AFTER_INDENT.match(text, self._indent_end)
+                if bullet is not None and bullet.end() >= end:
+                    return self._markers(text, end, fresh)  # its lookahead needs the next character
+            if bullet is not None:
+                self._markers(text, self._line, fresh)
+                if not self._marked:
+                    fresh.extend(self._items(text[self._block : self._line], first=True))
+                if self._restarts(text, bullet):
+                    self._second_list = True
+                    return fresh
+                self._block = self._segment = self._marker_scan = self._line
+                self._marked = False
+            newline = text.find("\n", self._line if self._line > self._newline_scan else self._newline_scan)
+            # The markers up to this line's end belong to the current block; a later line may
+            # start the next one (it is checked for a bullet first, in the next turn).
+            self._markers(text, end if newline == -1 else newline + 1, fresh)
+            if newline == -1:
+                self._newline_scan = end
+                return fresh
+            self._line = self._newline_scan = newline + 1
+
+    def _restarts(self, text: str, bullet: re.Match[str]) -> bool:
+        """Whether ``bullet`` starts a second list, as extract_list decides: its numbering starts again after a break.
+
+        A block ends in a break when it holds a blank line or a fence.
+        """
+        previous = BULLET.match(text, self._block)
+        if previous is not None and previous[1] is not None:
+            self._number = int(previous[1])
+        if bullet[1] is None or self._number is None or int(bullet[1]) > self._number:
+            return False
+        return _ITEM_BREAK.search(text, self._block, self._line) is not None
+
+    def _markers(self, text: str, stop: int, fresh: list[Item]) -> list[Item]:
+        """Emit the items ended by a ``(Prob: x)`` marker before ``stop``."""
+        while True:
+            marker = PROBABILITY_MARKER.search(
+                text, self._segment if self._segment > self._marker_scan else self._marker_scan, stop
+            )
+            if marker is None:
+                tail = stop - MARKER_LENGTH
+                if tail > self._marker_scan:
+                    self._marker_scan = tail
+                return fresh
+            fresh.extend(self._items(text[self._segment : marker.end()], first=not self._marked))
+            self._marked = True
+            self._segment = self._marker_scan = marker.end()
+
+    def _items(self, block: str, *, first: bool) -> list[Item]:
+        if not first:
+            block = block.lstrip(" \t\r\n,;.")
+        extraction = extract_list(block, 0)
+        if extraction is None:
+            return []
+        items = [item._replace(index=self._count + position) for position, item in enumerate(extraction.items)]
+        self._count += len(items)
+        return items

@@ -10,21 +10,11 @@ import html
 import re
 
 from .items import MAX_ITEMS, Extraction, Item, too_many_items
-from .items import new_tuple as _new
 from .list_scanner import split_stated_probability
 
-__all__ = ["XML_OPEN", "extract_xml", "xml_block_item"]
+__all__ = ["XML_OPEN", "XmlStream", "extract_xml"]
 
 XML_OPEN = re.compile(r"<(?i:response)(?=[\s>/])")
-# The shape asked for, with no markup inside: read in one regex pass (linear: no nested
-# quantifier can backtrack past a "<").
-_XML_PLAIN_ITEM = re.compile(
-    r"<response>\s*+<text>([^<]*+)</text>\s*+<probability>([^<]*+)</probability>\s*+</response>"
-)
-# An opening tag in another case than the plain shape's (<RESPONSE>, <Response>).
-_OTHER_CASE_OPEN = re.compile(r"<(?!response)(?i:response)")
-# One element's body as asked for, without entities, CDATA or other tags.
-_PLAIN_BLOCK = re.compile(r"\s*<text>([^<&]*)</text>\s*<probability>([^<&]*)</probability>\s*")
 _XML_CLOSE = "</response>"
 _ATTR_PROBABILITY = re.compile(r"""(?:probability|prob|p)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 _OTHER_CASE: dict[str, re.Pattern[str]] = {}  # a needle in any case but as written
@@ -99,11 +89,8 @@ def _xml_element(block: str, name: str) -> tuple[str | None, int, int]:
     return _xml_content(block[content_start:end]), start, end + len(name) + 3
 
 
-def xml_block_item(attributes: str, block: str, index: int) -> Item:
+def _xml_block_item(attributes: str, block: str, index: int) -> Item:
     """The candidate one ``<response>`` element holds, from its attributes and body."""
-    plain = _PLAIN_BLOCK.fullmatch(block)
-    if plain is not None:  # the body asked for, with nothing to decode: what the lines below give
-        return _new(Item, (plain.group(1).strip(), plain.group(2).strip(), index))
     body, _, _ = _xml_element(block, "text")
     probability: object = None
     prob_text, prob_start, prob_end = _xml_element(block, "probability")
@@ -123,18 +110,6 @@ def xml_block_item(attributes: str, block: str, index: int) -> Item:
     return Item(body, probability, index)
 
 
-def _extract_plain_xml(text: str, start: int) -> Extraction | None:
-    """Every ``<response>`` in the plain shape asked for; None if any is not (the scanner reads it)."""
-    matches = _XML_PLAIN_ITEM.findall(text, start)
-    if not matches or len(matches) != text.count("<response", start) or _OTHER_CASE_OPEN.search(text, start):
-        return None  # a record not in the plain shape, or one whose tag the count above misses
-    items = [
-        Item((html.unescape(body) if "&" in body else body).strip(), probability, index)
-        for index, (body, probability) in enumerate(matches)
-    ]
-    return Extraction(items, _xml_reasoning(text, start), False, "xml")
-
-
 def extract_xml(text: str, start: int) -> Extraction | None:
     """The candidates of an XML-ish reply whose first ``<response>`` is at ``start``.
 
@@ -142,9 +117,6 @@ def extract_xml(text: str, start: int) -> Extraction | None:
     open one, its text is kept (flagged as cut off) only if the reply never closes a
     ``<response>``: a model that closes its tags and stops inside one was cut off mid-candidate.
     """
-    plain = _extract_plain_xml(text, start)
-    if plain is not None:
-        return plain
     items: list[Item] = []
     warnings: list[str] = []
     truncated = False
@@ -172,19 +144,19 @@ def extract_xml(text: str, start: int) -> Extraction | None:
             close_from = body_start
             close_at = _find_outside_cdata(text, _XML_CLOSE, body_start, end)
         if close_at != -1 and (following is None or close_at < following.start()):
-            items.append(xml_block_item(attributes, text[body_start:close_at], len(items)))
+            items.append(_xml_block_item(attributes, text[body_start:close_at], len(items)))
             closed_any = True
             opened = XML_OPEN.search(text, close_at + len(_XML_CLOSE))
             continue
         if following is not None:
             left_open += 1
-            items.append(xml_block_item(attributes, text[body_start : following.start()], len(items)))
+            items.append(_xml_block_item(attributes, text[body_start : following.start()], len(items)))
             opened = following
             continue
         # The reply ends inside this <response>.
         truncated = True
         if not closed_any:
-            item = xml_block_item(attributes, text[body_start:], len(items))
+            item = _xml_block_item(attributes, text[body_start:], len(items))
             if item.text:
                 items.append(item)
                 warnings.append(
@@ -202,3 +174,74 @@ def extract_xml(text: str, start: int) -> Extraction | None:
 def _xml_reasoning(text: str, start: int) -> str | None:
     """VS-CoT's ``<reasoning>`` element before the first ``<response>`` (at ``start``)."""
     return _xml_element(text[:start], "reasoning")[0]
+
+
+_CLOSE_TAG = re.compile(r"</(?i:response)>")
+_OVERLAP = 12  # longer than any tag, so one split across two chunks is still found
+
+
+class XmlStream:
+    """The candidates of a streaming XML-ish reply, each given at its ``</response>`` (or where the next one opens).
+
+    Each element is read by :func:`_xml_block_item`, as the one-shot reader reads it. Every
+    search resumes where the previous one stopped (less a few characters: a tag may be split
+    across chunks), so streaming costs time linear in the reply's length.
+
+    Args:
+        start: Where the first ``<response`` is in the reply.
+
+    Example:
+        >>> stream = XmlStream(0)
+        >>> stream.feed("<response>Red (p=0.6)</response><resp", "<response>Red (p=0.6)</response><resp")
+        [Item(text='Red', probability='0.6', index=0)]
+
+    """
+
+    def __init__(self, start: int) -> None:
+        self._scan = start
+        self._tag = -1  # where the open <response>'s attributes start; -1 when none is open
+        self._body = -1  # where its body starts; -1 while its ">" has not arrived
+        self._count = 0
+
+    def feed(self, text: str, chunk: str) -> list[Item]:
+        """The items completed by ``chunk``, the end of ``text`` (everything so far)."""
+        scan = self._scan
+        fresh: list[Item] = []
+        while True:
+            if self._tag == -1:
+                opener = XML_OPEN.search(text, scan)
+                if opener is None:
+                    scan = max(scan, len(text) - _OVERLAP)
+                    break
+                self._tag, self._body = opener.end(), -1
+                scan = opener.end()
+            if self._body == -1:
+                gt = text.find(">", scan)
+                if gt == -1:
+                    scan = len(text)
+                    break
+                self._body = scan = gt + 1
+                if text[self._tag : gt].rstrip().endswith("/"):  # <response/>: nothing inside
+                    self._tag = -1
+                    continue
+            close = _CLOSE_TAG.search(text, scan)
+            opener = XML_OPEN.search(text, scan, close.start() if close is not None else len(text))
+            if opener is not None:
+                fresh.append(self._item(text, opener.start()))  # left open: it ends where the next one opens
+                scan = opener.start()
+                continue
+            if close is not None:
+                fresh.append(self._item(text, close.start()))
+                scan = close.end()
+                continue
+            scan = max(scan, len(text) - _OVERLAP)
+            break
+        self._scan = scan
+        return fresh
+
+    def _item(self, text: str, end: int) -> Item:
+        attributes = text[self._tag : self._body - 1]
+        item = _xml_block_item(attributes, text[self._body : end], self._count)
+        self._count += 1
+        self._tag = self._body = -1
+        return item
