@@ -11,11 +11,16 @@ left) answers it, else the default answer does. Every request is recorded.
         model = OpenAICompatibleModel("fake", base_url=server.base_url)
 
 ``Reply.completion`` answers a streaming request (``"stream": true``) as server-sent events.
+Faults: ``Reply.reset()`` resets the connection without answering, ``Reply.hang()`` answers
+only when the server closes (past any client timeout), ``Reply(..., gate=event)`` waits for a
+test's event; ``models=`` replaces the ``GET /models`` answer (a health probe's target).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +40,18 @@ class Reply:
     content_type: str = "application/json"
     delay: float = 0.0
     completion_text: str | None = field(default=None, repr=False)  # set by completion(): streamable
+    reset: bool = False
+    gate: threading.Event | None = field(default=None, repr=False)
+
+    @classmethod
+    def reset_connection(cls) -> Reply:
+        """No answer: the connection is reset (TCP RST), as a crashed worker or a proxy would."""
+        return cls(reset=True)
+
+    @classmethod
+    def hang(cls) -> Reply:
+        """No answer until the server closes: longer than any client timeout."""
+        return cls(gate=threading.Event())
 
     @classmethod
     def json(cls, data: Any, status: int = 200, delay: float = 0.0) -> Reply:
@@ -115,13 +132,17 @@ class FakeOpenAIServer:
     Args:
         *rules: Tried in order for each chat request.
         default: The answer when no rule matches (default: an empty chat completion).
+        models: The answer to ``GET /models`` (default: a list holding the model ``fake``).
 
     Attributes:
         requests: Every chat request received, in order (thread-safe to read after the calls).
     """
 
-    def __init__(self, *rules: Rule, default: Reply | Responder | None = None) -> None:
+    def __init__(
+        self, *rules: Rule, default: Reply | Responder | None = None, models: Reply | Responder | None = None
+    ) -> None:
         self.rules = list(rules)
+        self.models = models
         self.default: Reply | Responder = default if default is not None else Reply.completion("")
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -168,6 +189,16 @@ class FakeOpenAIServer:
                     break
         return chosen if isinstance(chosen, Reply) else chosen(request)
 
+    def _wait(self, reply: Reply) -> bool:
+        """Wait out the reply's delay and gate; False when the server closes first."""
+        if reply.delay and self._closing.wait(reply.delay):
+            return False
+        if reply.gate is not None:
+            while not reply.gate.wait(0.05):
+                if self._closing.is_set():
+                    return False
+        return True
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -178,6 +209,14 @@ class FakeOpenAIServer:
                 pass
 
             def _send(self, reply: Reply) -> None:
+                if not fake._wait(reply):
+                    return  # closing: drop the answer
+                if reply.reset:
+                    # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 body = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
@@ -187,7 +226,8 @@ class FakeOpenAIServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(Reply.json({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                    models = fake.models or Reply.json({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    self._send(models if isinstance(models, Reply) else models({"_path": self.path}))
                 else:
                     self._send(Reply.error(404, f"no route {self.path}", kind="not_found"))
 
@@ -203,10 +243,9 @@ class FakeOpenAIServer:
                     self._send(Reply.error(404, f"no route {self.path}", kind="not_found"))
                     return
                 reply = fake._answer(request)
-                if reply.delay and fake._closing.wait(reply.delay):
-                    return  # closing: drop the answer
                 if request.get("stream") and reply.completion_text is not None:
-                    self._stream(reply.completion_text)
+                    if fake._wait(reply):
+                        self._stream(reply.completion_text)
                 else:
                     self._send(reply)
 
