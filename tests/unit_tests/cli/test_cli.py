@@ -59,6 +59,27 @@ def test_same_seed_same_draw(use_backend, capsys):
     assert len(picks) == 1
 
 
+HOSTILE = "\x1b]0;owned\x07\x1b[2J"  # retitle the terminal window, clear the screen
+
+
+def test_control_characters_in_model_text_are_shown_escaped(use_backend, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    use_backend(ScriptedBackend([vs_reply(HOSTILE + "A", "B\u202eC")]))
+    assert cli.main(["sample", "x", "-k", "2", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]0;owned\\x07\\x1b[2JA" in out and "B\\u202eC" in out
+    # The JSON output keeps the text as the model sent it.
+    use_backend(ScriptedBackend([vs_reply(HOSTILE + "A", "B")]))
+    assert cli.main(["sample", "x", "-k", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidates"][0]["text"] == HOSTILE + "A"
+    # So does a raw reply printed with an error.
+    use_backend(ScriptedBackend(lambda prompt: "I refuse \x1b]0;owned\x07"))
+    assert cli.main(["sample", "x", "--retries", "0"]) == cli.EXIT_PARSE
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "I refuse \\x1b]0;owned" in err
+
+
 def test_unparseable_reply_exits_4_and_shows_raw(use_backend, capsys):
     use_backend(ScriptedBackend(lambda prompt: "I refuse to make a list."))
     assert cli.main(["sample", "x", "--retries", "0"]) == cli.EXIT_PARSE
