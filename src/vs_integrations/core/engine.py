@@ -31,7 +31,7 @@ from .calls import (
 from .config import OnFailure, VSConfig, resolve_config
 from .distribution import Candidate, Distribution, SamePredicate, ValidPredicate, text_key
 from .errors import ParseError, SettingsError
-from .parser import Item, build_distribution, extract
+from .parser import Item, build_distribution, drop_invalid, extract, refusal_note, shown
 from .prompts import Message, build_messages, followup_message, json_schema
 
 Schema = dict[str, Any]
@@ -85,12 +85,7 @@ class VSEngine:
     ) -> None:
         self.config = resolve_config(config, owner="VSEngine", **settings)
         self.use_schema = use_schema
-        if valid is not None and not callable(valid):
-            raise SettingsError(
-                f"VSEngine: valid must be a function valid(text) -> bool or None; got {type(valid).__name__}",
-                field="valid",
-            )
-        self.valid = valid
+        self.valid = check_valid(valid, "VSEngine")
 
     @property
     def max_retries(self) -> int:
@@ -366,6 +361,21 @@ class VSEngine:
         raise ParseError(message, raw, best, calls=pool.records)
 
 
+def check_valid(valid: object, owner: str) -> ValidPredicate | None:
+    """``valid`` when it is a function or None; else a :class:`SettingsError` naming ``owner``'s field.
+
+    Example:
+        >>> check_valid(str.isalpha, "VSEngine") is str.isalpha
+        True
+    """
+    if valid is not None and not callable(valid):
+        raise SettingsError(
+            f"{owner}: valid must be a function valid(text) -> bool or None; got {type(valid).__name__}",
+            field="valid",
+        )
+    return valid
+
+
 class _Pool:
     """The distinct valid candidates read from several replies, every reply, and the trace.
 
@@ -421,7 +431,7 @@ class _Pool:
                 items = items[:-1]
                 self.notes.append(
                     f"reply {number} was cut at the token limit (finish reason 'length'); dropped its "
-                    f"unfinished last candidate {_shown(extraction.items[-1].text)}"
+                    f"unfinished last candidate {shown(extraction.items[-1].text)}"
                 )
             else:
                 self.notes.append(
@@ -435,17 +445,15 @@ class _Pool:
             return 0
         if self.reasoning is None:
             self.reasoning = extraction.reasoning
+        items, refused = drop_invalid(items, self.valid)
+        for text in refused:
+            self._refuse(text)
         fresh: set[str] = set()
-        refused: list[str] = []
         surplus: dict[str, str] = {}  # text_key -> first spelling, of the candidates left out
         repeated = empty = 0
         for item in items:
             if not item.text:
                 empty += 1
-                continue
-            if self.valid is not None and not self.valid(item.text):
-                refused.append(item.text)
-                self._refuse(item.text)
                 continue
             spelling = self._held(item.text)
             if spelling is None:
@@ -464,15 +472,12 @@ class _Pool:
         if empty:
             self.notes.append(f"reply {number} had {empty} candidate(s) with empty text; dropped them")
         if refused:
-            self.notes.append(
-                f"reply {number}: valid() refused {len(refused)} candidate(s), dropped (still in raw): "
-                + ", ".join(_shown(text) for text in refused)
-            )
+            self.notes.append(f"reply {number}: {refusal_note(refused)}")
         if surplus:
             self.notes.append(
                 f"reply {number} brought {len(surplus)} candidate(s) beyond the {self.target} wanted; kept the "
                 f"first {self.target} in reply order and left out (still in raw): "
-                + ", ".join(_shown(text) for text in surplus.values())
+                + ", ".join(shown(text) for text in surplus.values())
             )
         if repeated:
             self.notes.append(f"reply {number} repeated {repeated} candidate(s) already held; kept the first")
@@ -516,11 +521,6 @@ def _runs_to_end(reply: str, text: str) -> bool:
     """
     words = text.split()
     return bool(words) and " ".join(reply.split()).endswith(" ".join(words))
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
 async def _drive(

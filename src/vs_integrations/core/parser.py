@@ -9,8 +9,10 @@ stall the parser.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .config import VSConfig
-from .distribution import Candidate, Distribution
+from .distribution import Candidate, Distribution, ValidPredicate
 from .errors import ParseError
 from .parsing import (
     Extraction,
@@ -30,26 +32,34 @@ __all__ = [
     "ParseError",
     "StreamParser",
     "build_distribution",
+    "drop_invalid",
     "extract",
     "extract_records",
     "parse",
     "read_probability",
+    "refusal_note",
+    "shown",
 ]
 
 
-def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) -> Distribution:
+def parse(
+    text: str, config: VSConfig | None = None, *, k: int | None = None, valid: ValidPredicate | None = None
+) -> Distribution:
     """Read a verbalized distribution from a model reply.
 
     Args:
         text: The model's reply.
         config: The settings the reply was asked with (format hint, probability definition).
         k: If given, a warning is added when the number of candidates differs from ``k``.
+        valid: Optional ``valid(text) -> bool``: the candidates it refuses are dropped before
+            normalisation, as :class:`~vs_integrations.VSEngine` drops them (a warning lists
+            them; ``raw`` keeps them).
 
     Returns:
         A normalised :class:`Distribution` that keeps ``text`` as ``raw``.
 
     Raises:
-        ParseError: If the reply holds no candidate. ``err.raw`` is ``text``.
+        ParseError: If the reply holds no candidate (or ``valid`` refused every one). ``err.raw`` is ``text``.
 
     Example:
         >>> parse("1. Red: 60%, 2. Blue: 40%").texts
@@ -61,11 +71,16 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
     extraction = extract(text, config)
     if not extraction.items:
         raise ParseError(no_candidates_message(text), text)
+    items, refused = drop_invalid(extraction.items, valid)
     notes = list(extraction.warnings)
+    if refused:
+        notes.append(refusal_note(refused))
+        if not items:
+            raise ParseError("; ".join(notes), text)
     if extraction.truncated:
         notes.append("the reply was cut off; kept the complete candidates")
     distribution = build_distribution(
-        extraction.items,
+        items,
         config,
         raw=text,
         reasoning=extraction.reasoning,
@@ -73,6 +88,43 @@ def parse(text: str, config: VSConfig | None = None, *, k: int | None = None) ->
         warnings=notes,
     )
     return _check_count(distribution, config, k)
+
+
+def drop_invalid(items: Sequence[Item], valid: ValidPredicate | None) -> tuple[list[Item], list[str]]:
+    """``items`` without the ones ``valid`` refuses, and the refused texts in reply order.
+
+    The one place a candidate is judged, for :func:`parse` and the engine's loop. Items with
+    empty text are kept without asking ``valid`` (the caller drops them with its own note).
+
+    Example:
+        >>> kept, refused = drop_invalid([Item("Ohio", 0.5, 0), Item("Houston", 0.5, 1)], lambda t: t != "Houston")
+        >>> [item.text for item in kept], refused
+        (['Ohio'], ['Houston'])
+
+    """
+    if valid is None:
+        return list(items), []
+    kept: list[Item] = []
+    refused: list[str] = []
+    for item in items:
+        if item.text and not valid(item.text):
+            refused.append(item.text)
+        else:
+            kept.append(item)
+    return kept, refused
+
+
+def refusal_note(refused: Sequence[str]) -> str:
+    """The warning naming the candidates ``valid`` refused."""
+    return f"valid() refused {len(refused)} candidate(s), dropped (still in raw): " + ", ".join(
+        shown(text) for text in refused
+    )
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to ``limit`` characters, quoted: how warnings name a candidate."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
 def _check_count(distribution: Distribution, config: VSConfig | None, k: int | None) -> Distribution:

@@ -28,6 +28,7 @@ from ..core.config import (
     resolve_config,
     split_settings,
 )
+from ..core.distribution import ValidPredicate
 from ..core.engine import VSEngine
 from ..core.errors import InvalidSetting, SettingsError
 from ..core.prompts import Message
@@ -81,6 +82,11 @@ class VSSettings(BaseModel):
     seed: int | None = _DEFAULTS.seed
     """Seed of the draw, ``Distribution.sample(seed)``: the same seed picks the same candidate of the
     same distribution; None draws afresh."""
+    valid: ValidPredicate | None = Field(default=None, exclude=True)
+    """``valid(text) -> bool`` on a candidate's text (None: every candidate counts). A refused
+    candidate is dropped before normalisation (a warning names it, ``raw`` keeps it) and counts
+    as missing, so the top-up asks for more and names it. Not serialised (a function, often a
+    lambda): set it again on a loaded object."""
 
     def __init__(self, **data: Any) -> None:
         # Resolved before pydantic validates: pydantic would wrap our errors (ValueErrors) in a
@@ -170,9 +176,10 @@ class InnerModelSettings(VSSettings):
         """The ``BaseChatModel`` inside :attr:`llm`'s wrappers (the primary one), if there is one."""
         return chat_model_of(self.llm)
 
-    def vs_engine(self, **overrides: Any) -> VSEngine:
-        """The core engine for these settings, with per-call ``overrides`` (VS settings only)."""
-        return VSEngine(resolve_config(self.vs_config, owner=type(self).__name__, **overrides))
+    def vs_engine(self, valid: ValidPredicate | None = None, **overrides: Any) -> VSEngine:
+        """The core engine for these settings, with per-call ``overrides`` (VS settings, ``valid``)."""
+        config = resolve_config(self.vs_config, owner=type(self).__name__, **overrides)
+        return VSEngine(config, valid=valid if valid is not None else self.valid)
 
     def negotiation(self, schema: dict[str, Any] | None) -> SchemaNegotiation:
         """The ``response_format`` forms to try for one request carrying ``schema``."""

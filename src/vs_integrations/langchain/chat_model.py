@@ -52,6 +52,9 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     :class:`~vs_integrations.GenerationSettings`) and any other keyword go to the inner model.
     ``seed`` seeds the draw: ``Distribution.sample(seed)``, so the same seed picks the same
     candidate of the same distribution; None draws afresh.
+    ``valid=fn`` (a ``valid(text) -> bool`` on a candidate's text; also per call or ``bind``)
+    drops the candidates it refuses before the draw: a warning names them, the distribution's
+    ``raw`` keeps them, and the top-up asks for more, naming them.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -96,7 +99,16 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         chat = self.chat_model
         inner = getattr(chat, "_identifying_params", {}) if chat is not None else {}
-        return {"llm": self.llm.get_name(), "llm_params": inner, **self.vs_config.to_dict()}
+        # ``valid`` by name (a function has no stable value): a cache keyed on these tells checks apart.
+        valid = self.valid
+        name = None if valid is None else getattr(valid, "__qualname__", type(valid).__qualname__)
+        where = getattr(valid, "__module__", None)
+        return {
+            "llm": self.llm.get_name(),
+            "llm_params": inner,
+            **self.vs_config.to_dict(),
+            "valid": f"{where}.{name}" if where and name else name,
+        }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -124,6 +136,7 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         self, stop: list[str] | None, kwargs: dict[str, Any], run_manager: RunManager | AsyncRunManager | None
     ) -> tuple[VSEngine, RunnableConfig, dict[str, Any]]:
         """The engine for this call, the inner calls' config and the inner calls' keywords."""
+        valid = kwargs.pop("valid", None)
         vs, generation, rest = split_call_keywords(type(self).__name__, kwargs)
         options = {
             "temperature": self.temperature,
@@ -134,7 +147,7 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         }
         forwarded = {key: value for key, value in options.items() if value is not None and value != []}
         config: RunnableConfig = {"callbacks": child_callbacks(run_manager)} if run_manager is not None else {}
-        return self.vs_engine(**vs), config, {**forwarded, **generation, **rest}
+        return self.vs_engine(valid, **vs), config, {**forwarded, **generation, **rest}
 
     def _result(
         self,

@@ -25,7 +25,9 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
     ``fallback`` the raw reply as one candidate. A reply with no candidate raises that error
     too (the raw reply as ``raw`` and ``llm_output``) unless ``on_failure="fallback"``.
     ``max_retries`` and ``seed`` are accepted so one ``VSConfig`` fits every adapter; a parser
-    makes no call and draws nothing.
+    makes no call and draws nothing. ``valid(text) -> bool`` drops the candidates it refuses
+    before normalisation, as the engine does (a warning names them, ``raw`` keeps them); they
+    count as missing for ``on_failure``.
 
     Example:
         >>> parser = VerbalizedOutputParser(k=2)
@@ -44,7 +46,7 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
         config = self.vs_config
         wanted = config.turn_size
         try:
-            distribution = parse(text, config)
+            distribution = parse(text, config, valid=self.valid)
         except ParseError as exc:
             if config.on_failure == "fallback":
                 return _fallback(text, f"no candidate found; fell back to the raw reply ({exc})")

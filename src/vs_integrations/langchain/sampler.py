@@ -17,7 +17,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from ..backends.response_format import anegotiate, negotiate
 from ..core.calls import CallRecord, ModelRequest
 from ..core.config import VSConfig, refuse_unknown
-from ..core.distribution import Candidate, Distribution
+from ..core.distribution import Candidate, Distribution, ValidPredicate
 from ..core.engine import VSEngine
 from ..core.errors import InvalidSetting
 from ..core.parser import Item, StreamParser, build_distribution
@@ -92,9 +92,12 @@ class _StreamRun:
     Sync and async drivers share it; they only open the inner streams and pass the text on.
     """
 
-    def __init__(self, steps: Generator[ModelRequest, str, Distribution], config: VSConfig) -> None:
+    def __init__(
+        self, steps: Generator[ModelRequest, str, Distribution], config: VSConfig, valid: ValidPredicate | None
+    ) -> None:
         self._steps = steps
         self._config = config
+        self._valid = valid
         self._request: ModelRequest = next(steps)
         self._replies: list[str] = []
         self._pieces: list[str] = []
@@ -110,7 +113,12 @@ class _StreamRun:
     def feed(self, text: str) -> DistributionChunk | None:
         """Add streamed text; the new state when it completed a candidate not seen before."""
         self._pieces.append(text)
-        fresh = [c for c in self._parser.feed(text) if c.text.casefold() not in self._seen]
+        # Only candidates valid accepts are shown; the engine judges (and names) them again at the end.
+        fresh = [
+            c
+            for c in self._parser.feed(text)
+            if c.text.casefold() not in self._seen and (self._valid is None or self._valid(c.text))
+        ]
         if not fresh:
             return None
         for candidate in fresh:
@@ -153,6 +161,10 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     VS keywords given to ``invoke``/``stream`` (or ``bind``) apply to that call, and so do
     ``temperature``, ``top_p``, ``max_tokens`` and ``stop``, sent to the inner model (checked
     by :class:`~vs_integrations.GenerationSettings`); any other keyword is refused by name.
+    ``valid=fn`` (a ``valid(text) -> bool`` on a candidate's text, also per call) drops the
+    candidates it refuses: a warning names them, ``raw`` keeps them, and the top-up asks for
+    more, naming them; ``k`` and ``distinct`` then count valid candidates. A stream shows only
+    valid candidates.
 
     ``distinct=N`` runs :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` instead of
     one VS call: it keeps asking (``k`` a call, each later call listing the candidates held) until
@@ -212,10 +224,11 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
 
     # -- invoke ------------------------------------------------------------------------------
     def _prepare(self, kwargs: dict[str, Any]) -> tuple[VSEngine, dict[str, Any]]:
-        """The engine for a call's VS keywords and the inner calls' generation keywords."""
+        """The engine for a call's VS keywords (and ``valid``) and the inner calls' generation keywords."""
+        valid = kwargs.pop("valid", None)
         vs, generation, rest = split_call_keywords(type(self).__name__, kwargs)
-        refuse_unknown(rest, type(self).__name__, GENERATION_KEYWORDS)
-        return self.vs_engine(**vs), generation
+        refuse_unknown(rest, type(self).__name__, (*GENERATION_KEYWORDS, "valid"))
+        return self.vs_engine(valid, **vs), generation
 
     def _run(
         self, input: LanguageModelInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig, **kwargs: Any
@@ -271,7 +284,7 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
     def _start(self, inputs: Iterable[LanguageModelInput], engine: VSEngine) -> _StreamRun:
         messages = to_core_messages(to_langchain_messages(_fold(inputs)))
         steps = engine.steps(messages, distinct=self.distinct, max_calls=self.max_calls)
-        return _StreamRun(steps, engine.config)
+        return _StreamRun(steps, engine.config, engine.valid)
 
     def _open(
         self,

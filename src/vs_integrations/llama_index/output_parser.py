@@ -7,7 +7,8 @@ from typing import Any
 from llama_index.core.types import BaseOutputParser
 
 from ..core.config import VSConfig, resolve_config
-from ..core.distribution import Candidate, Distribution
+from ..core.distribution import Candidate, Distribution, ValidPredicate
+from ..core.engine import check_valid
 from ..core.errors import ParseError
 from ..core.parser import parse
 from ..core.prompts import format_instructions
@@ -28,6 +29,9 @@ class VerbalizedOutputParser(BaseOutputParser):
 
     Args:
         config: A whole :class:`~vs_integrations.VSConfig` to start from.
+        valid: Optional ``valid(text) -> bool``: the candidates it refuses are dropped before
+            normalisation, as the engine drops them (a warning names them, ``raw`` keeps them);
+            they count as missing for ``on_failure``.
         **settings: Flat VS settings (``k``, ``format``, ``probability``...) overriding
             ``config``; an unknown name raises :class:`~vs_integrations.SettingsError`.
 
@@ -36,8 +40,9 @@ class VerbalizedOutputParser(BaseOutputParser):
         ['tea', 'coffee']
     """
 
-    def __init__(self, config: VSConfig | None = None, **settings: Any) -> None:
-        self._vs_config = resolve_config(config, owner="VerbalizedOutputParser", **settings)
+    def __init__(self, config: VSConfig | None = None, *, valid: ValidPredicate | None = None, **settings: Any) -> None:
+        self._vs_config = resolve_config(config, owner="VerbalizedOutputParser", own=("valid",), **settings)
+        self._valid = check_valid(valid, "VerbalizedOutputParser")
 
     @property
     def vs_config(self) -> VSConfig:
@@ -53,7 +58,7 @@ class VerbalizedOutputParser(BaseOutputParser):
         """
         config = self._vs_config
         try:
-            distribution = parse(output, config)
+            distribution = parse(output, config, valid=self._valid)
         except ParseError as exc:
             if config.on_failure == "fallback":
                 return _fallback(output, f"no candidate found; fell back to the raw reply ({exc})")

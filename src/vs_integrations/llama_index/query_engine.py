@@ -15,6 +15,7 @@ from llama_index.core.schema import QueryBundle
 
 from ..backends.response_format import SchemaStyle
 from ..core.config import VSConfig, resolve_config
+from ..core.distribution import ValidPredicate
 from ..core.errors import SettingsError
 from .synthesizer import _OWN_KEYWORDS, VerbalizedSynthesizer
 
@@ -35,6 +36,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
             default ``auto``).
         streaming: Return streaming responses (see :class:`VerbalizedSynthesizer`; default off).
         callback_manager: LlamaIndex callbacks of the query engine.
+        valid: ``valid(text) -> bool`` on a candidate answer (see :class:`VerbalizedSynthesizer`).
         **settings: Flat VS settings (``k``, ``tail``, ``on_failure``, ``seed``...); an unknown
             name raises :class:`~vs_integrations.SettingsError`.
 
@@ -58,6 +60,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
         schema_style: SchemaStyle | None = None,
         streaming: bool | None = None,
         callback_manager: CallbackManager | None = None,
+        valid: ValidPredicate | None = None,
         **settings: Any,
     ) -> None:
         vs_config = resolve_config(
@@ -70,6 +73,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
                 text_qa_template=text_qa_template,
                 schema_style=schema_style or "auto",
                 streaming=bool(streaming),
+                valid=valid,
             )
         else:
             given = {
@@ -78,6 +82,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
                 "text_qa_template": text_qa_template,
                 "schema_style": schema_style,
                 "streaming": streaming,
+                "valid": valid,
                 **settings,
             }
             clashing = sorted(name for name, value in given.items() if value is not None)
@@ -110,6 +115,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
         text_qa_template: BasePromptTemplate | None = None,
         schema_style: SchemaStyle | None = None,
         streaming: bool | None = None,
+        valid: ValidPredicate | None = None,
         **settings: Any,
     ) -> VerbalizedQueryEngine:
         """Build from an index: its retriever (``similarity_top_k``, ``retriever_kwargs``) and a synthesizer.
@@ -132,6 +138,7 @@ class VerbalizedQueryEngine(CustomQueryEngine):
             text_qa_template=text_qa_template,
             schema_style=schema_style,
             streaming=streaming,
+            valid=valid,
         )
 
     def custom_query(self, query_str: str) -> RESPONSE_TYPE:

@@ -25,8 +25,8 @@ from llama_index.core.schema import NodeWithScore
 
 from ..backends.response_format import SchemaStyle
 from ..core.config import VSConfig, resolve_config
-from ..core.distribution import Distribution
-from ..core.engine import VSEngine
+from ..core.distribution import Distribution, ValidPredicate
+from ..core.engine import VSEngine, check_valid
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
 from ._driver import Answer, LLMCall, Trace, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
@@ -45,7 +45,7 @@ class SampledAnswer(str):
     asynchronous: bool
 
 
-_OWN_KEYWORDS = ("llm", "text_qa_template", "schema_style", "streaming", "callback_manager", "prompt_helper")
+_OWN_KEYWORDS = ("llm", "text_qa_template", "schema_style", "streaming", "callback_manager", "prompt_helper", "valid")
 """The synthesizer's own keywords, named when a misspelt one is refused."""
 
 
@@ -71,6 +71,9 @@ class VerbalizedSynthesizer(BaseSynthesizer):
             whole reply is read before the draw, so the answer arrives as one chunk.
         callback_manager: LlamaIndex callbacks.
         prompt_helper: LlamaIndex's context packing (default: from the LLM's metadata).
+        valid: Optional ``valid(text) -> bool`` on a candidate answer: a refused answer is dropped
+            before normalisation (a warning names it, the distribution's ``raw`` keeps it) and
+            counts as missing, so the top-up asks for more, naming it; ``k`` counts valid answers.
         **settings: Flat VS settings (``k``, ``variant``, ``tail``, ``max_retries``,
             ``on_failure``, ``seed``...) overriding ``config``; an unknown name raises
             :class:`~vs_integrations.SettingsError`. ``seed`` seeds the draws.
@@ -96,15 +99,17 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         streaming: bool = False,
         callback_manager: CallbackManager | None = None,
         prompt_helper: PromptHelper | None = None,
+        valid: ValidPredicate | None = None,
         **settings: Any,
     ) -> None:
         vs_config = resolve_config(config, owner="VerbalizedSynthesizer", own=_OWN_KEYWORDS, **settings)
         check_schema_style(schema_style)
+        check_valid(valid, "VerbalizedSynthesizer")
         if llm is not None:
             check_llm("VerbalizedSynthesizer", llm)
         super().__init__(llm=llm, callback_manager=callback_manager, prompt_helper=prompt_helper, streaming=streaming)
         self._vs_config = vs_config
-        self._engine = VSEngine(vs_config)
+        self._engine = VSEngine(vs_config, valid=valid)
         self._text_qa_template = VerbalizedPromptTemplate(text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL, vs_config)
         self._rng = random.Random(vs_config.seed)
         self._schema_style = schema_style

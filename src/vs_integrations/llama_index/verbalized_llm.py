@@ -26,13 +26,13 @@ from pydantic import PrivateAttr
 from ..backends.response_format import SchemaStyle
 from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
-from ..core.distribution import Candidate, Distribution
-from ..core.engine import VSEngine
+from ..core.distribution import Candidate, Distribution, ValidPredicate
+from ..core.engine import VSEngine, check_valid
 from ._driver import Trace, adrive, check_llm, check_schema_style, drive, engine_calls
 from ._messages import to_core_messages
 
 Steps = Generator[ModelRequest, "str | Reply", Distribution]
-_OWN_KEYWORDS = ("llm", "schema_style", "callback_manager")
+_OWN_KEYWORDS = ("llm", "schema_style", "callback_manager", "valid")
 
 
 class VerbalizedLLM(LLM):
@@ -54,7 +54,7 @@ class VerbalizedLLM(LLM):
     Per call, ``chat(messages, k=3, temperature=0.2, max_tokens=200)``: VS keywords override the
     settings for that call; ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop`` are
     checked and passed to every inner call, with any other keyword. A per-call ``seed`` seeds
-    both the inner calls and the draw.
+    both the inner calls and the draw; a per-call ``valid`` replaces this LLM's.
 
     Args:
         llm: The LLM that writes the candidates.
@@ -62,6 +62,9 @@ class VerbalizedLLM(LLM):
         schema_style: How the reply's JSON Schema reaches the inner LLM as ``response_format``
             (see :class:`VerbalizedSynthesizer`; default ``auto``).
         callback_manager: LlamaIndex callbacks of this LLM (one LLM event per VS call).
+        valid: Optional ``valid(text) -> bool`` on a candidate: a refused candidate is never
+            drawn; it is dropped before normalisation (a warning names it, the distribution's
+            ``raw`` keeps it) and counts as missing, so the top-up asks for more, naming it.
         **settings: Flat VS settings (``k``, ``tail``, ``on_failure``, ``seed``...); ``seed``
             seeds the draws. An unknown name raises :class:`~vs_integrations.SettingsError`.
 
@@ -84,6 +87,7 @@ class VerbalizedLLM(LLM):
     _vs_config: VSConfig = PrivateAttr()
     _rng: random.Random = PrivateAttr()
     _rng_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _valid: ValidPredicate | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class VerbalizedLLM(LLM):
         *,
         schema_style: SchemaStyle = "auto",
         callback_manager: CallbackManager | None = None,
+        valid: ValidPredicate | None = None,
         **settings: Any,
     ) -> None:
         vs_config = resolve_config(config, owner="VerbalizedLLM", own=_OWN_KEYWORDS, **settings)
@@ -102,6 +107,7 @@ class VerbalizedLLM(LLM):
         )
         self._vs_config = vs_config
         self._rng = random.Random(vs_config.seed)
+        self._valid = check_valid(valid, "VerbalizedLLM")
 
     @classmethod
     def class_name(cls) -> str:
@@ -131,12 +137,13 @@ class VerbalizedLLM(LLM):
     ) -> tuple[Steps, dict[str, Any], int | None]:
         """The engine steps, the inner calls' keywords and the draw's seed (None: this LLM's generator)."""
         vs, rest = split_settings(kwargs)
+        valid = rest.pop("valid", None) or self._valid
         config = resolve_config(vs.pop("config", None) or self._vs_config, owner="VerbalizedLLM call", **vs)
         names = GenerationSettings.names()
         settings = GenerationSettings(**{name: rest.pop(name) for name in names if name in rest})
         if "seed" in vs:
             settings = settings.updated(seed=vs["seed"])
-        steps = VSEngine(config).steps(to_core_messages(messages), settings=settings)
+        steps = VSEngine(config, valid=valid).steps(to_core_messages(messages), settings=settings)
         return steps, rest, vs.get("seed")
 
     def _draw(self, distribution: Distribution, seed: int | None) -> Candidate:

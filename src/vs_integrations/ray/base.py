@@ -54,8 +54,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ..backends.response_format import SCHEMA_STYLES, error_status, is_context_length_error, response_format
 from ..core.calls import CallRecord, GenerationSettings, Model, ModelRequest, Reply, as_reply
 from ..core.config import VSConfig, resolve_config
-from ..core.distribution import Distribution
-from ..core.engine import VSEngine
+from ..core.distribution import Distribution, ValidPredicate
+from ..core.engine import VSEngine, check_valid
 from ..core.errors import BackendError, ContextTooLong, InvalidSetting, MalformedResponse, ParseError, RequestRefused
 from ..core.prompts import Message
 
@@ -285,6 +285,7 @@ class _VerbalizeWorker:
         timeout: float,
         distinct: int | None = None,
         max_calls: int | None = None,
+        valid: ValidPredicate | None = None,
     ) -> None:
         from ..backends.openai_compatible import OpenAICompatibleModel
 
@@ -292,7 +293,7 @@ class _VerbalizeWorker:
         # has fields for as its defaults, so they hold whether or not it reads a request's own.
         defaults = {k: v for k, v in settings.as_kwargs().items() if k in ("temperature", "top_p", "max_tokens")}
         self.backend = OpenAICompatibleModel(model, base_url=base_url, api_key=api_key, timeout=timeout, **defaults)
-        self.engine = VSEngine(config)
+        self.engine = VSEngine(config, valid=valid)
         self.settings = settings
         self.distinct = distinct
         self.max_calls = max_calls
@@ -345,6 +346,7 @@ def verbalize(
     timeout: float = 120.0,
     distinct: int | None = None,
     max_calls: int | None = None,
+    valid: ValidPredicate | None = None,
     config: VSConfig | None = None,
     **vs_settings: Any,
 ) -> Dataset:
@@ -377,6 +379,11 @@ def verbalize(
             :meth:`VSEngine.distinct <vs_integrations.VSEngine.distinct>` (several calls of ``k``,
             pooled into one distribution); None makes one VS call per row.
         max_calls: The per-row call budget of ``distinct`` (default ``2 * ceil(N / k) + 1``).
+        valid: ``valid(text) -> bool`` on a candidate's text: a refused candidate is dropped
+            (a warning names it, ``raw`` keeps it) and counts as missing, so the row's top-up
+            asks for more, naming it; ``k`` and ``distinct`` count valid candidates. It is
+            pickled to the workers with Ray's cloudpickle: a lambda or a closure works, and so
+            does anything it captures that pickles (a compiled regex, a set of answers).
         config: A whole :class:`VSConfig` to start from.
         **vs_settings: VS settings (``k``, ``variant``, ``tail``, ``max_retries``, ``seed``...);
             ``seed`` seeds the draw of ``sampled`` (see the module's docstring).
@@ -385,7 +392,8 @@ def verbalize(
         A lazy dataset: the input columns plus ``distribution``, ``sampled`` and ``error``.
 
     Raises:
-        SettingsError: At call time, before any work, for an unknown VS setting.
+        SettingsError: At call time, before any work, for an unknown VS setting or a ``valid``
+            that is not a function.
         InvalidSetting: At call time, before any work, naming the field: a generation setting
             out of range (``temperature=nan``, ``max_tokens=0``...), a ``concurrency``,
             ``requests_per_worker``, ``batch_size``, ``distinct`` or ``max_calls`` that is not an
@@ -407,6 +415,7 @@ def verbalize(
         owner, {}, settings, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop
     )
     _distinct(owner, distinct, max_calls)
+    check_valid(valid, owner)
     if isinstance(concurrency, tuple | list) and len(concurrency) == 2:
         low, high = (_count(owner, "concurrency", size) for size in concurrency)
         if low > high:
@@ -427,6 +436,7 @@ def verbalize(
         "timeout": _positive(owner, "timeout", timeout),
         "distinct": distinct,
         "max_calls": max_calls,
+        "valid": valid,
     }
     rows, cpus = _count(owner, "batch_size", batch_size), _positive(owner, "num_cpus", num_cpus)
     return ds.map_batches(
@@ -658,6 +668,7 @@ def postprocess(
     *,
     prompt_column: str = "prompt",
     distinct: int | None = None,
+    valid: ValidPredicate | None = None,
     config: VSConfig | None = None,
     **vs_settings: Any,
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -676,11 +687,16 @@ def postprocess(
         prompt_column: The prompt column given to :func:`preprocess`.
         distinct: The ``distinct`` given to :func:`preprocess`: a reply with fewer distinct
             candidates is kept with the shortfall as a warning (``on_failure="partial"``).
+        valid: ``valid(text) -> bool`` on a candidate's text: a refused candidate is dropped (a
+            warning names it, ``raw`` keeps it) and counts as missing; with one call per row
+            there is no top-up, so the row keeps fewer (``on_failure``) or, when every
+            candidate is refused, becomes an error row. Pickled like any Ray function (a lambda
+            works).
         config: A whole :class:`VSConfig` to start from.
         **vs_settings: The same VS settings as :func:`preprocess`.
 
     Raises:
-        SettingsError: At call time for an unknown VS setting.
+        SettingsError: At call time for an unknown VS setting or a ``valid`` that is not a function.
         InvalidSetting: At call time for an invalid value (``distinct`` included) or
             ``variant="multi"``.
 
@@ -694,7 +710,7 @@ def postprocess(
     """
     resolved = _one_pass_config("postprocess", config, vs_settings, distinct)
     column = _column("postprocess", prompt_column)
-    engine = VSEngine(resolved)
+    engine = VSEngine(resolved, valid=check_valid(valid, "postprocess"))
 
     def vs_postprocess(row: dict[str, Any]) -> dict[str, Any]:
         prompt = row.get(_PROMPT_KEPT, row.get(column))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..backends.base import Backend
 from ..core.calls import ModelFn, Usage
 from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
-from ..core.distribution import Candidate, Distribution
+from ..core.distribution import Candidate, Distribution, ValidPredicate
 from ..core.engine import VSEngine
 from ..core.errors import BackendError, ContextTooLong, ParseError
 from ..core.judge import Judge
@@ -245,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="ask for k candidates with probabilities and draw one")
     sample.add_argument("prompt", type=_prompt)
     sample.add_argument("--json", action="store_true", help="print the distribution as JSON")
+    sample.add_argument(
+        "--valid",
+        metavar="REGEX",
+        help="a candidate is valid when REGEX matches its whole text (stripped; (?i) ignores case); "
+        "others are dropped, named in a note and asked for again",
+    )
     _vs_options(sample)
     _distinct_options(sample)
     _model_options(sample)
@@ -419,7 +425,7 @@ def _describe(backend: Backend) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     """``vs sample``: print the distribution and the candidate drawn from it."""
     config = make_config(args)
-    run = _runner(VSEngine(config), args)
+    run = _runner(VSEngine(config, valid=valid_regex(args.valid)), args)
     backend = make_backend(args)
     started = time.perf_counter()
     with _backend_errors():
@@ -435,6 +441,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         f"{backend.usage.completion_tokens} generated tokens, {seconds:.1f} s[/dim]"
     )
     return 0
+
+
+def valid_regex(pattern: str | None) -> ValidPredicate | None:
+    """``--valid REGEX`` as the engine's ``valid`` check: the rule of ``vs compare --valid``."""
+    if pattern is None:
+        return None
+    from .evaluation.tasks import whole_match
+
+    try:
+        return whole_match(pattern)
+    except ValueError as exc:
+        raise CLIError(f"--valid: {exc}", EXIT_USAGE) from exc
 
 
 def _print_distribution(prompt: str, config: VSConfig, distribution: Distribution, picked: Candidate) -> None:

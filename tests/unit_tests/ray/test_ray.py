@@ -540,3 +540,50 @@ def test_the_trace_columns_hold_every_field_of_the_call_contract():
     traced = postprocess(k=2)({"prompt": "x", "generated_text": vs_reply("a", "b"), "num_input_tokens": 3})
     stored = pa.array([traced["distribution"]], type=distribution).to_pylist()[0]
     assert Distribution.from_dict(stored).calls == Distribution.from_dict(traced["distribution"]).calls
+
+
+# ----------------------------------------------------------------------------- valid
+def test_verbalize_valid_lambda_reaches_the_workers_and_tops_up(cluster, server):
+    prompt = "DISTINCT VALID Gary bought 3 bags of flour."
+    ds = ray.data.from_items([{"prompt": prompt}])
+    # A lambda: Ray's cloudpickle sends it to the workers.
+    rows = verbalize(
+        ds, base_url=server.base_url, model="fake", k=3, concurrency=1, valid=lambda text: not text.endswith("wrong 1")
+    ).take_all()
+    (row,) = rows
+    distribution = Distribution.from_dict(row["distribution"])
+    assert row["error"] is None
+    assert distribution.texts == [f"{prompt} / wrong {i}" for i in (0, 2, 3)]
+    assert f"{prompt} / wrong 1" in distribution.raw
+    assert any("refused 1" in warning for warning in distribution.warnings)
+    followups = [text for text in server.prompts() if prompt in text and "refused as invalid" in text]
+    assert len(followups) == 1 and f"1. {prompt} / wrong 1" in followups[0]
+
+
+def test_worker_valid_counts_only_valid_candidates_for_distinct(server):
+    worker = worker_for(server, distinct=4, valid=lambda text: not text.endswith("wrong 0"))
+    worker.backend = backend = RecordingBackend()
+    result = worker.one("Gary bought 3 bags of flour.")
+    assert result["error"] is None
+    assert [c["text"][-7:] for c in result["distribution"]["candidates"]] == [
+        "wrong 1",
+        "wrong 2",
+        "wrong 3",
+        "wrong 4",
+    ]
+    assert "refused as invalid answers" in backend.requests[1].messages[-1]["content"]
+
+
+def test_postprocess_valid_drops_refused_candidates_and_keeps_them_in_raw():
+    row = preprocess(k=3)({"prompt": "Name a US state."})
+    reply = vs_reply("Ohio", "Houston", "Utah")
+    out = postprocess(k=3, valid=lambda text: text != "Houston")({**row, "generated_text": reply})
+    assert out["error"] is None and out["sampled"] in {"Ohio", "Utah"}
+    assert [c["text"] for c in out["distribution"]["candidates"]] == ["Ohio", "Utah"]
+    assert out["distribution"]["raw"] == reply
+    assert any("'Houston'" in w for w in out["distribution"]["warnings"])
+    refused = postprocess(k=3, valid=lambda text: False)({**row, "generated_text": reply})
+    assert refused["distribution"] is None and refused["error"]["type"] == "ParseError"
+    assert refused["error"]["body"] == reply and "refused every candidate" in refused["error"]["message"]
+    with pytest.raises(SettingsError, match="postprocess: valid"):
+        postprocess(valid="Ohio|Utah")

@@ -6,9 +6,11 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
+from ...core.distribution import ValidPredicate
 from ...core.judge import RUBRICS
 
 TaskKind = Literal["dice", "choice", "free", "negatives"]
@@ -129,6 +131,32 @@ STATE_NOT_ANSWERS = (
 )  # fmt: skip
 
 
+def whole_match(pattern: str) -> ValidPredicate:
+    """The ``--valid REGEX`` rule of ``vs compare`` and ``vs sample``: ``pattern`` matches the whole stripped text.
+
+    Case counts (start the pattern with ``(?i)`` to ignore it). The predicate pickles, so it
+    can be sent to worker processes.
+
+    Raises:
+        ValueError: When ``pattern`` is not a regular expression (the message quotes it).
+
+    Example:
+        >>> is_state = whole_match("Ohio|Utah")
+        >>> is_state(" Ohio "), is_state("Ohio City"), is_state("ohio")
+        (True, False, False)
+
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"valid is not a regular expression ({exc}): {pattern!r}") from None
+    return partial(_matches_whole, compiled)
+
+
+def _matches_whole(pattern: re.Pattern[str], text: str) -> bool:
+    return pattern.fullmatch(text.strip()) is not None
+
+
 @dataclass(frozen=True)
 class Task:
     """One prompt, the rule that judges an answer, and the k it asks VS for.
@@ -170,10 +198,7 @@ class Task:
         if self.rubric not in RUBRICS:
             raise ValueError(f"rubric must be one of {', '.join(RUBRICS)}; got {self.rubric!r}")
         if self.valid is not None:
-            try:
-                re.compile(self.valid)
-            except re.error as exc:
-                raise ValueError(f"valid is not a regular expression ({exc}): {self.valid!r}") from None
+            whole_match(self.valid)
 
     @property
     def support(self) -> tuple[str, ...]:
@@ -198,7 +223,7 @@ class Task:
     def judge(self, answer: str) -> str | None:
         """The normalised valid answer, or None if ``answer`` is not valid for this task."""
         text = answer.strip()
-        if not text or (self.valid is not None and re.fullmatch(self.valid, text) is None):
+        if not text or (self.valid is not None and not whole_match(self.valid)(text)):
             return None
         if self.kind == "dice":
             return judge_face(text)
