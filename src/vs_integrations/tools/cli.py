@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"tries per prompt on a busy server or a lost connection (default {DEFAULT_RETRY.attempts})",
     )
     generate.add_argument("--keep-failures", action="store_true", help="do not retry prompts whose record is an error")
+    generate.add_argument("--valid", metavar="REGEX", help="as for sample: only candidates matching REGEX are kept")
     _vs_options(generate)
     _distinct_options(generate)
     _model_options(generate)
@@ -437,8 +438,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     _print_distribution(args.prompt, config, distribution, picked)
     _console().print(
-        f"[dim]{_describe(backend)}, {backend.usage.calls} call(s), "
-        f"{backend.usage.completion_tokens} generated tokens, {seconds:.1f} s[/dim]"
+        f"[dim]{_describe(backend)}, {distribution.usage.calls} call(s), "
+        f"{distribution.usage.completion_tokens} generated tokens, {seconds:.1f} s[/dim]"
     )
     return 0
 
@@ -552,7 +553,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     """``vs generate``: one JSON line per prompt, appended as each finishes."""
     config = make_config(args)
-    _runner(VSEngine(config), args)  # refuse --max-calls without --distinct before any work
+    engine = VSEngine(config, valid=valid_regex(args.valid))
+    _runner(engine, args)  # refuse --max-calls without --distinct (and a bad --valid) before any work
     _base_url(args)  # a bad URL is refused before the output is touched
     to_stdout = args.output == "-"
     prompts = PromptsFile(args.prompts)
@@ -573,7 +575,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 result = run_batch(
                     prompts,
                     out,
-                    VSEngine(config),
+                    engine,
                     backend,
                     concurrency=args.concurrency,
                     retry=dataclasses.replace(DEFAULT_RETRY, attempts=args.attempts),

@@ -61,3 +61,22 @@ def test_the_rule_is_compares():
     task = Task("free prompt", "Name a US state.", "free", valid="Ohio|Utah")
     for text in (" Ohio ", "Ohio City", "ohio", "Utah"):
         assert whole_match("Ohio|Utah")(text) == (task.judge(text) is not None)
+
+
+def test_generate_valid_keeps_only_matching_candidates_in_records(backend, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "s", "prompt": "Name a US state."}\n')
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["generate", str(prompts), "-o", str(out), "-k", "3", "--valid", "Ohio|Utah|Iowa"]) == 0
+    record = json.loads(out.read_text())
+    assert [c["text"] for c in record["distribution"]["candidates"]] == ["Ohio", "Utah", "Iowa"]
+    assert "Houston" in record["distribution"]["raw"]
+    assert "Houston" in backend.sent[1][-1]["content"]  # the top-up named the refused one
+
+
+def test_generate_refuses_a_bad_regex_before_touching_the_output(backend, tmp_path, capsys):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "x"}\n')
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["generate", str(prompts), "-o", str(out), "--valid", "("]) == cli.EXIT_USAGE
+    assert "--valid" in capsys.readouterr().err and not out.exists()
