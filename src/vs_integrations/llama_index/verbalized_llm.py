@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import threading
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -26,7 +24,7 @@ from pydantic import PrivateAttr
 from ..backends.response_format import SchemaStyle
 from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
-from ..core.distribution import Candidate, Distribution
+from ..core.distribution import Distribution
 from ..core.engine import VSEngine
 from ._driver import Trace, adrive, check_llm, check_schema_style, drive, engine_calls
 from ._messages import to_core_messages
@@ -63,7 +61,8 @@ class VerbalizedLLM(LLM):
             (see :class:`VerbalizedSynthesizer`; default ``auto``).
         callback_manager: LlamaIndex callbacks of this LLM (one LLM event per VS call).
         **settings: Flat VS settings (``k``, ``tail``, ``on_failure``, ``seed``...); ``seed``
-            seeds the draws. An unknown name raises :class:`~vs_integrations.SettingsError`.
+            seeds the draw (``Distribution.sample(seed)``: the same distribution and seed, the
+            same answer) and the inner calls. An unknown name raises :class:`~vs_integrations.SettingsError`.
 
     Raises (from calls):
         VerbalizedParseError: No candidate read (a ``ParseError`` and LlamaIndex's ``OutputParserException``).
@@ -82,8 +81,6 @@ class VerbalizedLLM(LLM):
     schema_style: str = "auto"
 
     _vs_config: VSConfig = PrivateAttr()
-    _rng: random.Random = PrivateAttr()
-    _rng_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
         self,
@@ -101,7 +98,6 @@ class VerbalizedLLM(LLM):
             llm=llm, schema_style=schema_style, callback_manager=callback_manager or CallbackManager([])
         )
         self._vs_config = vs_config
-        self._rng = random.Random(vs_config.seed)
 
     @classmethod
     def class_name(cls) -> str:
@@ -129,7 +125,7 @@ class VerbalizedLLM(LLM):
     def _plan(
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[Steps, dict[str, Any], int | None]:
-        """The engine steps, the inner calls' keywords and the draw's seed (None: this LLM's generator)."""
+        """The engine steps, the inner calls' keywords and the draw's seed (the call's, else the LLM's)."""
         vs, rest = split_settings(kwargs)
         config = resolve_config(vs.pop("config", None) or self._vs_config, owner="VerbalizedLLM call", **vs)
         names = GenerationSettings.names()
@@ -137,16 +133,10 @@ class VerbalizedLLM(LLM):
         if "seed" in vs:
             settings = settings.updated(seed=vs["seed"])
         steps = VSEngine(config).steps(to_core_messages(messages), settings=settings)
-        return steps, rest, vs.get("seed")
-
-    def _draw(self, distribution: Distribution, seed: int | None) -> Candidate:
-        if seed is not None:
-            return distribution.sample(random.Random(seed))
-        with self._rng_lock:
-            return distribution.sample(self._rng)
+        return steps, rest, config.seed
 
     def _chat_response(self, distribution: Distribution, seed: int | None, trace: Trace) -> ChatResponse:
-        picked = self._draw(distribution, seed)
+        picked = distribution.sample(seed)
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=picked.text),
             raw={
