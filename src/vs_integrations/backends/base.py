@@ -1,4 +1,4 @@
-"""What the embedded model and OpenAI-compatible endpoints share: the call contract and token usage.
+"""What the embedded model and OpenAI-compatible endpoints share: the call shapes, defaults and token usage.
 
 A backend answers :meth:`Backend.generate` (``ModelRequest -> Reply``): the request's generation
 settings override the backend's own (set at construction), and the reply carries its tokens,

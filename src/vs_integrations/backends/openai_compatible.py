@@ -45,10 +45,10 @@ from ..core.errors import (
 )
 from ..core.prompts import Message
 from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, Schema, check_positive
+from .errors import is_context_length_error
 from .response_format import (
     SchemaNegotiation,
     anegotiate,
-    is_context_length_error,
     learnt_style,
     negotiate,
     refuses_response_format,

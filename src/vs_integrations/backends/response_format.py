@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterator
 from typing import Any, Literal, TypeVar
 
+from ..core.driver import drive, run_sync
 from ..core.errors import BackendError, ResponseFormatRefused
+
+# Also imported from here (the Ray adapter): the classification itself lives in .errors.
+from .errors import error_status as error_status
+from .errors import is_context_length_error as is_context_length_error
 
 T = TypeVar("T")
 SchemaStyle = Literal["auto", "json_schema", "json_object", "none"]
 SCHEMA_STYLES: tuple[str, ...] = ("json_schema", "json_object", "none")
 """The forms to try, most standard first; ``none`` sends no schema (prompt only)."""
 
-_CONTEXT_LENGTH = re.compile(
-    r"context[ _-]?(length|window|size)|maximum context|n_ctx|too many tokens|prompt is too long"
-    r"|exceeds? the (available )?context|longer than the model|reduce the length",
-    re.IGNORECASE,
-)
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|\bschema\b|grammar|structured output", re.I)
 
 _learnt: dict[Hashable, str] = {}
@@ -56,17 +56,6 @@ def schema_from_response_format(value: Any) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
-def is_context_length_error(message: str) -> bool:
-    """Whether a server's error message says the prompt does not fit the context window.
-
-    Example:
-        >>> is_context_length_error("This model's maximum context length is 2048 tokens")
-        True
-
-    """
-    return bool(_CONTEXT_LENGTH.search(message))
-
-
 def refuses_response_format(status: int | None, message: str) -> bool:
     """Whether an error answer rejects the ``response_format`` rather than the request itself.
 
@@ -88,15 +77,6 @@ def refuses_response_format(status: int | None, message: str) -> bool:
     if _FORMAT_WORDS.search(message):
         return True
     return status in (400, 422) and not message.strip()
-
-
-def error_status(error: BaseException) -> int | None:
-    """The HTTP status an exception carries (``status_code`` or ``status``), if any."""
-    for name in ("status_code", "status"):
-        value = getattr(error, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
 
 
 def error_refuses_response_format(error: BaseException) -> bool:
@@ -209,23 +189,25 @@ def negotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | N
         'json_object'
 
     """
-    for form in negotiation:
-        try:
-            result = call(form)
-        except Exception as exc:
-            if negotiation.refused(exc):
-                continue
-            raise
-        negotiation.accepted()
-        return result
-    raise AssertionError("unreachable: SchemaNegotiation yields at least one form, and the last returns or raises")
+    attempts: Generator[dict[str, Any] | None, T, T] = _attempts(negotiation)
+    return run_sync(drive(call, attempts))
 
 
 async def anegotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], Awaitable[T]]) -> T:
     """Async twin of :func:`negotiate` (the same loop, awaiting ``call``)."""
+    attempts: Generator[dict[str, Any] | None, T, T] = _attempts(negotiation)
+    return await drive(call, attempts)
+
+
+def _attempts(negotiation: SchemaNegotiation) -> Generator[dict[str, Any] | None, T, T]:
+    """The negotiation as steps for :func:`~vs_integrations.core.driver.drive`.
+
+    Yields each form to send; is sent the call's result (returned, the form learnt) or thrown its
+    error (the next form when the server refused this one, else the error goes on).
+    """
     for form in negotiation:
         try:
-            result = await call(form)
+            result = yield form
         except Exception as exc:
             if negotiation.refused(exc):
                 continue

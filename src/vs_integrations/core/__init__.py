@@ -1,4 +1,10 @@
-"""Framework-free core: configuration, prompts, parsing, the distribution and the call loop."""
+"""Framework-free core: what Verbalized Sampling is, with no framework and no model runtime.
+
+Settings (``config``), the call contract between the loop and a model (``calls``), prompts,
+the reply parser (``parser``, stages in ``parsing/``), the distribution, the call loop
+(``engine``), the one sync/async driver every multi-call procedure uses (``driver``), errors,
+the judge and semantic similarity (``similarity``).
+"""
 
 from .calls import (
     AsyncModel,

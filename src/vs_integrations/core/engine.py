@@ -1,14 +1,15 @@
 """The call loop: ask, parse, top up short replies, and for VS-Multi hold the conversation.
 
-The loop is written once as a generator that yields requests and receives replies, so the sync
-and async drivers (and every adapter) share the same logic. One collecting routine serves the
+The loop is written once as a generator that yields requests and receives replies, so
+:meth:`VSEngine.run` and :meth:`VSEngine.arun` (through :func:`~.driver.drive`) and every adapter
+share the same logic. One collecting routine serves the
 top-up retry of a short reply, VS-Multi's turns and :meth:`VSEngine.distinct`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from collections.abc import Generator, Sequence
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,7 @@ from .calls import (
 )
 from .config import OnFailure, VSConfig, resolve_config
 from .distribution import Candidate, Distribution, SamePredicate, ValidPredicate, text_key
+from .driver import drive, run_sync
 from .errors import ParseError, SettingsError
 from .parser import Item, build_distribution, drop_invalid, extract, refusal_note, shown
 from .prompts import Message, build_messages, followup_message, json_schema
@@ -121,7 +123,7 @@ class VSEngine:
                 is ``"raise"`` (or no candidate at all was read and it is ``"partial"``).
 
         """
-        return _run_sync(_drive(partial(call_model, model), self.steps(instruction, settings=settings)))
+        return run_sync(drive(partial(call_model, model), self.steps(instruction, settings=settings)))
 
     async def arun(
         self,
@@ -137,7 +139,7 @@ class VSEngine:
 
         """
         check_async_model(model)
-        return await _drive(partial(acall_model, model), self.steps(instruction, settings=settings))
+        return await drive(partial(acall_model, model), self.steps(instruction, settings=settings))
 
     def distinct(
         self,
@@ -184,7 +186,7 @@ class VSEngine:
 
         """
         steps = self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings)
-        return _run_sync(_drive(partial(call_model, model), steps))
+        return run_sync(drive(partial(call_model, model), steps))
 
     async def adistinct(
         self,
@@ -199,7 +201,7 @@ class VSEngine:
         """Async twin of :meth:`distinct` (``model`` as for :meth:`arun`)."""
         check_async_model(model)
         steps = self.steps(instruction, distinct=n, max_calls=max_calls, same=same, settings=settings)
-        return await _drive(partial(acall_model, model), steps)
+        return await drive(partial(acall_model, model), steps)
 
     def steps(
         self,
@@ -225,15 +227,16 @@ class VSEngine:
 
         Raises:
             ValueError: If ``distinct`` or ``max_calls`` is invalid (raised at the first
-                ``next()``).
+                ``next()``; :func:`check_distinct` checks them without a generator).
 
         """
+        check_distinct(distinct, max_calls)
         config = self.config
         settings = settings or NO_SETTINGS
         if distinct is not None:
-            n = _positive_int("distinct n", distinct)
+            n = distinct
             per_call = config.turn_size
-            budget = 2 * -(-n // per_call) + 1 if max_calls is None else _positive_int("max_calls", max_calls)
+            budget = 2 * -(-n // per_call) + 1 if max_calls is None else max_calls
             messages = build_messages(instruction, config, count=min(per_call, n))
             pool = _Pool(config, same, self.valid, n)
             yield from self._collect(
@@ -247,8 +250,6 @@ class VSEngine:
                 follow_kind="distinct",
             )
             return self._finish(pool, n, spent="the call budget")
-        if max_calls is not None:
-            raise ValueError("max_calls applies only with distinct=n (run's budget is max_retries)")
         messages = build_messages(instruction, config)
         pool = _Pool(config, same, self.valid, config.k)
         if config.variant == "multi":
@@ -523,42 +524,29 @@ def _runs_to_end(reply: str, text: str) -> bool:
     return bool(words) and " ".join(reply.split()).endswith(" ".join(words))
 
 
-async def _drive(
-    call: Callable[[ModelRequest], Reply | Awaitable[Reply]],
-    steps: Generator[ModelRequest, str | Reply, Distribution],
-) -> Distribution:
-    """Feed ``steps`` the reply ``call`` gives to each request; return the final distribution.
+def check_distinct(distinct: int | None, max_calls: int | None = None) -> None:
+    """Refuse what :meth:`VSEngine.steps` would refuse in ``distinct``/``max_calls``, before any call.
 
-    The one driver: ``arun`` awaits it with an async call; ``run`` passes a plain call, so the
-    coroutine never suspends and :func:`_run_sync` finishes it without an event loop.
+    Example:
+        >>> check_distinct(3, max_calls=5)
+        >>> check_distinct(None, max_calls=5)
+        Traceback (most recent call last):
+        ...
+        ValueError: max_calls applies only with distinct=n (run's budget is max_retries)
+
+    Raises:
+        ValueError: When ``distinct`` or ``max_calls`` is not a positive integer, or
+            ``max_calls`` comes without ``distinct``.
     """
-    request = next(steps)
-    while True:
-        try:
-            answer = call(request)
-            reply = await answer if isinstance(answer, Awaitable) else answer
-        except StopIteration as stop:
-            # Escaping, it would end the caller's loop silently (run returned None): it is the model's error.
-            raise RuntimeError("the model raised StopIteration") from stop
-        try:
-            request = steps.send(reply)
-        except StopIteration as done:
-            result: Distribution = done.value
-            return result
+    if distinct is None:
+        if max_calls is not None:
+            raise ValueError("max_calls applies only with distinct=n (run's budget is max_retries)")
+        return
+    _positive_int("distinct n", distinct)
+    if max_calls is not None:
+        _positive_int("max_calls", max_calls)
 
 
-def _run_sync(driver: Coroutine[Any, Any, Distribution]) -> Distribution:
-    """The result of a :func:`_drive` coroutine whose calls are synchronous (it never suspends)."""
-    try:
-        driver.send(None)
-    except StopIteration as done:
-        result: Distribution = done.value
-        return result
-    driver.close()
-    raise RuntimeError("a synchronous model call suspended the engine's driver")
-
-
-def _positive_int(name: str, value: object) -> int:
+def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return value

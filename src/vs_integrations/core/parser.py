@@ -37,6 +37,7 @@ __all__ = [
     "extract_records",
     "parse",
     "read_probability",
+    "read_reply",
     "refusal_note",
     "shown",
 ]
@@ -125,6 +126,42 @@ def shown(text: str, limit: int = 60) -> str:
     """``text`` on one line, cut to ``limit`` characters, quoted: how warnings name a candidate."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+def read_reply(text: str, config: VSConfig, valid: ValidPredicate | None = None) -> Distribution:
+    """Read one reply and apply ``config.on_failure`` to it, as the engine does after its last retry.
+
+    What an output parser does (both frameworks' use this, so they behave alike). A reply with
+    fewer than the asked-for candidates (``config.turn_size``) gives: ``partial`` the candidates
+    read, ``raise`` a :class:`ParseError` carrying them, ``fallback`` the raw reply as one
+    candidate (a warning names the shortfall). A reply with no candidate raises
+    :class:`ParseError` unless ``on_failure="fallback"``. ``valid`` drops refused candidates as
+    :func:`parse` does.
+
+    Example:
+        >>> read_reply("1. tea (Prob: 0.5)", VSConfig(k=2, on_failure="fallback")).warnings
+        ('the reply held 1 distinct candidate(s); wanted 2; fell back to the raw reply',)
+
+    Raises:
+        ParseError: As said above; ``err.raw`` is ``text``.
+    """
+    try:
+        distribution = parse(text, config, valid=valid)
+    except ParseError as exc:
+        if config.on_failure != "fallback":
+            raise
+        return _fallback(text, f"no candidate found; fell back to the raw reply ({exc})")
+    wanted = config.turn_size
+    if len(distribution) >= wanted or config.on_failure == "partial":
+        return distribution
+    shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
+    if config.on_failure == "fallback":
+        return _fallback(text, f"{shortfall}; fell back to the raw reply")
+    raise ParseError(shortfall, text, distribution)
+
+
+def _fallback(text: str, warning: str) -> Distribution:
+    return Distribution([Candidate(text.strip(), 1.0, None, 0)], raw=text, warnings=[warning])
 
 
 def _check_count(distribution: Distribution, config: VSConfig | None, k: int | None) -> Distribution:

@@ -96,25 +96,31 @@ MAX_LISTED_CHARS = 200
 
 
 def _listing(held: Sequence[str]) -> str:
-    shown = list(held)[-MAX_LISTED:]
-    earlier = len(held) - len(shown)
-    intro = (
-        f"You have already given {len(held)} responses; the last {len(shown)} are:"
-        if earlier
-        else f"You have already given {len(held)} response{'s' if len(held) != 1 else ''}:"
+    return _last_listed(
+        held,
+        f"You have already given {len(held)} response{'s' if len(held) != 1 else ''}:",
+        "You have already given {total} responses; the last {shown} are:",
     )
-    return intro + "\n" + _numbered(shown, earlier + 1)
 
 
 def _refusal(refused: Sequence[str]) -> str:
-    shown = list(refused)[-MAX_LISTED:]
-    earlier = len(refused) - len(shown)
-    intro = (
-        f"{len(refused)} responses were refused as invalid answers; the last {len(shown)} are:"
-        if earlier
-        else "These responses were refused as invalid answers:"
+    listed = _last_listed(
+        refused,
+        "These responses were refused as invalid answers:",
+        "{total} responses were refused as invalid answers; the last {shown} are:",
     )
-    return f"{intro}\n{_numbered(shown, earlier + 1)}\nDo not give them again; give valid answers only."
+    return f"{listed}\nDo not give them again; give valid answers only."
+
+
+def _last_listed(texts: Sequence[str], intro: str, cut_intro: str) -> str:
+    """The last :data:`MAX_LISTED` of ``texts``, numbered as in the whole list, under ``intro``.
+
+    ``cut_intro`` (with ``{total}`` and ``{shown}``) replaces ``intro`` when earlier ones are left out.
+    """
+    shown = list(texts)[-MAX_LISTED:]
+    earlier = len(texts) - len(shown)
+    heading = cut_intro.format(total=len(texts), shown=len(shown)) if earlier else intro
+    return f"{heading}\n{_numbered(shown, earlier + 1)}"
 
 
 def _numbered(texts: Sequence[str], first: int) -> str:

@@ -3,16 +3,16 @@
 Each class here is one exception caught by either family: ``except vs_integrations.ParseError``
 and ``except dspy.utils.exceptions.AdapterParseError`` both catch :class:`VSAdapterParseError`.
 DSPy's own errors of the inner LM (``ContextWindowExceededError``, ``LMTransportError``,
-``LMTimeoutError``, or a LiteLLM connection error that reached the module) are re-raised as
-the matching class here, with DSPy's error as the cause.
+``LMTimeoutError``), and a connection error or timeout that reached the module unwrapped (read
+by :func:`~vs_integrations.backends.errors.classify_error`: LiteLLM's, ``openai``'s, ``httpx``'s,
+Python's), are re-raised as the matching class here, with the original as the cause.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dspy.utils.exceptions import (
     AdapterParseError,
@@ -22,6 +22,7 @@ from dspy.utils.exceptions import (
     LMTransportError,
 )
 
+from ..backends.errors import classify_error, error_status
 from ..core.errors import BackendUnreachable, ContextTooLong, ParseError
 
 if TYPE_CHECKING:
@@ -116,10 +117,11 @@ def _ours(exc: BaseException) -> Exception | None:
     if isinstance(exc, (ContextTooLong, BackendUnreachable)) and isinstance(exc, DSPyError):
         return None  # already both
     model = getattr(exc, "model", None)
-    status = getattr(exc, "status", None)
+    status = error_status(exc)
     # DSPy's own message, without the "[model] " prefix its str() adds (ours adds it again).
     message = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, ContextWindowExceededError):
+    kind = classify_error(exc)
+    if isinstance(exc, ContextWindowExceededError) or kind == "context_too_long":
         # The embedded model's own ContextTooLong (under LocalEngine's lm15 error) knows the sizes.
         sizes = next((e for e in _causes(exc) if isinstance(e, ContextTooLong)), None)
         return VSContextWindowExceeded(
@@ -129,9 +131,9 @@ def _ours(exc: BaseException) -> Exception | None:
             model=model,
             status=status,
         )
-    if isinstance(exc, LMTimeoutError):
+    if isinstance(exc, LMTimeoutError) or kind == "timeout":
         return VSLMTimeoutError(message, model=model, status=status)
-    if isinstance(exc, LMTransportError) or _is_litellm_connection_error(exc):
+    if isinstance(exc, LMTransportError) or kind == "unreachable":
         return VSLMTransportError(message, model=model, status=status)
     return None
 
@@ -143,13 +145,6 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
-
-
-def _is_litellm_connection_error(exc: BaseException) -> bool:
-    # LiteLLM takes seconds to import: only a process that already loaded it can have raised its errors.
-    litellm: Any = sys.modules.get("litellm")
-    kind = getattr(litellm, "APIConnectionError", None)
-    return isinstance(kind, type) and isinstance(exc, kind)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -18,10 +18,12 @@ from dspy.signatures.signature import Signature, ensure_signature
 from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
+from ..backends.base import DEFAULT_TEMPERATURE
 from ..core.calls import ModelRequest
 from ..core.config import VSConfig, refuse_unknown, resolve_config, split_settings
 from ..core.distribution import Distribution
-from ..core.engine import VSEngine
+from ..core.driver import drive, run_sync
+from ..core.engine import VSEngine, check_distinct
 from ..core.errors import InvalidSetting, ParseError
 from ..core.parser import extract_records, parse
 from ..core.prompts import SIGNATURE_FIELD_DESCRIPTIONS, signature_instructions
@@ -35,8 +37,6 @@ LM_SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
 """Non-VS keywords :class:`VerbalizedSampling` accepts: LM settings for the inner ``dspy.Predict``."""
 _OWN_KEYWORDS = (*LM_SETTINGS, "fresh", "distinct", "max_calls", "valid")
 """Every keyword of the module's own, named when a misspelt one is refused."""
-DEFAULT_TEMPERATURE = 0.7
-"""Sent when neither the module nor the LM sets a temperature (the paper's value); 0 counts as set."""
 
 Valid = Callable[[dict[str, Any]], bool]
 """``valid(fields) -> bool``: whether a candidate (its output fields by name) is acceptable."""
@@ -277,8 +277,7 @@ class VerbalizedSampling(dspy.Module):
         # how many candidates each call asks for (see _requested_count), never sent.
         self._engine = VSEngine(resolved)
         try:
-            # The engine checks distinct/max_calls at its loop's first step: take it now, send nothing.
-            next(self._engine.steps("validation only", distinct=distinct, max_calls=max_calls))
+            check_distinct(distinct, max_calls)
         except ValueError as exc:
             raise ValueError(f"VerbalizedSampling: {exc}") from exc
         self.distinct = distinct
@@ -492,38 +491,30 @@ class VerbalizedSampling(dspy.Module):
                 that kind, as the package's error too.
         """
         with self._inner_context():
-            calls = self._calls(kwargs)
-            call = next(calls)
-            while True:
-                with _recording() as texts:
-                    try:
-                        with lm_errors_as_ours():
-                            outcome: dspy.Prediction | AdapterParseError = self.predict(**call)
-                    except AdapterParseError as exc:
-                        outcome = exc
-                try:
-                    call = calls.send((outcome, texts))
-                except StopIteration as done:
-                    result: dspy.Prediction = done.value
-                    return result
+            return run_sync(drive(functools.partial(self._ask, self.predict), self._calls(kwargs)))
 
     async def aforward(self, **kwargs: Any) -> dspy.Prediction:
         """Async twin of :meth:`forward` (the same loop, ``_calls``, awaiting the inner call)."""
         with self._inner_context():
-            calls = self._calls(kwargs)
-            call = next(calls)
-            while True:
-                with _recording() as texts:
-                    try:
-                        with lm_errors_as_ours():
-                            outcome: dspy.Prediction | AdapterParseError = await self.predict.acall(**call)
-                    except AdapterParseError as exc:
-                        outcome = exc
-                try:
-                    call = calls.send((outcome, texts))
-                except StopIteration as done:
-                    result: dspy.Prediction = done.value
-                    return result
+            return await drive(functools.partial(self._ask, self.predict.acall), self._calls(kwargs))
+
+    @staticmethod
+    async def _ask(
+        predict: Callable[..., dspy.Prediction | Awaitable[dspy.Prediction]], call: dict[str, Any]
+    ) -> _Outcome:
+        """One inner call (``predict`` is ``Predict.__call__`` or ``Predict.acall``) and the LM's texts.
+
+        With a plain ``predict`` it never suspends, so :meth:`forward` runs it without a loop.
+        """
+        outcome: dspy.Prediction | AdapterParseError
+        with _recording() as texts:
+            try:
+                with lm_errors_as_ours():
+                    answer = predict(**call)
+                    outcome = await answer if isinstance(answer, Awaitable) else answer
+            except AdapterParseError as exc:
+                outcome = exc
+        return outcome, texts
 
 
 class _Read:

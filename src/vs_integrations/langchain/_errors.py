@@ -9,9 +9,6 @@ ours, with the original as ``__cause__``.
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 from langchain_core.exceptions import (
     ContextOverflowError,
     ModelAPIError,
@@ -22,9 +19,9 @@ from langchain_core.exceptions import (
     OutputParserException,
 )
 
-from ..backends.response_format import error_status, is_context_length_error
+from ..backends.errors import classify_error, error_body, error_status
 from ..core.distribution import Distribution
-from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
+from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
 
 class VSOutputParserException(ParseError, OutputParserException):
@@ -64,15 +61,15 @@ class VSRequestRefused(RequestRefused, ModelError):
 def as_framework_error(error: BaseException) -> BaseException | None:
     """The error to raise instead of ``error``, or None when ``error`` stands as it is.
 
-    Ours become the dual classes above (same attributes); LangChain's model errors and the OpenAI
-    SDK's connection and status errors become ours (the caller chains the original as cause).
+    Ours become the dual classes above (same attributes); LangChain's model errors, and what
+    :func:`~vs_integrations.backends.errors.classify_error` reads as ours (connection failures,
+    timeouts, error statuses, context-length messages), become ours (the caller chains the original
+    as cause).
     """
     if isinstance(error, (VSOutputParserException, VSContextTooLong, VSBackendUnreachable, VSRequestRefused)):
         return None
     if isinstance(error, ParseError):
         return VSOutputParserException.of(error)
-    status = error_status(error)
-    body = _body(error)
     if isinstance(error, ContextTooLong):
         return VSContextTooLong(
             str(error), limit=error.limit, prompt_tokens=error.prompt_tokens, status=error.status, body=error.body
@@ -83,12 +80,14 @@ def as_framework_error(error: BaseException) -> BaseException | None:
         return VSRequestRefused(str(error), status=error.status, body=error.body)
     if isinstance(error, VSError):
         return None
+    kind = classify_error(error)
+    status, body = error_status(error), error_body(error)
     message = f"the inner model failed: {type(error).__name__}: {error}"
-    if isinstance(error, ContextOverflowError) or (status in (400, 413) and is_context_length_error(str(error))):
+    if isinstance(error, ContextOverflowError) or kind == "context_too_long":
         return VSContextTooLong(message, status=status, body=body)
-    if isinstance(error, (ModelConnectionError, ModelTimeoutError)) or _openai_connection_error(error):
+    if isinstance(error, (ModelConnectionError, ModelTimeoutError)) or kind in ("timeout", "unreachable"):
         return VSBackendUnreachable(message, status=status, body=body)
-    if isinstance(error, (ModelInvalidRequestError, ModelAPIError)) or _openai_status_error(error):
+    if isinstance(error, (ModelInvalidRequestError, ModelAPIError)) or kind == "refused":
         return VSRequestRefused(message, status=status, body=body)
     return None
 
@@ -99,31 +98,6 @@ def raise_as_framework_error(error: BaseException) -> None:
     if mapped is None:
         return
     raise mapped from error
-
-
-def _openai(name: str) -> type[BaseException] | None:
-    # Only look when the SDK is loaded: an error from it means it was imported already.
-    module = sys.modules.get("openai")
-    found: Any = getattr(module, name, None) if module is not None else None
-    return found if isinstance(found, type) and issubclass(found, BaseException) else None
-
-
-def _openai_connection_error(error: BaseException) -> bool:
-    kind = _openai("APIConnectionError")
-    return kind is not None and isinstance(error, kind)
-
-
-def _openai_status_error(error: BaseException) -> bool:
-    kind = _openai("APIStatusError")
-    return kind is not None and isinstance(error, kind)
-
-
-def _body(error: BaseException) -> str:
-    if isinstance(error, BackendError):
-        return error.body
-    response = getattr(error, "response", None)
-    text = getattr(response, "text", None)
-    return text if isinstance(text, str) else str(error)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
+from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from ..backends.local import LocalModel
 from ..backends.response_format import schema_from_response_format
 from ..core.calls import GenerationSettings, ModelRequest
@@ -47,9 +48,9 @@ class ChatLocalModel(BaseChatModel):
     """A GGUF file; default ``$VS_MODEL_PATH`` or the embedded SmolLM2-135M."""
     n_threads: int | None = None
     """CPU threads; default ``$VS_THREADS`` or half the cores."""
-    temperature: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
     """Sampling temperature."""
-    max_tokens: int = 1024
+    max_tokens: int = DEFAULT_MAX_TOKENS
     """Cap on generated tokens per call."""
     seed: int | None = None
     """Base seed (call ``i`` uses ``seed + i``)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langchain_core.output_parsers import BaseOutputParser
 
-from ..core.distribution import Candidate, Distribution
+from ..core.distribution import Distribution
 from ..core.errors import ParseError
-from ..core.parser import parse
+from ..core.parser import read_reply
 from ..core.prompts import system_prompt
 from ._common import VSSettings
 from ._errors import VSOutputParserException
@@ -43,20 +43,10 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
                 with ``on_failure="raise"``: both a ``ParseError`` (``raw``, ``distribution``)
                 and LangChain's ``OutputParserException`` (``llm_output`` is the reply).
         """
-        config = self.vs_config
-        wanted = config.turn_size
         try:
-            distribution = parse(text, config, valid=self.valid)
+            return read_reply(text, self.vs_config, self.valid)
         except ParseError as exc:
-            if config.on_failure == "fallback":
-                return _fallback(text, f"no candidate found; fell back to the raw reply ({exc})")
             raise VSOutputParserException.of(exc) from exc
-        if len(distribution) >= wanted or config.on_failure == "partial":
-            return distribution
-        shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
-        if config.on_failure == "fallback":
-            return _fallback(text, f"{shortfall}; fell back to the raw reply")
-        raise VSOutputParserException(shortfall, text, distribution)
 
     def get_format_instructions(self) -> str:
         """The VS instruction (count, probabilities, format) to put in a prompt."""
@@ -65,7 +55,3 @@ class VerbalizedOutputParser(VSSettings, BaseOutputParser[Distribution]):
     @property
     def _type(self) -> str:
         return "verbalized_sampling"
-
-
-def _fallback(text: str, warning: str) -> Distribution:
-    return Distribution([Candidate(text.strip(), 1.0, None, 0)], raw=text, warnings=[warning])

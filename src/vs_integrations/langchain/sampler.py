@@ -104,14 +104,16 @@ class _StreamRun:
         self._parser = StreamParser(config)
         self._items: list[Item] = []
         self._seen: set[str] = set()
+        self.done = False
+        """Whether the engine ended the run (:meth:`end_reply` returned the final chunk)."""
 
     @property
     def request(self) -> ModelRequest:
-        """The request to stream next (until :meth:`end_reply` returns the final chunk)."""
+        """The request to stream next (until :attr:`done`)."""
         return self._request
 
-    def feed(self, text: str) -> DistributionChunk | None:
-        """Add streamed text; the new state when it completed a candidate not seen before."""
+    def feed(self, text: str) -> list[DistributionChunk]:
+        """Add streamed text; the new state (one, or none) when it completed a candidate not seen before."""
         self._pieces.append(text)
         # Only candidates valid accepts are shown; the engine judges (and names) them again at the end.
         fresh = [
@@ -120,17 +122,17 @@ class _StreamRun:
             if c.text.casefold() not in self._seen and (self._valid is None or self._valid(c.text))
         ]
         if not fresh:
-            return None
+            return []
         for candidate in fresh:
             self._seen.add(candidate.text.casefold())
             self._items.append(Item(candidate.text, candidate.raw_probability, len(self._items)))
         raw = "\n\n".join([*self._replies, "".join(self._pieces)])
         state = build_distribution(self._items, self._config, raw=raw)
         added = {c.text.casefold() for c in fresh}
-        return DistributionChunk.of(state, [c for c in state if c.text.casefold() in added])
+        return [DistributionChunk.of(state, [c for c in state if c.text.casefold() in added])]
 
-    def end_reply(self) -> DistributionChunk | None:
-        """The reply is complete: send it to the engine; the final chunk when the run is over."""
+    def end_reply(self) -> list[DistributionChunk]:
+        """The reply is complete: send it to the engine; the final chunk (alone) when the run is over."""
         reply = "".join(self._pieces)
         self._replies.append(reply)
         self._pieces = []
@@ -138,9 +140,10 @@ class _StreamRun:
         try:
             self._request = self._steps.send(reply)
         except StopIteration as done:
+            self.done = True
             result: Distribution = done.value
-            return DistributionChunk.of(result, [c for c in result if c.text.casefold() not in self._seen])
-        return None
+            return [DistributionChunk.of(result, [c for c in result if c.text.casefold() not in self._seen])]
+        return []
 
 
 class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelInput, Distribution]):
@@ -292,10 +295,11 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         config: RunnableConfig,
         generation: dict[str, Any],
         form: dict[str, Any] | None,
-    ) -> tuple[list[BaseMessage], Iterator[BaseMessage]]:
-        """Start an inner stream: its first chunk (so a refused form raises here) and the rest."""
+    ) -> Iterator[BaseMessage]:
+        """Start an inner stream, its first chunk read already (so a refused form raises here)."""
         iterator = iter(self.llm.stream(messages, config, **with_response_format(generation, form)))
-        return [chunk for chunk in [next(iterator, None)] if chunk is not None], iterator
+        first = next(iterator, None)
+        return iterator if first is None else chain([first], iterator)
 
     async def _aopen(
         self,
@@ -303,13 +307,14 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         config: RunnableConfig,
         generation: dict[str, Any],
         form: dict[str, Any] | None,
-    ) -> tuple[list[BaseMessage], AsyncIterator[BaseMessage]]:
+    ) -> AsyncIterator[BaseMessage]:
         """Async twin of :meth:`_open`."""
         iterator = aiter(self.llm.astream(messages, config, **with_response_format(generation, form)))
         try:
-            return [await anext(iterator)], iterator
+            first = await anext(iterator)
         except StopAsyncIteration:
-            return [], iterator
+            return iterator
+        return _prepended(first, iterator)
 
     def _chunks(
         self,
@@ -322,20 +327,15 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         child = inner_config(patch_config(config, callbacks=run_manager.get_child()))
         try:
             run = self._start(inputs, engine)
-            final = None
-            while final is None:
+            while not run.done:
                 messages, schema = run.request
                 opener = partial(self._open, from_core_messages(messages), child, generation)
-                first, rest = negotiate(self.negotiation(schema), opener)
-                for piece in chain(first, rest):
-                    state = run.feed(piece.text)
-                    if state is not None:
-                        yield state
-                final = run.end_reply()
+                for piece in negotiate(self.negotiation(schema), opener):
+                    yield from run.feed(piece.text)
+                yield from run.end_reply()
         except Exception as exc:
             raise_as_framework_error(exc)
             raise
-        yield final
 
     async def _achunks(
         self,
@@ -348,24 +348,17 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         child = inner_config(patch_config(config, callbacks=run_manager.get_child()))
         try:
             run = self._start([item async for item in inputs], engine)
-            final = None
-            while final is None:
+            while not run.done:
                 messages, schema = run.request
                 opener = partial(self._aopen, from_core_messages(messages), child, generation)
-                first, rest = await anegotiate(self.negotiation(schema), opener)
-                for piece in first:
-                    state = run.feed(piece.text)
-                    if state is not None:
+                async for piece in await anegotiate(self.negotiation(schema), opener):
+                    for state in run.feed(piece.text):
                         yield state
-                async for piece in rest:
-                    state = run.feed(piece.text)
-                    if state is not None:
-                        yield state
-                final = run.end_reply()
+                for state in run.end_reply():
+                    yield state
         except Exception as exc:
             raise_as_framework_error(exc)
             raise
-        yield final
 
     def transform(
         self, input: Iterator[LanguageModelInput], config: RunnableConfig | None = None, **kwargs: Any
@@ -404,6 +397,12 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
 
         async for chunk in self.atransform(one(), config, **kwargs):
             yield chunk
+
+
+async def _prepended(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 def _fold(inputs: Iterable[T]) -> T:

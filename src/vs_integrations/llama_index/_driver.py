@@ -1,12 +1,12 @@
 """The engine's loop driven through a LlamaIndex LLM, shared by the synthesizer and ``VerbalizedLLM``.
 
 One generator holds the logic (the engine's steps, the reply-schema negotiation per request, the
-inner LLM's errors mapped to the package's); :func:`drive` and :func:`adrive` only make the calls.
+inner LLM's errors mapped to the package's); :func:`drive` and :func:`adrive` only pass
+:func:`~vs_integrations.core.driver.drive` the call to make.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
@@ -17,16 +17,17 @@ from llama_index.core.callbacks.token_counting import get_tokens_from_response
 from llama_index.core.llms import LLM
 from llama_index.core.output_parsers.base import OutputParserException
 
-from ..backends.response_format import SCHEMA_STYLES, SchemaNegotiation, error_status, is_context_length_error
+from ..backends.errors import as_backend_error
+from ..backends.response_format import SCHEMA_STYLES, SchemaNegotiation
 from ..core.calls import CallKind, ModelRequest, Reply
 from ..core.distribution import Distribution
-from ..core.errors import BackendUnreachable, ContextTooLong, InvalidSetting, ParseError, SettingsError, VSError
+from ..core.driver import drive as core_drive
+from ..core.driver import run_sync
+from ..core.errors import InvalidSetting, ParseError, SettingsError, VSError
 from ._messages import from_core_messages
 
 LLMCall = tuple[list[ChatMessage], dict[str, Any]]
 """One inner LLM call: the messages and the keywords for ``llm.chat``."""
-Answer = tuple[ChatResponse, float]
-"""What a driver sends back: the inner LLM's response and the seconds it took."""
 
 
 class VerbalizedParseError(ParseError, OutputParserException):
@@ -121,7 +122,7 @@ def engine_calls(
     schema_style: str,
     call_kwargs: dict[str, Any],
     trace: Trace,
-) -> Generator[LLMCall, Answer, Distribution]:
+) -> Generator[LLMCall, ChatResponse, Distribution]:
     """The engine's ``steps`` as inner LLM calls; yields calls, is sent answers or thrown errors.
 
     Every request's generation settings go with the call's keywords (``call_kwargs`` first);
@@ -148,7 +149,7 @@ def engine_calls(
 
 def _negotiated(
     llm: LLM, request: ModelRequest, schema_style: str, call_kwargs: dict[str, Any]
-) -> Generator[LLMCall, Answer, Reply]:
+) -> Generator[LLMCall, ChatResponse, Reply]:
     """One request: the schema's forms in turn until the LLM accepts one."""
     negotiation = SchemaNegotiation(endpoint(llm), request.schema, schema_style)
     forms = iter(negotiation)
@@ -156,11 +157,9 @@ def _negotiated(
     chat = from_core_messages(request.messages)
     kwargs = {**call_kwargs, **request.settings.as_kwargs()}
     while True:
+        start = time.perf_counter()
         try:
-            response, seconds = yield (
-                chat,
-                ({**kwargs, "response_format": response_format} if response_format else kwargs),
-            )
+            response = yield (chat, ({**kwargs, "response_format": response_format} if response_format else kwargs))
         except Exception as exc:
             if not isinstance(exc, VSError) and negotiation.refused(exc):
                 response_format = next(forms)
@@ -170,42 +169,18 @@ def _negotiated(
                 raise
             raise ours from exc
         negotiation.accepted()
-        return reply_from(response, seconds, negotiation.style)
+        return reply_from(response, time.perf_counter() - start, negotiation.style)
 
 
 def adapter_error(llm: LLM, error: BaseException) -> BaseException:
     """The package's error for an inner LLM's failure (``error`` itself when none fits).
 
-    A context-length message becomes :class:`~vs_integrations.ContextTooLong`; a connection
-    failure or timeout (Python's, ``openai``'s or ``httpx``'s) :class:`~vs_integrations.BackendUnreachable`.
+    Classified by :func:`~vs_integrations.backends.errors.classify_error` (a context-length
+    message, a connection failure or timeout of Python, ``openai`` or ``httpx``, a server's error
+    status); a :class:`~vs_integrations.ContextTooLong` carries the window LlamaIndex's metadata gives.
     """
-    if isinstance(error, VSError):
-        return error
-    message = str(error)
-    if is_context_length_error(message):
-        limit = llm.metadata.context_window
-        return ContextTooLong(
-            f"the prompt does not fit {model_name(llm)}'s context window ({limit} tokens per its "
-            f"LlamaIndex metadata): {message}",
-            limit=limit,
-            status=error_status(error),
-            body=message,
-        )
-    if isinstance(error, _unreachable_errors()):
-        return BackendUnreachable(f"could not reach {model_name(llm)}: {message}", body=message)
-    return error
-
-
-def _unreachable_errors() -> tuple[type[BaseException], ...]:
-    # Only modules the inner LLM already loaded can have raised their errors: nothing is imported here.
-    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    openai = sys.modules.get("openai")
-    if openai is not None:
-        kinds.append(openai.APIConnectionError)  # APITimeoutError is one
-    httpx = sys.modules.get("httpx")
-    if httpx is not None:
-        kinds.append(httpx.TransportError)  # connect errors and timeouts
-    return tuple(kinds)
+    ours = as_backend_error(error, model_name(llm), limit=llm.metadata.context_window)
+    return error if ours is None else ours
 
 
 def reply_from(response: ChatResponse, seconds: float, schema_form: str | None = None) -> Reply:
@@ -240,35 +215,11 @@ def _field(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
-def drive(llm: LLM, calls: Generator[LLMCall, Answer, Distribution]) -> Distribution:
+def drive(llm: LLM, calls: Generator[LLMCall, ChatResponse, Distribution]) -> Distribution:
     """Run :func:`engine_calls` with ``llm.chat``."""
-    call = next(calls)
-    while True:
-        start = time.perf_counter()
-        try:
-            response = llm.chat(call[0], **call[1])
-        except Exception as exc:
-            call = calls.throw(exc)
-            continue
-        try:
-            call = calls.send((response, time.perf_counter() - start))
-        except StopIteration as done:
-            distribution: Distribution = done.value
-            return distribution
+    return run_sync(core_drive(lambda call: llm.chat(call[0], **call[1]), calls))
 
 
-async def adrive(llm: LLM, calls: Generator[LLMCall, Answer, Distribution]) -> Distribution:
+async def adrive(llm: LLM, calls: Generator[LLMCall, ChatResponse, Distribution]) -> Distribution:
     """Async twin of :func:`drive` (``llm.achat``)."""
-    call = next(calls)
-    while True:
-        start = time.perf_counter()
-        try:
-            response = await llm.achat(call[0], **call[1])
-        except Exception as exc:
-            call = calls.throw(exc)
-            continue
-        try:
-            call = calls.send((response, time.perf_counter() - start))
-        except StopIteration as done:
-            distribution: Distribution = done.value
-            return distribution
+    return await core_drive(lambda call: llm.achat(call[0], **call[1]), calls)

@@ -23,7 +23,7 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from ..backends.base import Backend
+from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend
 from ..backends.local import LocalModel
 from ..backends.openai_compatible import OpenAICompatibleModel
 from ..backends.response_format import schema_from_response_format
@@ -162,8 +162,8 @@ class _BackendLLM(CustomLLM):
 class LocalLLM(_BackendLLM):
     """A GGUF chat model run in-process by llama.cpp (default: the embedded SmolLM2-135M), offline.
 
-    Settings left unset take :class:`~vs_integrations.LocalModel`'s defaults (``n_ctx`` 2048,
-    temperature 0.7, 1024 reply tokens); per-call keywords override them for that call. A
+    Settings left unset take :class:`~vs_integrations.LocalModel`'s defaults (the backends'
+    ``DEFAULT_SETTINGS`` and ``DEFAULT_N_CTX``); per-call keywords override them for that call. A
     prompt that does not fit the context window raises :class:`~vs_integrations.ContextTooLong`
     naming ``n_ctx`` and the prompt's token count, before anything is generated.
 
@@ -255,9 +255,9 @@ class OpenAICompatibleLLM(_BackendLLM):
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = Field(default=None, exclude=True, repr=False)
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 1024
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    max_tokens: int = DEFAULT_MAX_TOKENS
     timeout: float = 120.0
     max_retries: int = 2
     context_window: int = DEFAULT_CONTEXT_WINDOW

@@ -7,10 +7,10 @@ from typing import Any
 from llama_index.core.types import BaseOutputParser
 
 from ..core.config import VSConfig, resolve_config
-from ..core.distribution import Candidate, Distribution, ValidPredicate
+from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import check_valid
 from ..core.errors import ParseError
-from ..core.parser import parse
+from ..core.parser import read_reply
 from ..core.prompts import format_instructions
 from ._driver import VerbalizedParseError
 
@@ -56,25 +56,11 @@ class VerbalizedOutputParser(BaseOutputParser):
             VerbalizedParseError: If the reply holds no candidate, or fewer than asked for with
                 ``on_failure="raise"``.
         """
-        config = self._vs_config
         try:
-            distribution = parse(output, config, valid=self._valid)
+            return read_reply(output, self._vs_config, self._valid)
         except ParseError as exc:
-            if config.on_failure == "fallback":
-                return _fallback(output, f"no candidate found; fell back to the raw reply ({exc})")
-            raise VerbalizedParseError(str(exc), exc.raw) from exc
-        wanted = config.turn_size
-        if len(distribution) >= wanted or config.on_failure == "partial":
-            return distribution
-        shortfall = f"the reply held {len(distribution)} distinct candidate(s); wanted {wanted}"
-        if config.on_failure == "fallback":
-            return _fallback(output, f"{shortfall}; fell back to the raw reply")
-        raise VerbalizedParseError(shortfall, output, distribution)
+            raise VerbalizedParseError(str(exc), exc.raw, exc.distribution) from exc
 
     def format(self, query: str) -> str:
         """Append the reply-format instructions to a formatted prompt."""
         return f"{query}\n\n{format_instructions(self._vs_config)}"
-
-
-def _fallback(text: str, warning: str) -> Distribution:
-    return Distribution([Candidate(text.strip(), 1.0, None, 0)], raw=text, warnings=[warning])

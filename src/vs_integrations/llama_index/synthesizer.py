@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import sys
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
+from llama_index.core.base.llms.types import ChatResponse
 from llama_index.core.base.response.schema import (
     RESPONSE_TYPE,
     AsyncStreamingResponse,
@@ -29,7 +29,7 @@ from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ._driver import Answer, LLMCall, Trace, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
+from ._driver import LLMCall, Trace, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
 from .prompt import VerbalizedPromptTemplate
 
 # `as_query_engine(..., streaming=True)` ends in this function, which hands `streaming` only to
@@ -76,7 +76,8 @@ class VerbalizedSynthesizer(BaseSynthesizer):
             counts as missing, so the top-up asks for more, naming it; ``k`` counts valid answers.
         **settings: Flat VS settings (``k``, ``variant``, ``tail``, ``max_retries``,
             ``on_failure``, ``seed``...) overriding ``config``; an unknown name raises
-            :class:`~vs_integrations.SettingsError`. ``seed`` seeds the draws.
+            :class:`~vs_integrations.SettingsError`. ``seed`` seeds the draw
+            (``Distribution.sample(seed)``: the same distribution and seed, the same answer).
 
     Raises:
         ContextTooLong: From a query whose prompt does not fit the LLM's context window.
@@ -111,7 +112,6 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         self._vs_config = vs_config
         self._engine = VSEngine(vs_config, valid=valid)
         self._text_qa_template = VerbalizedPromptTemplate(text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL, vs_config)
-        self._rng = random.Random(vs_config.seed)
         self._schema_style = schema_style
 
     def __bool__(self) -> bool:
@@ -161,7 +161,7 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         return template.inner_messages(self._llm, context_str="\n\n".join(chunks))
 
     def _answer(self, distribution: Distribution, *, asynchronous: bool) -> SampledAnswer:
-        picked = distribution.sample(self._rng)
+        picked = distribution.sample(self._vs_config.seed)
         answer = SampledAnswer(picked.text)
         answer.distribution = distribution
         answer.sampled_index = picked.index
@@ -170,7 +170,7 @@ class VerbalizedSynthesizer(BaseSynthesizer):
 
     def _calls(
         self, query_str: str, text_chunks: Sequence[str], response_kwargs: dict[str, Any]
-    ) -> Generator[LLMCall, Answer, Distribution]:
+    ) -> Generator[LLMCall, ChatResponse, Distribution]:
         steps = self._engine.steps(self._instruction(query_str, text_chunks))
         return engine_calls(self._llm, steps, self._schema_style, response_kwargs, Trace())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import threading
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -26,7 +24,7 @@ from pydantic import PrivateAttr
 from ..backends.response_format import SchemaStyle
 from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
-from ..core.distribution import Candidate, Distribution, ValidPredicate
+from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
 from ._driver import Trace, adrive, check_llm, check_schema_style, drive, engine_calls
 from ._messages import to_core_messages
@@ -66,7 +64,8 @@ class VerbalizedLLM(LLM):
             drawn; it is dropped before normalisation (a warning names it, the distribution's
             ``raw`` keeps it) and counts as missing, so the top-up asks for more, naming it.
         **settings: Flat VS settings (``k``, ``tail``, ``on_failure``, ``seed``...); ``seed``
-            seeds the draws. An unknown name raises :class:`~vs_integrations.SettingsError`.
+            seeds the draw (``Distribution.sample(seed)``: the same distribution and seed, the
+            same answer) and the inner calls. An unknown name raises :class:`~vs_integrations.SettingsError`.
 
     Raises (from calls):
         VerbalizedParseError: No candidate read (a ``ParseError`` and LlamaIndex's ``OutputParserException``).
@@ -85,8 +84,6 @@ class VerbalizedLLM(LLM):
     schema_style: str = "auto"
 
     _vs_config: VSConfig = PrivateAttr()
-    _rng: random.Random = PrivateAttr()
-    _rng_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _valid: ValidPredicate | None = PrivateAttr(default=None)
 
     def __init__(
@@ -106,7 +103,6 @@ class VerbalizedLLM(LLM):
             llm=llm, schema_style=schema_style, callback_manager=callback_manager or CallbackManager([])
         )
         self._vs_config = vs_config
-        self._rng = random.Random(vs_config.seed)
         self._valid = check_valid(valid, "VerbalizedLLM")
 
     @classmethod
@@ -135,7 +131,7 @@ class VerbalizedLLM(LLM):
     def _plan(
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[Steps, dict[str, Any], int | None]:
-        """The engine steps, the inner calls' keywords and the draw's seed (None: this LLM's generator)."""
+        """The engine steps, the inner calls' keywords and the draw's seed (the call's, else the LLM's)."""
         vs, rest = split_settings(kwargs)
         valid = rest.pop("valid", None) or self._valid
         config = resolve_config(vs.pop("config", None) or self._vs_config, owner="VerbalizedLLM call", **vs)
@@ -144,16 +140,10 @@ class VerbalizedLLM(LLM):
         if "seed" in vs:
             settings = settings.updated(seed=vs["seed"])
         steps = VSEngine(config, valid=valid).steps(to_core_messages(messages), settings=settings)
-        return steps, rest, vs.get("seed")
-
-    def _draw(self, distribution: Distribution, seed: int | None) -> Candidate:
-        if seed is not None:
-            return distribution.sample(random.Random(seed))
-        with self._rng_lock:
-            return distribution.sample(self._rng)
+        return steps, rest, config.seed
 
     def _chat_response(self, distribution: Distribution, seed: int | None, trace: Trace) -> ChatResponse:
-        picked = self._draw(distribution, seed)
+        picked = distribution.sample(seed)
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=picked.text),
             raw={

@@ -51,6 +51,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("ray is not installed: install the 'ray' extra: pip install 'vs-integrations[ray]'") from exc
 
+from ..backends.base import DEFAULT_SETTINGS
 from ..backends.response_format import SCHEMA_STYLES, error_status, is_context_length_error, response_format
 from ..core.calls import CallRecord, GenerationSettings, Model, ModelRequest, Reply, as_reply
 from ..core.config import VSConfig, resolve_config
@@ -66,7 +67,7 @@ __all__ = ["OUTPUT_TYPES", "error_record", "postprocess", "preprocess", "verbali
 
 Processor = Literal["vllm", "sglang", "http"]
 PROCESSORS: tuple[str, ...] = ("vllm", "sglang", "http")
-DEFAULT_SAMPLING_PARAMS: dict[str, Any] = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 1024}
+DEFAULT_SAMPLING_PARAMS: dict[str, Any] = DEFAULT_SETTINGS.as_kwargs()
 """Sent unless overridden: vLLM's own default of 16 new tokens would cut every reply short."""
 _SGLANG_NAMES = {"max_tokens": "max_new_tokens", "seed": "sampling_seed"}
 """SGLang's names for the generation settings vLLM and the OpenAI API spell otherwise."""

@@ -74,7 +74,7 @@ from ..backends.local import LocalModelError
 from ..backends.retry import RetryPolicy
 from ..core.calls import ModelFn
 from ..core.distribution import Distribution
-from ..core.engine import VSEngine
+from ..core.engine import VSEngine, check_distinct
 from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
 _BOM = b"\xef\xbb\xbf"
@@ -949,8 +949,7 @@ def prompt_runner(
         >>> prompt_runner(VSEngine(k=1), distinct=2)(lambda messages, schema: next(replies), "A letter?").texts
         ['a', 'b']
     """
-    # The engine validates these at its generator's first step: take that step, send nothing.
-    next(engine.steps("validation only", distinct=distinct, max_calls=max_calls))
+    check_distinct(distinct, max_calls)
     if distinct is None:
         return engine.run
     return functools.partial(engine.distinct, n=distinct, max_calls=max_calls)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..backends.base import Backend
+from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Backend
 from ..core.calls import ModelFn, Usage
 from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
 from ..core.distribution import Candidate, Distribution, ValidPredicate
@@ -137,8 +137,15 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="API key ($OPENAI_API_KEY)")
     group.add_argument("--model-path", help="a GGUF file for the embedded runtime ($VS_MODEL_PATH)")
     group.add_argument("--threads", type=_positive_int, help="CPU threads for the embedded runtime ($VS_THREADS)")
-    group.add_argument("--temperature", type=_temperature, default=0.7, help="sampling temperature >= 0 (default 0.7)")
-    group.add_argument("--max-tokens", type=_positive_int, default=1024, help="cap on generated tokens per call")
+    group.add_argument(
+        "--temperature",
+        type=_temperature,
+        default=DEFAULT_TEMPERATURE,
+        help=f"sampling temperature >= 0 (default {DEFAULT_TEMPERATURE})",
+    )
+    group.add_argument(
+        "--max-tokens", type=_positive_int, default=DEFAULT_MAX_TOKENS, help="cap on generated tokens per call"
+    )
     group.add_argument(
         "--timeout",
         type=_seconds,

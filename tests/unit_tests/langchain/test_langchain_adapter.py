@@ -18,7 +18,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField
 
-from vs_integrations import Candidate, Distribution, ParseError
+from vs_integrations import BackendUnreachable, Candidate, Distribution, ParseError
 from vs_integrations.langchain import VerbalizedChatModel, VerbalizedOutputParser, VerbalizedSampler
 
 
@@ -209,8 +209,10 @@ def test_other_inner_errors_are_not_retried_as_schema_refusals():
         def _generate(self, *args, **kwargs):
             raise ConnectionError("down")
 
-    with pytest.raises(ConnectionError):
+    # Raised once (no other form tried), as ours, the original kept as the cause.
+    with pytest.raises(BackendUnreachable) as info:
         VerbalizedSampler(llm=Broken(messages=iter([])), k=2).invoke("x")
+    assert isinstance(info.value.__cause__, ConnectionError)
 
 
 def test_schema_style_none_sends_no_schema():

@@ -14,7 +14,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 import vs_integrations.langchain as lc_package
-from vs_integrations import Distribution
+from vs_integrations import BackendUnreachable, Distribution
 from vs_integrations.backends.response_format import learnt_style
 from vs_integrations.langchain import DistributionChunk, VerbalizedSampler, draw
 from vs_integrations.langchain._common import endpoint_key
@@ -167,8 +167,9 @@ def test_an_error_that_is_not_a_refusal_is_raised_from_the_stream():
             raise ConnectionError("server down")
             yield  # a generator, like a real stream
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(BackendUnreachable) as info:
         list(VerbalizedSampler(llm=Down(messages=iter([])), k=2).stream("x"))
+    assert isinstance(info.value.__cause__, ConnectionError)
 
 
 # --- the draw step ----------------------------------------------------------------------------
