@@ -1,31 +1,11 @@
 """``VerbalizedSampler(distinct=N)``: the engine's distinct-N loop through invoke, batch and stream."""
 
-import json
-from typing import Any
-
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import GenericFakeChatModel
 
 from vs_integrations import InvalidSetting
 from vs_integrations.langchain import VerbalizedSampler
 
-
-def vs_reply(*texts: str) -> str:
-    return json.dumps({"responses": [{"text": t, "probability": 1 / len(texts)} for t in texts]})
-
-
-def fake(*replies: str) -> GenericFakeChatModel:
-    return GenericFakeChatModel(messages=iter(replies))
-
-
-class Prompts(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.sent: list[list[Any]] = []
-
-    def on_chat_model_start(self, serialized, messages, **kwargs):
-        self.sent.append(messages[0])
-
+from .scripted import Prompts, fake, vs_reply
 
 REPLIES = (vs_reply("a", "b"), vs_reply("c", "d"), vs_reply("e"))
 

@@ -1,39 +1,22 @@
 """``valid=``: the LangChain adapters drop refused candidates, top up for more and name the refused."""
 
 import json
-from typing import Any
 
 import pytest
 from langchain_core.caches import InMemoryCache
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
-from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.load import dumpd
 
 from vs_integrations import InvalidSetting, ParseError, VSConfig
 from vs_integrations.langchain import VerbalizedChatModel, VerbalizedOutputParser, VerbalizedSampler
+
+from .scripted import Prompts, fake, vs_reply
 
 STATES = {"Ohio", "Utah", "Iowa", "Maine"}
 
 
 def is_state(text: str) -> bool:
     return text in STATES
-
-
-def vs_reply(*texts: str) -> str:
-    return json.dumps({"responses": [{"text": t, "probability": 1 / len(texts)} for t in texts]})
-
-
-def fake(*replies: str) -> GenericFakeChatModel:
-    return GenericFakeChatModel(messages=iter(replies))
-
-
-class Prompts(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.sent: list[list[Any]] = []
-
-    def on_chat_model_start(self, serialized, messages, **kwargs):
-        self.sent.append(messages[0])
 
 
 FIRST = vs_reply("Ohio", "Houston", "Utah", "District of Columbia")
