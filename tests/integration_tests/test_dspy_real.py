@@ -55,3 +55,10 @@ def test_a_server_that_is_down_is_backendunreachable_and_dspys_transport_error()
     with dspy.context(lm=lm), pytest.raises(BackendUnreachable) as info:
         VerbalizedSampling("question -> answer", k=2)(question="Name a US state.")
     assert isinstance(info.value, LMTransportError) and info.value.__cause__ is not None
+
+
+def test_a_prompt_too_long_for_the_real_server_is_contexttoolong(llama_server):
+    lm = dspy.LM("openai/any", api_base=llama_server, api_key="none", num_retries=0, cache=False)
+    with dspy.context(lm=lm), pytest.raises(ContextTooLong) as info:
+        VerbalizedSampling("question -> answer", k=2)(question="coffee " * 5000)
+    assert isinstance(info.value, ContextWindowExceededError) and info.value.__cause__ is not None
