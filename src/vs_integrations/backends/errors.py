@@ -30,6 +30,18 @@ _CONTEXT_LENGTH = re.compile(
 # Where servers say the prompt does not fit (llama.cpp's older server: 500). A context-length
 # message with another status (429's "too many tokens per minute") is not one.
 _CONTEXT_STATUSES = (None, 400, 413, 500)
+# The context size and the prompt's size, as OpenAI, vLLM and llama.cpp's servers word them. The
+# prompt alone: vLLM's "you requested 7433 tokens (6409 in the messages, 1024 in the completion)"
+# counts the reply's reserve in the first number.
+_LIMIT = re.compile(
+    r"maximum context length is (\d+)|context (?:window|size|length) (?:of |is )?\(?(\d+)|n_ctx\D{0,4}(\d+)", re.I
+)
+_PROMPT_TOKENS = re.compile(
+    r"(\d+) (?:tokens )?in the messages|n_prompt_tokens\D{0,4}(\d+)|prompt (?:has|is|of) (\d+) tokens"
+    r"|(\d+) input tokens",
+    re.I,
+)
+_REQUESTED_TOKENS = re.compile(r"requested (\d+) tokens", re.I)
 # (module, class) of the errors meaning each kind, most specific first: a timeout is a
 # connection error in openai's and httpx's hierarchies.
 _TIMEOUTS = (("openai", "APITimeoutError"), ("httpx", "TimeoutException"), ("litellm", "Timeout"))
@@ -46,6 +58,37 @@ def is_context_length_error(message: str) -> bool:
 
     """
     return bool(_CONTEXT_LENGTH.search(message))
+
+
+def context_sizes(text: str, max_tokens: int | None = None) -> tuple[int | None, int | None]:
+    """The context window and the prompt's own tokens a context-length message states (None where it does not).
+
+    The prompt's tokens are its stated share, else the total requested less the reply's reserve
+    (``max_tokens``, when the caller knows it).
+
+    Example:
+        >>> context_sizes("maximum context length is 2048 tokens; you requested 3000 tokens "
+        ...               "(2500 in the messages, 500 in the completion)")
+        (2048, 2500)
+        >>> context_sizes("requested 3000 tokens", max_tokens=500)
+        (None, 2500)
+
+    """
+    limit = _first_number(_LIMIT, text)
+    stated = _first_number(_PROMPT_TOKENS, text)
+    if stated is not None:
+        return limit, stated
+    requested = _first_number(_REQUESTED_TOKENS, text)
+    if requested is None:
+        return limit, None
+    return limit, requested - max_tokens if max_tokens is not None and requested > max_tokens else requested
+
+
+def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    if match is None:
+        return None
+    return int(next(group for group in match.groups() if group))
 
 
 def error_status(error: BaseException) -> int | None:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
 from ..backends.base import DEFAULT_TEMPERATURE
-from ..core.calls import ModelRequest
+from ..core.calls import ModelRequest, Reply
 from ..core.config import VSConfig, refuse_unknown, resolve_config, split_settings
 from ..core.distribution import Distribution
 from ..core.driver import drive, run_sync
@@ -159,13 +160,64 @@ class _HistoryLog:
         self.history: list[dict[str, Any]] = []
 
 
+class _LMCalls:
+    """The LM calls one inner call made: their texts and, where DSPy's history keeps them, their entries."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.entries: list[dict[str, Any]] = []  # empty with history off (only a callback saw the calls)
+        self.seconds = 0.0
+
+    def reply(self, text: str) -> Reply:
+        """``text`` (what the engine reads) as a Reply with what the calls cost.
+
+        Their summed tokens, the last call's finish reason and model, the inner call's seconds.
+        """
+        usages = [entry.get("usage") or {} for entry in self.entries]
+        last = self.entries[-1] if self.entries else {}
+        model = last.get("response_model") or last.get("model")
+        return Reply(
+            text,
+            prompt_tokens=_token_sum(usages, "prompt_tokens"),
+            completion_tokens=_token_sum(usages, "completion_tokens"),
+            finish_reason=_finish_reason(last.get("response")),
+            model=model if isinstance(model, str) else None,
+            seconds=self.seconds,
+        )
+
+
+def _token_sum(usages: list[dict[str, Any]], name: str) -> int | None:
+    """The calls' ``name`` tokens added up; None when no call reported them."""
+    counts = [count for usage in usages if isinstance(count := usage.get(name), int)]
+    return sum(counts) if counts else None
+
+
+def _finish_reason(response: Any) -> str | None:
+    """The finish reason of an LM call's response.
+
+    An lm15 ``Response`` (or a list of them: the last one's), or an OpenAI-shaped response's first choice.
+    """
+    if isinstance(response, list | tuple):
+        response = response[-1] if response else None
+    reason = _field(response, "finish_reason")
+    if reason is None:
+        choices = _field(response, "choices")
+        reason = _field(choices[0], "finish_reason") if isinstance(choices, list | tuple) and choices else None
+    return reason if isinstance(reason, str) else None
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` of a dict, ``value.name`` of an object, else None."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
 def _output_texts(outputs: Any) -> list[str]:
     return [output if isinstance(output, str) else str(output.get("text", output)) for output in outputs or []]
 
 
 # What a driver sends the call loop after each inner call: DSPy's result (or its parse error)
-# and the LM texts seen during the call.
-_Outcome = tuple["dspy.Prediction | AdapterParseError", list[str]]
+# and the LM calls made during it.
+_Outcome = tuple["dspy.Prediction | AdapterParseError", _LMCalls]
 
 
 @functools.cache
@@ -196,7 +248,11 @@ class VerbalizedSampling(dspy.Module):
     when ``seed`` is None (fresh draws in every run), derived from the seed, the inputs, and how
     often this module has seen them when ``seed`` is set (the same program run repeats, also under
     ``dspy.Parallel``). A rollout id or temperature set on the LM (``dspy.BestOfN`` and
-    ``dspy.Refine`` set both) is respected: the LM's id is folded into the one sent.
+    ``dspy.Refine`` set both) is respected: the LM's id is folded into the one sent. At
+    temperature 0 no rollout id is sent (the reply would be the same; DSPy would warn).
+
+    ``prediction.distribution.usage`` and ``.calls`` hold what the LM calls cost (tokens from
+    DSPy's history entries, the finish reason, the model, seconds), as DSPy's usage tracking counts them.
 
     With no LM configured, the embedded model is used (``local`` extra) with ``dspy.JSONAdapter``.
 
@@ -323,10 +379,10 @@ class VerbalizedSampling(dspy.Module):
                     call[CEILING_FIELD] = config.tail
                 if count != config.k:
                     call["signature"] = _counted(self.predict.signature, count)
-                lm_config = self._lm_config(key, occurrence, attempt, lm_settings)
+                lm_config = self._lm_config(key, occurrence, attempt, lm_settings, call_config)
                 call["config"] = {**lm_config, **call_config}
-                outcome, texts = yield call
-                reply = self._reply(outcome, texts, read)
+                outcome, lm_calls = yield call
+                reply = lm_calls.reply(self._reply(outcome, lm_calls.texts, read))
                 attempt += 1
                 request = steps.send(reply)
         except StopIteration as done:
@@ -350,9 +406,18 @@ class VerbalizedSampling(dspy.Module):
             self._seen[key] = occurrence + 1
         return occurrence
 
-    def _lm_config(self, key: str, occurrence: int, attempt: int, lm_settings: dict[str, Any]) -> dict[str, Any]:
+    def _lm_config(
+        self, key: str, occurrence: int, attempt: int, lm_settings: dict[str, Any], call_config: dict[str, Any]
+    ) -> dict[str, Any]:
         lm_config: dict[str, Any] = {}
         if not self.fresh:
+            return lm_config
+        # The module's temperature is kept as given, 0 included. On the LM, as in DSPy's Predict, 0
+        # counts as unset (DummyLM and older dspy.LM defaults); a set one (BestOfN's 1.0) is kept.
+        if self.predict.config.get("temperature") is None and not lm_settings.get("temperature"):
+            lm_config["temperature"] = DEFAULT_TEMPERATURE
+        # At temperature 0 a rollout id changes nothing but DSPy's warning: the reply is the same.
+        if {**lm_settings, **self.predict.config, **lm_config, **call_config}.get("temperature") == 0:
             return lm_config
         seed = self._vs_config.seed
         # A wrapper's rollout id (BestOfN, Refine) is folded in, so each of its attempts differs.
@@ -361,10 +426,6 @@ class VerbalizedSampling(dspy.Module):
             lm_config["rollout_id"] = secrets.randbits(62)
         else:
             lm_config["rollout_id"] = _derive(seed, key, occurrence, attempt, outer) >> 2
-        # The module's temperature is kept as given, 0 included. On the LM, as in DSPy's Predict, 0
-        # counts as unset (DummyLM and older dspy.LM defaults); a set one (BestOfN's 1.0) is kept.
-        if self.predict.config.get("temperature") is None and not lm_settings.get("temperature"):
-            lm_config["temperature"] = DEFAULT_TEMPERATURE
         return lm_config
 
     def _reply(self, outcome: dspy.Prediction | AdapterParseError, texts: list[str], read: _Read) -> str:
@@ -507,14 +568,16 @@ class VerbalizedSampling(dspy.Module):
         With a plain ``predict`` it never suspends, so :meth:`forward` runs it without a loop.
         """
         outcome: dspy.Prediction | AdapterParseError
-        with _recording() as texts:
+        with _recording() as lm_calls:
+            start = time.perf_counter()
             try:
                 with lm_errors_as_ours():
                     answer = predict(**call)
                     outcome = await answer if isinstance(answer, Awaitable) else answer
             except AdapterParseError as exc:
                 outcome = exc
-        return outcome, texts
+            lm_calls.seconds = time.perf_counter() - start
+        return outcome, lm_calls
 
 
 class _Read:
@@ -538,26 +601,28 @@ def _requested_count(request: ModelRequest, default: int) -> int:
 
 
 @contextmanager
-def _recording() -> Iterator[list[str]]:
-    """The LM texts of the calls made inside, in order (the list is complete on exit)."""
+def _recording() -> Iterator[_LMCalls]:
+    """The LM calls made inside, in order: their texts, and their history entries (complete on exit)."""
     settings = dspy.settings
     # DSPy appends each LM call's history entry to every module in ``caller_modules``; a log
     # there costs next to nothing, whereas any active callback makes DSPy inspect the arguments
     # of every wrapped call (Predict, adapter, LM). With history off, or kept too short for a
     # call's two LM texts (ChatAdapter's JSON retry), only a callback sees them.
+    calls = _LMCalls()
     if settings.disable_history or settings.max_history_size < _TEXTS_PER_CALL:
         recorder = _ReplyRecorder()
+        calls.texts = recorder.replies
         with dspy.context(callbacks=[*settings.get("callbacks", []), recorder]):
-            yield recorder.replies
+            yield calls
         return
     log = _HistoryLog()
-    texts: list[str] = []
     try:
         with dspy.context(caller_modules=[*(settings.caller_modules or []), log]):
-            yield texts
+            yield calls
     finally:
+        calls.entries = log.history
         for entry in log.history:
-            texts.extend(_output_texts(entry.get("outputs")))
+            calls.texts.extend(_output_texts(entry.get("outputs")))
 
 
 def _inputs_key(inputs: dict[str, Any]) -> str:

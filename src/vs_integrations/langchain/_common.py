@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from langchain_core.runnables.config import merge_configs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..backends.response_format import SchemaNegotiation, SchemaStyle, anegotiate, negotiate
-from ..core.calls import GenerationSettings
+from ..core.calls import GenerationSettings, Reply
 from ..core.config import (
     SETTINGS,
     OnFailure,
@@ -51,6 +52,10 @@ VS setting (the draw's seed): set the inner model's own sampling seed on the inn
 # Where the wrapped model sits inside LangChain's wrappers (bind, with_retry, with_fallbacks,
 # configurable_fields/alternatives), outermost first.
 _WRAPPED_ATTRIBUTES = ("bound", "runnable", "default")
+# response_metadata keys holding the finish reason: OpenAI and most (finish_reason), Anthropic
+# (stop_reason), Ollama (done_reason); and the reasons meaning the token limit cut the reply.
+_FINISH_KEYS = ("finish_reason", "stop_reason", "done_reason")
+_TOKEN_LIMIT_REASONS = ("length", "max_tokens")
 
 
 class VSSettings(BaseModel):
@@ -187,31 +192,62 @@ class InnerModelSettings(VSSettings):
 
     def call_inner(
         self, messages: Sequence[Message], schema: dict[str, Any] | None, config: RunnableConfig, **invoke: Any
-    ) -> AIMessage:
+    ) -> tuple[AIMessage, Reply]:
         """One inner call, sending ``schema`` in the first form the model accepts.
+
+        Returns the inner model's message and, for the engine, the :class:`Reply` read from it
+        (see :func:`reply_of`), timed over the call.
 
         Errors are raised as the package's and LangChain's (see :mod:`._errors`).
         """
         lc_messages = from_core_messages(messages)
         inner = inner_config(config)
-        return mapped_errors(
+        negotiation = self.negotiation(schema)
+        start = time.perf_counter()
+        message = mapped_errors(
             lambda: negotiate(
-                self.negotiation(schema),
+                negotiation,
                 lambda form: as_ai_message(self.llm.invoke(lc_messages, inner, **with_response_format(invoke, form))),
             )
         )
+        return message, reply_of(message, time.perf_counter() - start, negotiation.style)
 
     async def acall_inner(
         self, messages: Sequence[Message], schema: dict[str, Any] | None, config: RunnableConfig, **invoke: Any
-    ) -> AIMessage:
+    ) -> tuple[AIMessage, Reply]:
         """Async twin of :meth:`call_inner`."""
         lc_messages = from_core_messages(messages)
         inner = inner_config(config)
+        negotiation = self.negotiation(schema)
 
         async def call(form: dict[str, Any] | None) -> AIMessage:
             return as_ai_message(await self.llm.ainvoke(lc_messages, inner, **with_response_format(invoke, form)))
 
-        return await amapped_errors(lambda: anegotiate(self.negotiation(schema), call))
+        start = time.perf_counter()
+        message = await amapped_errors(lambda: anegotiate(negotiation, call))
+        return message, reply_of(message, time.perf_counter() - start, negotiation.style)
+
+
+def reply_of(message: BaseMessage, seconds: float, schema_form: str | None) -> Reply:
+    """The inner model's ``message`` as the engine's :class:`~vs_integrations.core.calls.Reply`.
+
+    Tokens come from ``usage_metadata`` (a streamed reply's chunks added up carry their sum), the
+    finish reason and model from ``response_metadata`` under the names the providers use; a stop
+    at the token limit (``max_tokens``, ``MAX_TOKENS``) reads as ``"length"``, the engine's word.
+    """
+    usage = getattr(message, "usage_metadata", None) or {}
+    metadata = message.response_metadata
+    finish = next((metadata[key] for key in _FINISH_KEYS if isinstance(metadata.get(key), str)), None)
+    model = next((metadata[key] for key in ("model_name", "model") if isinstance(metadata.get(key), str)), None)
+    return Reply(
+        message.text,
+        prompt_tokens=usage.get("input_tokens"),
+        completion_tokens=usage.get("output_tokens"),
+        finish_reason="length" if finish is not None and finish.lower() in _TOKEN_LIMIT_REASONS else finish,
+        model=model,
+        seconds=seconds,
+        schema_form=schema_form,
+    )
 
 
 def chat_model_of(llm: Runnable[Any, Any]) -> BaseChatModel | None:

@@ -19,7 +19,7 @@ from langchain_core.exceptions import (
     OutputParserException,
 )
 
-from ..backends.errors import classify_error, error_body, error_status
+from ..backends.errors import classify_error, context_sizes, error_body, error_status
 from ..core.distribution import Distribution
 from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
@@ -64,7 +64,7 @@ def as_framework_error(error: BaseException) -> BaseException | None:
     Ours become the dual classes above (same attributes); LangChain's model errors, and what
     :func:`~vs_integrations.backends.errors.classify_error` reads as ours (connection failures,
     timeouts, error statuses, context-length messages), become ours (the caller chains the original
-    as cause).
+    as cause); a context-length error carries the window and prompt size its message states.
     """
     if isinstance(error, (VSOutputParserException, VSContextTooLong, VSBackendUnreachable, VSRequestRefused)):
         return None
@@ -84,7 +84,8 @@ def as_framework_error(error: BaseException) -> BaseException | None:
     status, body = error_status(error), error_body(error)
     message = f"the inner model failed: {type(error).__name__}: {error}"
     if isinstance(error, ContextOverflowError) or kind == "context_too_long":
-        return VSContextTooLong(message, status=status, body=body)
+        limit, prompt_tokens = context_sizes(f"{error} {body}")
+        return VSContextTooLong(message, limit=limit, prompt_tokens=prompt_tokens, status=status, body=body)
     if isinstance(error, (ModelConnectionError, ModelTimeoutError)) or kind in ("timeout", "unreachable"):
         return VSBackendUnreachable(message, status=status, body=body)
     if isinstance(error, (ModelInvalidRequestError, ModelAPIError)) or kind == "refused":

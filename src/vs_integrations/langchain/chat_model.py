@@ -14,7 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from pydantic import Field, model_validator
 
-from ..core.calls import GenerationSettings
+from ..core.calls import GenerationSettings, Reply
 from ..core.distribution import Distribution
 from ..core.engine import VSEngine
 from ._common import (
@@ -40,9 +40,10 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     (``get_usage_metadata_callback``, LangSmith), so the wrapper does not report it twice.
 
     ``llm`` is any chat model or chat-model Runnable (``bind``, ``with_retry``,
-    ``with_fallbacks``, configurable). It does not offer tool calling or structured output; an
-    agent's history (tool calls, tool results, custom roles) is rendered as text (see the
-    LangChain page of the docs).
+    ``with_fallbacks``, configurable). It does not offer tool calling or structured output
+    (``bind_tools`` and ``with_structured_output`` raise, saying what to use instead); an agent's
+    history (tool calls, tool results, custom roles) is rendered as text (see the LangChain page
+    of the docs).
 
     Settings: the VS keywords (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
     ``format``, ``max_retries``, ``on_failure``, ``seed``) or ``config=VSConfig(...)``, shown
@@ -132,6 +133,20 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
             "as input."
         )
 
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False, **kwargs: Any) -> NoReturn:
+        """Refused: a VS answer is one text drawn from k candidates, not an object of a schema.
+
+        Raises:
+            NotImplementedError: Saying what to do instead.
+        """
+        raise NotImplementedError(
+            "VerbalizedChatModel does not offer with_structured_output: its answer is one text drawn from k "
+            "verbalized candidates. For structured answers, either call with_structured_output on the inner "
+            "model (llm.with_structured_output(schema)) for the steps that need an object, or sample texts with "
+            "VerbalizedSampler and parse the drawn one yourself (VerbalizedSampler(llm=llm, k=5) | draw | "
+            "PydanticOutputParser(pydantic_object=schema)), asking for the object's JSON in the prompt."
+        )
+
     def _prepare(
         self, stop: list[str] | None, kwargs: dict[str, Any], run_manager: RunManager | AsyncRunManager | None
     ) -> tuple[VSEngine, RunnableConfig, dict[str, Any]]:
@@ -183,9 +198,10 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         engine, config, invoke = self._prepare(stop, kwargs, run_manager)
         replies: list[AIMessage] = []
 
-        def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(self.call_inner(core_messages, schema, config, **invoke))
-            return replies[-1].text
+        def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> Reply:
+            message, reply = self.call_inner(core_messages, schema, config, **invoke)
+            replies.append(message)
+            return reply
 
         distribution = mapped_errors(lambda: engine.run(call, to_core_messages(messages)))
         return self._result(engine, distribution, replies, run_manager)
@@ -200,9 +216,10 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         engine, config, invoke = self._prepare(stop, kwargs, run_manager)
         replies: list[AIMessage] = []
 
-        async def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            replies.append(await self.acall_inner(core_messages, schema, config, **invoke))
-            return replies[-1].text
+        async def call(core_messages: list[dict[str, str]], schema: dict[str, Any] | None) -> Reply:
+            message, reply = await self.acall_inner(core_messages, schema, config, **invoke)
+            replies.append(message)
+            return reply
 
         distribution = await amapped_errors(lambda: engine.arun(call, to_core_messages(messages)))
         return self._result(engine, distribution, replies, run_manager)

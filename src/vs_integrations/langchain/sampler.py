@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from dataclasses import replace
 from functools import partial
 from itertools import chain
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import patch_config
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..backends.response_format import anegotiate, negotiate
-from ..core.calls import CallRecord, ModelRequest
+from ..core.calls import CallRecord, ModelRequest, Reply
 from ..core.config import VSConfig, refuse_unknown
 from ..core.distribution import Candidate, Distribution, ValidPredicate
 from ..core.engine import VSEngine
@@ -27,6 +29,7 @@ from ._common import (
     amapped_errors,
     inner_config,
     mapped_errors,
+    reply_of,
     split_call_keywords,
     with_response_format,
 )
@@ -89,11 +92,11 @@ class DistributionChunk(Distribution):
 class _StreamRun:
     """One streamed sampling run: the engine's steps and the chunks read so far.
 
-    Sync and async drivers share it; they only open the inner streams and pass the text on.
+    Sync and async drivers share it; they only open the inner streams and pass the chunks on.
     """
 
     def __init__(
-        self, steps: Generator[ModelRequest, str, Distribution], config: VSConfig, valid: ValidPredicate | None
+        self, steps: Generator[ModelRequest, str | Reply, Distribution], config: VSConfig, valid: ValidPredicate | None
     ) -> None:
         self._steps = steps
         self._config = config
@@ -101,6 +104,8 @@ class _StreamRun:
         self._request: ModelRequest = next(steps)
         self._replies: list[str] = []
         self._pieces: list[str] = []
+        self._message: BaseMessageChunk | None = None  # the reply's chunks added up, for their metadata
+        self._started = time.perf_counter()
         self._parser = StreamParser(config)
         self._items: list[Item] = []
         self._seen: set[str] = set()
@@ -112,9 +117,12 @@ class _StreamRun:
         """The request to stream next (until :attr:`done`)."""
         return self._request
 
-    def feed(self, text: str) -> list[DistributionChunk]:
-        """Add streamed text; the new state (one, or none) when it completed a candidate not seen before."""
+    def feed(self, piece: BaseMessage) -> list[DistributionChunk]:
+        """Add a streamed chunk; the new state (one, or none) when it completed a candidate not seen before."""
+        text = piece.text
         self._pieces.append(text)
+        if isinstance(piece, BaseMessageChunk):
+            self._message = piece if self._message is None else self._message + piece
         # Only candidates valid accepts are shown; the engine judges (and names) them again at the end.
         fresh = [
             c
@@ -131,14 +139,22 @@ class _StreamRun:
         added = {c.text.casefold() for c in fresh}
         return [DistributionChunk.of(state, [c for c in state if c.text.casefold() in added])]
 
-    def end_reply(self) -> list[DistributionChunk]:
-        """The reply is complete: send it to the engine; the final chunk (alone) when the run is over."""
-        reply = "".join(self._pieces)
-        self._replies.append(reply)
+    def end_reply(self, schema_form: str | None) -> list[DistributionChunk]:
+        """The reply is complete: send it to the engine; the final chunk (alone) when the run is over.
+
+        The engine gets the chunks' text with their summed usage, finish reason and model (see
+        :func:`~._common.reply_of`), timed from the request to the last chunk.
+        """
+        seconds = time.perf_counter() - self._started
+        text = "".join(self._pieces)
+        reply = replace(reply_of(self._message or AIMessageChunk(content=""), seconds, schema_form), text=text)
+        self._replies.append(text)
         self._pieces = []
+        self._message = None
         self._parser = StreamParser(self._config)
         try:
             self._request = self._steps.send(reply)
+            self._started = time.perf_counter()
         except StopIteration as done:
             self.done = True
             result: Distribution = done.value
@@ -239,8 +255,8 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         engine, generation = self._prepare(kwargs)
         child = patch_config(config, callbacks=run_manager.get_child())
 
-        def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return self.call_inner(messages, schema, child, **generation).text
+        def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> Reply:
+            return self.call_inner(messages, schema, child, **generation)[1]
 
         messages = to_core_messages(to_langchain_messages(input))
         wanted = self.distinct
@@ -258,8 +274,8 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
         engine, generation = self._prepare(kwargs)
         child = patch_config(config, callbacks=run_manager.get_child())
 
-        async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
-            return (await self.acall_inner(messages, schema, child, **generation)).text
+        async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> Reply:
+            return (await self.acall_inner(messages, schema, child, **generation))[1]
 
         messages = to_core_messages(to_langchain_messages(input))
         wanted = self.distinct
@@ -330,9 +346,10 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
             while not run.done:
                 messages, schema = run.request
                 opener = partial(self._open, from_core_messages(messages), child, generation)
-                for piece in negotiate(self.negotiation(schema), opener):
-                    yield from run.feed(piece.text)
-                yield from run.end_reply()
+                negotiation = self.negotiation(schema)
+                for piece in negotiate(negotiation, opener):
+                    yield from run.feed(piece)
+                yield from run.end_reply(negotiation.style)
         except Exception as exc:
             raise_as_framework_error(exc)
             raise
@@ -351,10 +368,11 @@ class VerbalizedSampler(InnerModelSettings, RunnableSerializable[LanguageModelIn
             while not run.done:
                 messages, schema = run.request
                 opener = partial(self._aopen, from_core_messages(messages), child, generation)
-                async for piece in await anegotiate(self.negotiation(schema), opener):
-                    for state in run.feed(piece.text):
+                negotiation = self.negotiation(schema)
+                async for piece in await anegotiate(negotiation, opener):
+                    for state in run.feed(piece):
                         yield state
-                for state in run.end_reply():
+                for state in run.end_reply(negotiation.style):
                     yield state
         except Exception as exc:
             raise_as_framework_error(exc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
@@ -19,7 +18,7 @@ from llama_index.core.output_parsers.base import OutputParserException
 
 from ..backends.errors import as_backend_error
 from ..backends.response_format import SCHEMA_STYLES, SchemaNegotiation
-from ..core.calls import CallKind, ModelRequest, Reply
+from ..core.calls import ModelRequest, Reply
 from ..core.distribution import Distribution
 from ..core.driver import drive as core_drive
 from ..core.driver import run_sync
@@ -42,52 +41,6 @@ class VerbalizedParseError(ParseError, OutputParserException):
         ...     err.raw
         'just prose'
     """
-
-
-@dataclass
-class Trace:
-    """The inner calls of one VS call, in order (what each was and its reply), and their totals."""
-
-    replies: list[Reply] = field(default_factory=list)
-    kinds: list[CallKind] = field(default_factory=list)
-
-    def record(self, kind: CallKind, reply: Reply) -> None:
-        """Add one call."""
-        self.kinds.append(kind)
-        self.replies.append(reply)
-
-    def calls(self) -> list[dict[str, Any]]:
-        """One plain dict per call: its kind, tokens, seconds, finish reason, model and reply-schema form."""
-        return [
-            {
-                "kind": kind,
-                "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens,
-                "seconds": reply.seconds,
-                "finish_reason": reply.finish_reason,
-                "model": reply.model,
-                "schema_form": reply.schema_form,
-            }
-            for kind, reply in zip(self.kinds, self.replies, strict=True)
-        ]
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Prompt tokens over every call (as the inner LLM reported them; unknown counts 0)."""
-        return sum(reply.prompt_tokens or 0 for reply in self.replies)
-
-    @property
-    def completion_tokens(self) -> int:
-        """Completion tokens over every call."""
-        return sum(reply.completion_tokens or 0 for reply in self.replies)
-
-    def usage(self) -> dict[str, int]:
-        """The totals as an OpenAI-style ``usage`` dict (what LlamaIndex's ``TokenCountingHandler`` reads)."""
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
 
 
 def check_schema_style(style: str) -> None:
@@ -121,12 +74,12 @@ def engine_calls(
     steps: Generator[ModelRequest, str | Reply, Distribution],
     schema_style: str,
     call_kwargs: dict[str, Any],
-    trace: Trace,
 ) -> Generator[LLMCall, ChatResponse, Distribution]:
     """The engine's ``steps`` as inner LLM calls; yields calls, is sent answers or thrown errors.
 
     Every request's generation settings go with the call's keywords (``call_kwargs`` first);
-    each reply is recorded in ``trace``.
+    each reply reaches the engine as a :class:`~vs_integrations.core.calls.Reply`, so the
+    distribution's ``usage`` and ``calls`` hold what every call cost.
 
     Raises:
         VerbalizedParseError: When the engine gives up (``on_failure="raise"``, or nothing read).
@@ -136,7 +89,6 @@ def engine_calls(
         request = next(steps)
         while True:
             reply = yield from _negotiated(llm, request, schema_style, call_kwargs)
-            trace.record(request.kind, reply)
             request = steps.send(reply)
     except StopIteration as done:
         distribution: Distribution = done.value

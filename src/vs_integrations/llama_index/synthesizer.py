@@ -29,7 +29,7 @@ from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ._driver import LLMCall, Trace, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
+from ._driver import LLMCall, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
 from .prompt import VerbalizedPromptTemplate
 
 # `as_query_engine(..., streaming=True)` ends in this function, which hands `streaming` only to
@@ -172,7 +172,7 @@ class VerbalizedSynthesizer(BaseSynthesizer):
         self, query_str: str, text_chunks: Sequence[str], response_kwargs: dict[str, Any]
     ) -> Generator[LLMCall, ChatResponse, Distribution]:
         steps = self._engine.steps(self._instruction(query_str, text_chunks))
-        return engine_calls(self._llm, steps, self._schema_style, response_kwargs, Trace())
+        return engine_calls(self._llm, steps, self._schema_style, response_kwargs)
 
     def get_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> SampledAnswer:
         """Ask for the distribution over answers and draw one.

@@ -26,7 +26,7 @@ from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
 from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
-from ._driver import Trace, adrive, check_llm, check_schema_style, drive, engine_calls
+from ._driver import adrive, check_llm, check_schema_style, drive, engine_calls
 from ._messages import to_core_messages
 
 Steps = Generator[ModelRequest, "str | Reply", Distribution]
@@ -142,28 +142,32 @@ class VerbalizedLLM(LLM):
         steps = VSEngine(config, valid=valid).steps(to_core_messages(messages), settings=settings)
         return steps, rest, config.seed
 
-    def _chat_response(self, distribution: Distribution, seed: int | None, trace: Trace) -> ChatResponse:
+    def _chat_response(self, distribution: Distribution, seed: int | None) -> ChatResponse:
         picked = distribution.sample(seed)
+        usage = distribution.usage
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=picked.text),
             raw={
-                "usage": trace.usage(),
-                "calls": trace.calls(),
+                # OpenAI's usage shape: what LlamaIndex's TokenCountingHandler reads.
+                "usage": {
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
+                "calls": [record.to_dict() for record in distribution.calls],
             },
             additional_kwargs={"verbalized_distribution": distribution.to_dict(), "sampled_index": picked.index},
         )
 
     def _sample(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         steps, call_kwargs, seed = self._plan(messages, kwargs)
-        trace = Trace()
-        distribution = drive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs, trace))
-        return self._chat_response(distribution, seed, trace)
+        distribution = drive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs))
+        return self._chat_response(distribution, seed)
 
     async def _asample(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         steps, call_kwargs, seed = self._plan(messages, kwargs)
-        trace = Trace()
-        distribution = await adrive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs, trace))
-        return self._chat_response(distribution, seed, trace)
+        distribution = await adrive(self.llm, engine_calls(self.llm, steps, self.schema_style, call_kwargs))
+        return self._chat_response(distribution, seed)
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:

@@ -37,6 +37,8 @@ class ScriptedEngine:
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.requests: list[dict[str, object]] = []
+        self.usage = Usage(input_tokens=1, output_tokens=1, total_tokens=2)
+        self.finish_reason = "stop"
         self._lock = threading.Lock()
 
     def complete(self, request):
@@ -53,8 +55,8 @@ class ScriptedEngine:
             id=None,
             model="scripted",
             message=Message.assistant([TextPart(body + "[[ ## completed ## ]]")]),
-            finish_reason="stop",
-            usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
         )
 
     def stream(self, request):

@@ -273,11 +273,8 @@ def test_chat_model_forwards_standard_params():
 
 
 def test_chat_model_refuses_tools_saying_what_to_do_instead():
-    from langchain_core.language_models import BaseChatModel
-
     with pytest.raises(NotImplementedError, match=r"Bind the tools to the inner model"):
         VerbalizedChatModel(llm=fake()).bind_tools([])
-    assert VerbalizedChatModel.with_structured_output is BaseChatModel.with_structured_output
 
 
 async def test_chat_model_async_and_stream():
