@@ -4,13 +4,17 @@ OpenAI (and vLLM) take ``{"type": "json_schema", "json_schema": {"schema": ...}}
 server takes ``{"type": "json_object", "schema": ...}``; DSPy's requests carry
 ``{"type": "json_schema", "schema": ...}``. This module is the one place that knows the order in
 which the forms are tried, what counts as a server refusing a form, and which form each endpoint
-accepted or refused (both remembered for the process, so a new sampler or CLI run does not spend a
-rejected request, whatever later calls do). The backends and every adapter use it; ``schema_style="auto"`` means exactly
-:class:`SchemaNegotiation`'s order with that memory.
+accepted or refused for each shape of schema (both remembered for the process, so a new sampler
+or CLI run does not spend a rejected request, whatever later calls do). The memory is per shape
+(:func:`schema_shape`) because a server may refuse one schema in a form and take another: a
+strict server refusing the judge's schema must not cost the VS reply its schema. The backends
+and every adapter use it; ``schema_style="auto"`` means exactly :class:`SchemaNegotiation`'s
+order with that memory.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, Generator, Hashable, Iterator
@@ -30,9 +34,14 @@ SCHEMA_STYLES: tuple[str, ...] = ("json_schema", "json_object", "none")
 
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|\bschema\b|grammar|structured output", re.I)
 
-_learnt: dict[Hashable, str] = {}
-_refused: dict[Hashable, set[str]] = {}
+# endpoint -> {schema shape: form}; the form accepted last is the dict's last entry.
+_learnt: dict[Hashable, dict[str, str]] = {}
+# endpoint -> {schema shape: forms refused}
+_refused: dict[Hashable, dict[str, set[str]]] = {}
 _learnt_lock = threading.Lock()
+# Keywords whose numbers follow the candidate count asked for in a call (list sizes, the judge's ids):
+# schemas differing only there have one shape, so a count change does not negotiate again.
+_COUNT_KEYWORDS = frozenset({"minItems", "maxItems", "minimum", "maximum"})
 
 
 def response_format(style: str, schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -89,16 +98,49 @@ def error_refuses_response_format(error: BaseException) -> bool:
     return refuses_response_format(error_status(error), str(error))
 
 
-def learnt_style(endpoint: Hashable) -> str | None:
-    """The form ``endpoint`` accepted earlier in this process, if any."""
-    with _learnt_lock:
-        return _learnt.get(endpoint)
+def schema_shape(schema: dict[str, Any]) -> str:
+    """What the form memory keys a schema by: its canonical JSON, with counts blanked.
+
+    Example:
+        >>> schema_shape({"type": "array", "maxItems": 3}) == schema_shape({"maxItems": 5, "type": "array"})
+        True
+    """
+
+    def blanked(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: "#" if key in _COUNT_KEYWORDS and isinstance(item, int) else blanked(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [blanked(item) for item in value]
+        return value
+
+    return json.dumps(blanked(schema), sort_keys=True, default=str)
 
 
-def refused_styles(endpoint: Hashable) -> frozenset[str]:
-    """The forms ``endpoint`` refused earlier in this process."""
+def learnt_style(endpoint: Hashable, schema: dict[str, Any] | None = None) -> str | None:
+    """The form ``endpoint`` accepted earlier in this process for a schema of ``schema``'s shape.
+
+    Without ``schema``: the form it accepted last, for any schema; None if none yet.
+    """
     with _learnt_lock:
-        return frozenset(_refused.get(endpoint, ()))
+        forms = _learnt.get(endpoint, {})
+        if schema is not None:
+            return forms.get(schema_shape(schema))
+        return next(reversed(forms.values()), None)
+
+
+def refused_styles(endpoint: Hashable, schema: dict[str, Any] | None = None) -> frozenset[str]:
+    """The forms ``endpoint`` refused earlier in this process for a schema of ``schema``'s shape.
+
+    Without ``schema``: the forms it refused for any schema.
+    """
+    with _learnt_lock:
+        refused = _refused.get(endpoint, {})
+        if schema is not None:
+            return frozenset(refused.get(schema_shape(schema), ()))
+        return frozenset().union(*refused.values())
 
 
 def forget_learnt_styles() -> None:
@@ -125,11 +167,14 @@ class SchemaNegotiation:
             return result
 
     Args:
-        endpoint: What identifies the server and model (e.g. ``(base_url, model)``); the form it
-            accepts is remembered per endpoint for the process. None remembers nothing.
+        endpoint: What identifies the server and model (e.g. ``(base_url, model)``); the forms it
+            accepts and refuses are remembered per endpoint and schema shape for the process.
+            None remembers nothing.
         schema: The reply's JSON Schema; None sends no ``response_format`` at all.
-        style: ``"auto"`` tries the learnt form, else every form in :data:`SCHEMA_STYLES` order
-            that the endpoint has not refused; any other style is used alone.
+        style: ``"auto"`` tries the learnt form first, then every other form in
+            :data:`SCHEMA_STYLES` order that the endpoint has not refused for this schema's
+            shape (so a learnt form refused later still leaves the others); any other style is
+            used alone.
 
     Example:
         >>> negotiation = SchemaNegotiation(None, {"type": "object"}, style="json_object")
@@ -143,14 +188,16 @@ class SchemaNegotiation:
             raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {style!r}")
         self.endpoint = endpoint
         self.schema = schema
+        self.shape = schema_shape(schema) if schema is not None else ""
         if schema is None:
             self.styles: list[str] = ["none"]
         elif style != "auto":
             self.styles = [style]
         else:
-            learnt = learnt_style(endpoint) if endpoint is not None else None
-            refused = refused_styles(endpoint) if endpoint is not None else frozenset()
-            self.styles = [learnt] if learnt else [s for s in SCHEMA_STYLES if s not in refused]
+            learnt = learnt_style(endpoint, schema) if endpoint is not None else None
+            refused = refused_styles(endpoint, schema) if endpoint is not None else frozenset()
+            first = [learnt] if learnt else []
+            self.styles = first + [s for s in SCHEMA_STYLES if s not in refused and s not in first]
         self.style: str | None = None
 
     def __iter__(self) -> Iterator[dict[str, Any] | None]:
@@ -161,23 +208,26 @@ class SchemaNegotiation:
     def refused(self, error: BaseException) -> bool:
         """True when ``error`` refuses the current form and another form is left to try.
 
-        A refusal is remembered for the endpoint (and the form, if learnt, forgotten), so no
-        later request sends that form again.
+        A refusal is remembered for the endpoint and this schema's shape (and the form, if
+        learnt for them, forgotten), so no later request sends that form with such a schema again.
         """
         if not error_refuses_response_format(error):
             return False
         if self.endpoint is not None and self.style not in (None, "none"):  # "none" sends no format
             with _learnt_lock:
-                _refused.setdefault(self.endpoint, set()).add(self.style)
-                if _learnt.get(self.endpoint) == self.style:
-                    del _learnt[self.endpoint]
+                _refused.setdefault(self.endpoint, {}).setdefault(self.shape, set()).add(self.style)
+                learnt = _learnt.get(self.endpoint, {})
+                if learnt.get(self.shape) == self.style:
+                    del learnt[self.shape]
         return self.style != self.styles[-1]
 
     def accepted(self) -> None:
-        """Remember the current form for this endpoint."""
+        """Remember the current form for this endpoint and schema shape."""
         if self.endpoint is not None and self.schema is not None and self.style is not None:
             with _learnt_lock:
-                _learnt[self.endpoint] = self.style
+                learnt = _learnt.setdefault(self.endpoint, {})
+                learnt.pop(self.shape, None)  # re-inserted last: the form accepted last
+                learnt[self.shape] = self.style
 
 
 def negotiate(negotiation: SchemaNegotiation, call: Callable[[dict[str, Any] | None], T]) -> T:

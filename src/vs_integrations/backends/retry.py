@@ -21,9 +21,11 @@ class RetryPolicy:
 
     Delay before retry ``n`` (1-based): ``base * 2 ** (n - 1)``, capped at ``cap``, scaled by a
     random factor in [0.5, 1] (jitter, so clients that failed together do not retry together);
-    a server's ``Retry-After`` replaces it when given (capped at ``cap``). Retrying stops after
-    ``attempts`` attempts in all, or when the next wait would pass ``max_total`` seconds of
-    waiting.
+    a server's ``Retry-After`` replaces it when given. Retrying stops after ``attempts`` attempts
+    in all, or when the next wait would pass ``max_total`` seconds of waiting, or when the
+    server's ``Retry-After`` is longer than ``cap``: a retry sent before the server's time is
+    refused again, so :meth:`next_wait` gives up and the caller raises the error, whose
+    ``retry_after`` says how long the server wants.
 
     Args:
         attempts: Attempts in all, the first included (>= 1).
@@ -35,6 +37,8 @@ class RetryPolicy:
         >>> policy = RetryPolicy(attempts=3, base=1.0, cap=8.0, max_total=20.0)
         >>> policy.delay(1, retry_after=6.0)
         6.0
+        >>> policy.next_wait(1, 0.0, retry_after=9.0) is None  # longer than cap: not waited out
+        True
         >>> 0.5 <= policy.delay(1) <= 1.0
         True
     """
@@ -55,9 +59,9 @@ class RetryPolicy:
             raise InvalidSetting(f"cap ({self.cap}) must be >= base ({self.base})", field="cap")
 
     def delay(self, retry: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        """Seconds to wait before retry number ``retry`` (1 for the first retry): ``retry_after`` when given."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.cap)
+            return max(retry_after, 0.0)
         backoff = min(self.base * 2.0 ** (retry - 1), self.cap)
         return backoff * (0.5 + 0.5 * (rng or random).random())
 
@@ -66,12 +70,14 @@ class RetryPolicy:
     ) -> float | None:
         """The wait before the attempt after ``attempt`` (1-based), or None to stop retrying.
 
-        ``waited`` is the time already spent waiting for this call.
+        ``waited`` is the time already spent waiting for this call. A ``retry_after`` longer than
+        ``cap``, or than what is left of ``max_total``, is None too: waiting less would only be
+        refused again.
         """
         if attempt >= self.attempts:
             return None
         wait = self.delay(attempt, retry_after, rng)
-        return None if waited + wait > self.max_total else wait
+        return None if wait > self.cap or waited + wait > self.max_total else wait
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -293,10 +293,10 @@ def check_async_model(model: object) -> None:
     Raises:
         TypeError: When ``model`` has no ``agenerate`` and is not an async function.
     """
-    if isinstance(model, AsyncModel):
+    # iscoroutinefunction sees through functools.partial; an object's async __call__ needs its own look.
+    if isinstance(model, AsyncModel) or inspect.iscoroutinefunction(model):
         return
-    call = model if inspect.isfunction(model) or inspect.ismethod(model) else getattr(model, "__call__", None)  # noqa: B004
-    if call is None or not inspect.iscoroutinefunction(call):
+    if not inspect.iscoroutinefunction(getattr(model, "__call__", None)):  # noqa: B004
         raise TypeError(
             f"arun needs an async model (an `async def` function or an object with `agenerate`); got "
             f"{type(model).__name__}: use run() for a synchronous model"

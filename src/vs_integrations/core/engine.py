@@ -32,7 +32,7 @@ from .calls import (
 from .config import OnFailure, VSConfig, resolve_config
 from .distribution import Candidate, Distribution, SamePredicate, ValidPredicate, text_key
 from .driver import drive, run_sync
-from .errors import ParseError, SettingsError
+from .errors import BackendError, ParseError, SettingsError
 from .parser import Item, build_distribution, drop_invalid, extract, refusal_note, shown
 from .prompts import Message, build_messages, followup_message, json_schema
 
@@ -121,6 +121,10 @@ class VSEngine:
         Raises:
             ParseError: When no acceptable reply came within the retries and ``on_failure``
                 is ``"raise"`` (or no candidate at all was read and it is ``"partial"``).
+            BackendError: When a call fails, carrying the trace of the calls before it
+                (``.calls``) and the candidates held (``.distribution``). With ``on_failure=
+                "partial"``, a failure after candidates were read returns them instead, with a
+                warning naming the error.
 
         """
         return run_sync(drive(partial(call_model, model), self.steps(instruction, settings=settings)))
@@ -249,7 +253,7 @@ class VSEngine:
                 listing=True,
                 follow_kind="distinct",
             )
-            return self._finish(pool, n, spent="the call budget")
+            return self._finish(pool, n, stopped="the call budget used up")
         messages = build_messages(instruction, config)
         pool = _Pool(config, same, self.valid, config.k)
         if config.variant == "multi":
@@ -292,13 +296,23 @@ class VSEngine:
         rest of the collection to asking the original request afresh, pooling each fresh reply's
         new candidates: small
         models shown their previous turn often copy it (SmolLM2-135M repeats it verbatim).
+
+        A :class:`BackendError` thrown in for a call (the model failed) ends the collection:
+        with ``on_failure="partial"`` and candidates held, the result keeps them (see
+        :meth:`_keeps_after`); otherwise it goes on, carrying the trace and what was held.
         """
         first_count = min(per_call, target)
         conversation, count = messages, first_count
         follow_up = True
         kind: CallKind = "first"
         for call in range(1, calls + 1):
-            reply = as_reply((yield ModelRequest(conversation, self.schema(count), settings, kind)))
+            try:
+                sent = yield ModelRequest(conversation, self.schema(count), settings, kind)
+            except BackendError as error:
+                if not self._keeps_after(pool, error):
+                    raise
+                return
+            reply = as_reply(sent)
             if not pool.add(reply, kind):
                 kind = "retry"
                 if listing and conversation is not messages:
@@ -323,26 +337,40 @@ class VSEngine:
             answer: Message = {"role": "assistant", "content": reply.text}
             conversation = [*(messages if listing else conversation), answer, followup]
 
-    def _finish(self, pool: _Pool, target: int, *, spent: str = "the retries") -> Distribution:
+    def _keeps_after(self, pool: _Pool, error: BackendError) -> bool:
+        """Whether the run ends with what ``pool`` holds after ``error`` failed a call.
+
+        The error gets the trace and the candidates held (nothing the earlier calls brought is
+        lost when it is raised); the pool keeps it, for the result's warning, when the run goes on.
+        """
+        error.calls = tuple(pool.records)
+        error.distribution = pool.distribution() if pool.texts else None
+        if self.on_failure != "partial" or error.distribution is None:
+            return False
+        pool.failure = error
+        return True
+
+    def _finish(self, pool: _Pool, target: int, *, stopped: str = "the retries used up") -> Distribution:
         best = pool.distribution() if pool.texts else None
         if best is not None and len(best) >= target:
             return best
-        return self._give_up(best, pool, target, spent)
+        if pool.failure is not None:
+            stopped = f"call {len(pool.replies) + 1} failed: {type(pool.failure).__name__}: {pool.failure}"
+        return self._give_up(best, pool, target, stopped)
 
-    def _give_up(self, best: Distribution | None, pool: _Pool, target: int, spent: str) -> Distribution:
+    def _give_up(self, best: Distribution | None, pool: _Pool, target: int, stopped: str) -> Distribution:
         raw = "\n\n".join(pool.replies)
         held = len(best) if best is not None else 0
-        summary = (
-            f"held {held} of the {target} distinct candidates wanted after {len(pool.replies)} call(s) "
-            f"({spent} used up)"
-        )
+        calls = len(pool.replies)
+        summary = f"held {held} of the {target} distinct candidates wanted after {calls} call(s) ({stopped})"
         if self.on_failure == "partial" and best is not None:
             # Logged with what a user can change; the warning on the result stays the bare fact.
-            logger.warning(
-                "verbalized sampling: %s; ask for fewer (k), allow more calls (max_retries), or set "
-                "on_failure='raise' to refuse short results",
-                summary,
+            advice = (
+                "; ask for fewer (k), allow more calls (max_retries), or set on_failure='raise' to refuse short results"
+                if pool.failure is None
+                else ""
             )
+            logger.warning("verbalized sampling: %s%s", summary, advice)
             return best.replace(warnings=[*best.warnings, f"kept {held} candidate(s): {summary}"])
         if self.on_failure == "fallback":
             # The raw reply as it came: it is not read, so ``valid`` does not judge it.
@@ -401,6 +429,7 @@ class _Pool:
         self.replies: list[str] = []
         self.records: list[CallRecord] = []
         self.notes: list[str] = []
+        self.failure: BackendError | None = None  # a failed call after which the held candidates were kept
         self.reasoning: str | None = None
         self.truncated = False
         self._spellings: dict[str, str] = {}  # text_key -> held spelling

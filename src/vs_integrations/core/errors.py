@@ -100,13 +100,22 @@ class BackendError(VSError):
         status: The HTTP status, when a server answered; None otherwise.
         body: What the server sent (or the local error's text), kept whole.
         retry_after: Seconds the server asked to wait before retrying (its ``Retry-After``), or None.
+        calls: When the engine made the failed call, its trace of the calls answered before it
+            (one :class:`~vs_integrations.core.calls.CallRecord` each); else empty.
+        distribution: When the engine made the failed call, the candidates it held by then (a
+            :class:`~vs_integrations.core.distribution.Distribution`), or None.
 
     Example:
         >>> err = RequestRefused("bad request", status=400, body='{"error": "bad"}')
-        >>> isinstance(err, BackendError), err.status
-        (True, 400)
+        >>> isinstance(err, BackendError), err.status, err.calls
+        (True, 400, ())
 
     """
+
+    # Set by the engine on an error it passes on, so what the earlier calls brought is not lost.
+    # Class-level defaults: subclasses that are also a framework's error skip this __init__.
+    calls: tuple[CallRecord, ...] = ()
+    distribution: Distribution | None = None
 
     def __init__(
         self, message: str, *, status: int | None = None, body: str = "", retry_after: float | None = None

@@ -4,7 +4,8 @@ Any model under the call contract can judge (a plain function ``(messages, schem
 Reply`` or an object with ``generate(request)``): the judge asks for JSON under a schema, so a
 small embedded model can answer it under constrained decoding. Several candidates go in one
 call; a reply that cannot be read becomes an error record per candidate (score None, the error
-and the judge's raw text), never a silent zero.
+and the judge's raw text), never a silent zero. So does a batch whose call failed after an
+earlier call was answered: the scores already read are kept.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import CallKind, CallRecord, GenerationSettings, Model, ModelFn, ModelRequest, Usage, call_model
-from .errors import InvalidSetting
+from .errors import BackendError, InvalidSetting
 from .prompts import Message
 
 MAX_SCORE = 10
@@ -211,8 +212,11 @@ class Judge:
     def score(self, prompt: str, candidates: Sequence[str]) -> Judgement:
         """Score every candidate written for ``prompt``; returns them in order, with the calls' cost.
 
-        Model and server errors (unreachable, refused) propagate; only an unreadable *reply*
-        becomes an error record.
+        An unreadable reply becomes an error record for its candidates, and they are asked
+        again (``retries``). A model or server error (a :class:`BackendError`: unreachable,
+        refused) on the first call propagates, nothing being scored yet; on a later call it
+        becomes an error record for that batch's candidates naming the error (asked again like
+        an unreadable reply), so the batches already scored are kept.
         """
         verdicts: dict[int, Score] = {}
         calls: list[CallRecord] = []
@@ -225,7 +229,14 @@ class Judge:
                 request = ModelRequest(
                     judge_messages(prompt, texts, self.rubric), judge_schema(len(texts)), self.settings, kind
                 )
-                reply = call_model(self.model, request)
+                try:
+                    reply = call_model(self.model, request)
+                except BackendError as error:
+                    if not calls:
+                        raise
+                    failed = f"the judge call failed: {type(error).__name__}: {error}"
+                    verdicts.update((i, Score(candidates[i], None, error=failed)) for i in batch)
+                    continue
                 read = read_scores(reply.text, texts)
                 calls.append(CallRecord.of(kind, reply, sum(s.ok for s in read)))
                 for index, verdict in zip(batch, read, strict=True):
@@ -251,7 +262,11 @@ def judge_messages(prompt: str, candidates: Sequence[str], rubric: Rubric) -> li
 
 
 def judge_schema(count: int) -> dict[str, Any]:
-    """The JSON schema of a judge reply for ``count`` candidates (what constrained decoding follows)."""
+    """The JSON schema of a judge reply for ``count`` candidates (what constrained decoding follows).
+
+    Every object lists all its properties as required and forbids others, as OpenAI's strict
+    ``json_schema`` requires.
+    """
     item = {
         "type": "object",
         "properties": {
@@ -260,11 +275,13 @@ def judge_schema(count: int) -> dict[str, Any]:
             "score": {"type": "integer", "minimum": 0, "maximum": MAX_SCORE},
         },
         "required": ["id", "reason", "score"],
+        "additionalProperties": False,
     }
     return {
         "type": "object",
         "properties": {"scores": {"type": "array", "items": item, "minItems": count, "maxItems": count}},
         "required": ["scores"],
+        "additionalProperties": False,
     }
 
 

@@ -105,3 +105,10 @@ def test_retry_policy_honours_retry_after_and_bounds_the_total_wait():
     assert parse_retry_after("soon") is None
     with pytest.raises(InvalidSetting, match="max_total"):
         RetryPolicy(max_total=0)
+
+
+def test_a_retry_after_longer_than_the_cap_stops_retrying_instead_of_coming_back_early():
+    policy = RetryPolicy(attempts=4, base=1.0, cap=10.0, max_total=60.0)
+    assert policy.next_wait(1, 0.0, retry_after=10.0) == 10.0
+    assert policy.next_wait(1, 0.0, retry_after=25.0) is None  # waiting 10 s would be refused again
+    assert policy.next_wait(1, 55.0, retry_after=8.0) is None  # only 5 s left of max_total

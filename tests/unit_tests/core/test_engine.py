@@ -1,3 +1,4 @@
+import functools
 import itertools
 import json
 
@@ -5,6 +6,7 @@ import pytest
 
 from vs_integrations import ParseError, SettingsError, VSConfig, VSEngine
 from vs_integrations.core.calls import CallRecord, ModelRequest, Reply, Usage
+from vs_integrations.core.errors import BackendUnreachable, RequestRefused
 
 
 def reply(*texts: str) -> str:
@@ -436,3 +438,61 @@ async def test_arun_and_run_share_the_driver_and_refuse_a_model_stop_iteration()
         VSEngine().run(stops, "x")
     with pytest.raises(RuntimeError, match="StopIteration"):
         await VSEngine().arun(astops, "x")
+
+
+# -- a model error mid-run ------------------------------------------------------------------------
+
+
+class FailsAfter(Script):
+    """Scripted replies, then ``error`` raised for every later call."""
+
+    def __init__(self, error: Exception, *replies: str) -> None:
+        super().__init__(*replies)
+        self.error = error
+
+    def __call__(self, messages, schema):
+        if not self.replies:
+            raise self.error
+        return super().__call__(messages, schema)
+
+
+def test_a_later_call_failing_keeps_the_held_candidates_with_partial():
+    model = FailsAfter(BackendUnreachable("server went away"), reply("Ohio", "Utah"))
+    result = VSEngine(k=5, on_failure="partial").run(model, "Name a US state.")
+    assert result.texts == ["Ohio", "Utah"] and [r.kind for r in result.calls] == ["first"]
+    assert "call 2 failed: BackendUnreachable: server went away" in result.warnings[-1]
+
+
+@pytest.mark.parametrize("on_failure", ["raise", "fallback"])
+def test_a_later_call_failing_otherwise_raises_with_the_trace_and_what_was_held(on_failure):
+    model = FailsAfter(RequestRefused("overloaded", status=503), reply("a", "b"), reply("c"))
+    with pytest.raises(RequestRefused) as info:
+        VSEngine(k=4, max_retries=3, on_failure=on_failure).run(model, "x")
+    assert [r.kind for r in info.value.calls] == ["first", "top-up"]
+    assert info.value.distribution.texts == ["a", "b", "c"]
+
+
+def test_the_first_call_failing_propagates_with_an_empty_trace():
+    error = BackendUnreachable("down")
+    with pytest.raises(BackendUnreachable) as info:
+        VSEngine(on_failure="partial").run(FailsAfter(error), "x")
+    assert info.value is error and info.value.calls == () and info.value.distribution is None
+
+
+async def test_arun_and_distinct_keep_what_they_held_when_a_later_call_fails():
+    async def amodel(messages, schema):
+        return sync(messages, schema)
+
+    sync = FailsAfter(BackendUnreachable("gone"), reply("a", "b"))
+    assert (await VSEngine(k=3).arun(amodel, "x")).texts == ["a", "b"]
+    distinct = VSEngine(k=2).distinct(FailsAfter(BackendUnreachable("gone"), reply("a", "b")), "x", 4)
+    assert distinct.texts == ["a", "b"] and "BackendUnreachable: gone" in distinct.warnings[-1]
+
+
+async def test_arun_accepts_an_async_function_wrapped_in_partial():
+    async def tagged(messages, schema, *, tag):
+        return reply(tag)
+
+    assert (await VSEngine(k=1).arun(functools.partial(tagged, tag="x"), "q")).texts == ["x"]
+    with pytest.raises(TypeError, match="arun needs an async model"):
+        await VSEngine(k=1).arun(functools.partial(lambda m, s: reply("x")), "q")

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from vs_integrations import VSConfig, json_schema
 from vs_integrations.core.calls import ModelRequest, Reply
-from vs_integrations.core.errors import InvalidSetting, SettingsError
+from vs_integrations.core.errors import BackendUnreachable, InvalidSetting, RequestRefused, SettingsError
 from vs_integrations.core.judge import (
     CREATIVE_WRITING_RUBRIC,
     GENERIC_RUBRIC,
@@ -120,6 +121,48 @@ def test_the_schema_bounds_scores_and_entries():
     assert entries["minItems"] == entries["maxItems"] == 4
     assert entries["items"]["properties"]["score"] == {"type": "integer", "minimum": 0, "maximum": 10}
     assert entries["items"]["required"] == ["id", "reason", "score"]
+
+
+def strict_objects(schema):
+    """Whether every object in ``schema`` is as OpenAI's strict json_schema wants it."""
+    if isinstance(schema, list):
+        return all(strict_objects(value) for value in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" and (
+        schema.get("additionalProperties") is not False or set(schema.get("required", ())) != set(schema["properties"])
+    ):
+        return False
+    return all(strict_objects(value) for value in schema.values())
+
+
+@pytest.mark.parametrize("schema", [judge_schema(1), judge_schema(5), json_schema(VSConfig(k=3, variant="cot"))])
+def test_every_schema_sent_passes_openais_strict_rules(schema):
+    assert strict_objects(schema)
+
+
+def test_a_later_batch_failing_keeps_the_earlier_scores_and_records_the_error():
+    calls = []
+
+    def model(messages, schema):
+        calls.append(candidates_in(messages))
+        if len(calls) > 1:
+            raise BackendUnreachable("server went away")
+        return reply((1, "short", 1), (2, "longer", 2))
+
+    judged = Judge(model, batch_size=2).score("p", ["a", "bb", "ccc"])
+    assert calls == [["a", "bb"], ["ccc"], ["ccc"]]  # the failed batch is asked again, as an unread one
+    assert [s.score for s in judged.scores] == [1.0, 2.0, None]
+    assert judged.scores[2].error == "the judge call failed: BackendUnreachable: server went away"
+    assert judged.usage.calls == 1
+
+
+def test_the_first_judge_call_failing_propagates():
+    def model(messages, schema):
+        raise RequestRefused("bad key", status=401)
+
+    with pytest.raises(RequestRefused, match="bad key"):
+        Judge(model).score("p", ["a", "b"])
 
 
 def test_rubrics_reach_the_judge_and_bad_settings_are_named():

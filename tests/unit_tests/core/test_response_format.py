@@ -10,10 +10,13 @@ from vs_integrations.backends.response_format import (
     is_context_length_error,
     learnt_style,
     negotiate,
+    refused_styles,
     refuses_response_format,
     response_format,
     schema_from_response_format,
+    schema_shape,
 )
+from vs_integrations.core.judge import judge_schema
 
 
 class StatusError(Exception):
@@ -127,3 +130,41 @@ async def test_async_negotiation_is_the_same_loop():
 
         await anegotiate(SchemaNegotiation(("http://d/v1", "m"), {"type": "object"}), too_long)
     assert learnt_style(("http://d/v1", "m")) is None
+
+
+def test_a_learnt_form_refused_later_falls_back_to_the_forms_not_refused():
+    endpoint, schema = ("http://e/v1", "m"), json_schema(VSConfig(k=2))
+    sent, refusing = [], set()
+
+    def call(fmt):
+        form = fmt["type"] if fmt else "none"
+        sent.append(form)
+        if form in refusing:
+            raise StatusError(500, f"failed to parse grammar from {form}")
+        return form
+
+    assert negotiate(SchemaNegotiation(endpoint, schema), call) == "json_schema"
+    refusing.update({"json_schema", "json_object"})  # e.g. the server was restarted without grammars
+    sent.clear()
+    assert negotiate(SchemaNegotiation(endpoint, schema), call) == "none"
+    assert sent == ["json_schema", "json_object", "none"]
+    assert learnt_style(endpoint, schema) == "none" and refused_styles(endpoint) == {"json_schema", "json_object"}
+
+
+def test_a_refusal_of_one_schema_does_not_cost_another_schema_its_form():
+    endpoint = ("http://f/v1", "gpt")
+    vs_schema, judge = json_schema(VSConfig(k=2)), judge_schema(3)
+
+    def strict_server(fmt):  # refuses the judge's schema only, in every form
+        if fmt is not None and fmt.get("json_schema", fmt).get("schema") is judge:
+            raise StatusError(400, "Invalid schema for response_format 'verbalized_responses'")
+        return fmt["type"] if fmt else "none"
+
+    assert negotiate(SchemaNegotiation(endpoint, vs_schema), strict_server) == "json_schema"
+    assert negotiate(SchemaNegotiation(endpoint, judge), strict_server) == "none"
+    assert refused_styles(endpoint, judge) == {"json_schema", "json_object"}
+    assert refused_styles(endpoint, vs_schema) == frozenset()
+    # the VS reply keeps its form, whatever the count asked for
+    assert next(iter(SchemaNegotiation(endpoint, json_schema(VSConfig(k=5)))))["type"] == "json_schema"
+    assert learnt_style(endpoint, vs_schema) == "json_schema" and learnt_style(endpoint) == "none"
+    assert schema_shape(judge_schema(2)) == schema_shape(judge) != schema_shape(vs_schema)
