@@ -8,7 +8,7 @@ names as strings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .calls import CallRecord
@@ -17,6 +17,19 @@ if TYPE_CHECKING:
 
 class VSError(Exception):
     """Base class of every error this package raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls cls(*args), which misses our keyword and extra arguments
+        # (raw, limit...); rebuilding from args and __dict__ pickles every subclass (Ray, processes).
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type[VSError], args: tuple[Any, ...], state: dict[str, Any]) -> VSError:
+    """An unpickled error: ``cls`` built without its ``__init__``, its arguments and attributes restored."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class SettingsError(VSError, TypeError):

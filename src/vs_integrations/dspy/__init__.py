@@ -3,7 +3,16 @@
 Needs the ``dspy`` extra: ``pip install 'vs-integrations[dspy]'`` (``local`` for ``local_lm``).
 """
 
-from .errors import VSAdapterParseError, VSContextWindowExceeded, VSLMTimeoutError, VSLMTransportError
+from .errors import (
+    VSAdapterParseError,
+    VSContextWindowExceeded,
+    VSLMInvalidRequestError,
+    VSLMRateLimitError,
+    VSLMRequestRefused,
+    VSLMServerError,
+    VSLMTimeoutError,
+    VSLMTransportError,
+)
 from .local_engine import AsyncLocalEngine, LocalEngine, local_lm
 from .metric import DistributionMetric
 from .module import VerbalizedSampling, verbalized_signature
@@ -14,6 +23,10 @@ __all__ = [
     "LocalEngine",
     "VSAdapterParseError",
     "VSContextWindowExceeded",
+    "VSLMInvalidRequestError",
+    "VSLMRateLimitError",
+    "VSLMRequestRefused",
+    "VSLMServerError",
     "VSLMTimeoutError",
     "VSLMTransportError",
     "VerbalizedSampling",

@@ -265,9 +265,10 @@ class VerbalizedSampling(dspy.Module):
 
     Errors are both the package's and DSPy's: a reply nothing could read is a
     :class:`~vs_integrations.dspy.errors.VSAdapterParseError` (``ParseError`` and
-    ``AdapterParseError``); DSPy's ``ContextWindowExceededError``, ``LMTransportError`` and
-    ``LMTimeoutError`` from the inner LM come out as ``ContextTooLong`` / ``BackendUnreachable``
-    that are still DSPy's classes, the original as the cause.
+    ``AdapterParseError``); DSPy's ``ContextWindowExceededError``, ``LMTransportError``,
+    ``LMTimeoutError`` and provider refusals (``LMInvalidRequestError``, ``LMServerError``...)
+    from the inner LM come out as ``ContextTooLong`` / ``BackendUnreachable`` /
+    ``RequestRefused`` that are still DSPy's classes, the original as the cause.
 
     Args:
         signature: The task, e.g. ``"question -> answer"`` or a ``dspy.Signature`` class.
@@ -281,8 +282,8 @@ class VerbalizedSampling(dspy.Module):
         **settings: Flat VS settings (``k``, ``variant``, ``per_turn``, ``tail``, ``probability``,
             ``format``, ``max_retries``, ``on_failure``, ``seed``) and the LM settings
             ``temperature``, ``max_tokens``, ``top_p`` (given to the inner ``dspy.Predict``).
-            The module's ``temperature`` (0 included) is sent as given; when it is unset and the
-            LM's is unset or 0 (DSPy's convention for an LM's default), 0.7 is sent.
+            A ``temperature`` set on the module or on the LM (0 included) is sent as given; when
+            neither sets one (``dspy.LM``'s default is None), 0.7 is sent.
 
     Raises:
         SettingsError: For a keyword that is neither (the message names it and the accepted
@@ -412,9 +413,9 @@ class VerbalizedSampling(dspy.Module):
         lm_config: dict[str, Any] = {}
         if not self.fresh:
             return lm_config
-        # The module's temperature is kept as given, 0 included. On the LM, as in DSPy's Predict, 0
-        # counts as unset (DummyLM and older dspy.LM defaults); a set one (BestOfN's 1.0) is kept.
-        if self.predict.config.get("temperature") is None and not lm_settings.get("temperature"):
+        # A temperature set on the module or the LM (0 included: dspy.LM's default is None) is
+        # kept, BestOfN's 1.0 too; only when neither sets one does VS's own default apply.
+        if self.predict.config.get("temperature") is None and lm_settings.get("temperature") is None:
             lm_config["temperature"] = DEFAULT_TEMPERATURE
         # At temperature 0 a rollout id changes nothing but DSPy's warning: the reply is the same.
         if {**lm_settings, **self.predict.config, **lm_config, **call_config}.get("temperature") == 0:

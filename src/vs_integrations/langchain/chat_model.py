@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from langchain_core.caches import BaseCache
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.callbacks.manager import AsyncRunManager, RunManager
+from langchain_core.callbacks.usage import UsageMetadataCallbackHandler
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config, patch_config
+from langchain_core.tracers.langchain import LangChainTracer
 from pydantic import Field, model_validator
 
 from ..core.calls import GenerationSettings, Reply
@@ -28,6 +37,13 @@ from ._common import (
 from ._messages import to_core_messages
 from .draw import drawn_message
 
+# The config of the invoke/ainvoke running now, by model: LangChain hands _generate only the
+# callbacks, and the inner model needs the rest (configurable, recursion_limit, tags, metadata).
+_CALLER_CONFIG: ContextVar[tuple[int, RunnableConfig] | None] = ContextVar("vs_chat_model_config", default=None)
+# Handlers that add up the usage of every LLM run they see, nested ones included: they get each
+# inner call's usage, so the wrapper's sum on its own run would count every token twice.
+_USAGE_COUNTERS = (UsageMetadataCallbackHandler, LangChainTracer)
+
 
 class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     """A drop-in chat model: asks the inner model for k candidates and answers with one draw.
@@ -35,9 +51,14 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
     The ``AIMessage`` content is the sampled candidate's text; the whole distribution (its
     ``to_dict()`` form) is in ``response_metadata["verbalized_distribution"]``, the drawn
     position in ``response_metadata["sampled_index"]`` and the inner calls' summed usage in
-    ``response_metadata["verbalized_usage"]``. ``usage_metadata`` carries that sum too, unless
-    callbacks are attached to the call: they already receive each inner call's usage
-    (``get_usage_metadata_callback``, LangSmith), so the wrapper does not report it twice.
+    ``response_metadata["verbalized_usage"]``. ``usage_metadata`` carries that sum too (in a
+    LangGraph graph as well), unless a handler that adds up every run's usage is attached
+    (``get_usage_metadata_callback``'s, LangSmith's tracer): it already receives each inner
+    call's usage, so the wrapper does not report it twice.
+
+    The call's config reaches the inner model (``configurable``, ``recursion_limit``,
+    ``max_concurrency``, tags and metadata), its runs nested under this one, so ``llm`` may be a
+    configurable Runnable configured per call.
 
     ``llm`` is any chat model or chat-model Runnable (``bind``, ``with_retry``,
     ``with_fallbacks``, configurable). It does not offer tool calling or structured output
@@ -161,7 +182,13 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
             "stop": stop if stop is not None else self.stop,
         }
         forwarded = {key: value for key, value in options.items() if value is not None and value != []}
-        config: RunnableConfig = {"callbacks": child_callbacks(run_manager)} if run_manager is not None else {}
+        held = _CALLER_CONFIG.get()
+        caller: RunnableConfig = held[1] if held is not None and held[0] == id(self) else {}
+        # As LangChain's get_child: the caller's config with this run's child callbacks (run_name
+        # and run_id name this run only, so patch_config drops them). Without a run manager
+        # (LangChain's _stream path) the inner runs report to the caller's callbacks.
+        callbacks = child_callbacks(run_manager) if run_manager is not None else None
+        config = patch_config(caller, callbacks=callbacks)
         return self.vs_engine(valid, **vs), config, {**forwarded, **generation, **rest}
 
     def _result(
@@ -174,9 +201,7 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
         picked = distribution.sample(engine.config.seed)
         model_name = replies[-1].response_metadata.get("model_name") if replies else None
         usage = total_usage(replies)
-        # Attached callbacks already saw each inner call's usage: reporting the sum again on this
-        # run would count every token twice (get_usage_metadata_callback, LangSmith).
-        counted = run_manager is not None and bool(run_manager.inheritable_handlers)
+        counted = any(isinstance(handler, _USAGE_COUNTERS) for handler in self._handlers(run_manager))
         message = drawn_message(
             distribution,
             picked,
@@ -187,6 +212,19 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
             },
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _handlers(self, run_manager: RunManager | AsyncRunManager | None) -> list[BaseCallbackHandler]:
+        """The handlers this run reports to.
+
+        Its run manager's, else (LangChain streams through ``_stream`` without one) those LangChain
+        configures from the caller's config (context hooks such as ``get_usage_metadata_callback``
+        and tracing included), which the inner runs get too.
+        """
+        if run_manager is not None:
+            return list(run_manager.inheritable_handlers)
+        held = _CALLER_CONFIG.get()
+        callbacks = held[1].get("callbacks") if held is not None and held[0] == id(self) else None
+        return list(CallbackManager.configure(inheritable_callbacks=callbacks).handlers)
 
     def _generate(
         self,
@@ -223,6 +261,36 @@ class VerbalizedChatModel(InnerModelSettings, BaseChatModel):
 
         distribution = await amapped_errors(lambda: engine.arun(call, to_core_messages(messages)))
         return self._result(engine, distribution, replies, run_manager)
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """LangChain's ``invoke``, keeping ``config`` for the inner calls (see the class docstring)."""
+        held = _CALLER_CONFIG.set((id(self), ensure_config(config)))
+        try:
+            return super().invoke(input, config, stop=stop, **kwargs)
+        finally:
+            _CALLER_CONFIG.reset(held)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Async twin of :meth:`invoke`."""
+        held = _CALLER_CONFIG.set((id(self), ensure_config(config)))
+        try:
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        finally:
+            _CALLER_CONFIG.reset(held)
 
     def stream(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, Self
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -19,6 +19,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.types import PydanticProgramMode
 from pydantic import PrivateAttr
 
 from ..backends.response_format import SchemaStyle
@@ -26,6 +27,7 @@ from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
 from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
+from ..core.errors import SettingsError
 from ._driver import adrive, check_llm, check_schema_style, drive, engine_calls
 from ._messages import to_core_messages
 
@@ -44,10 +46,12 @@ class VerbalizedLLM(LLM):
     Where the distribution is: ``ChatResponse.additional_kwargs`` (and
     ``CompletionResponse.additional_kwargs``) hold ``verbalized_distribution``
     (``Distribution.to_dict()``) and ``sampled_index``; the drawn answer alone is the message,
-    so chat memories stay small. ``raw["usage"]`` holds the tokens of every inner call together
-    (what LlamaIndex's ``TokenCountingHandler`` reads) and ``raw["calls"]`` one entry per inner
-    call. Inside a chat engine or agent, read the response from LlamaIndex's instrumentation
-    (an event handler on ``LLMChatEndEvent``).
+    so chat memories stay small. ``raw["verbalized_usage"]`` holds the tokens of every inner call
+    together and ``raw["calls"]`` one entry per inner call (``CallRecord.to_dict()``). The sum is
+    also ``raw["usage"]`` (what LlamaIndex's ``TokenCountingHandler`` reads) unless a callback
+    handler of this LLM is also the inner LLM's (``Settings.callback_manager`` on both): that
+    handler already counted each inner call. Inside a chat engine or agent, read the response
+    from LlamaIndex's instrumentation (an event handler on ``LLMChatEndEvent``).
 
     Per call, ``chat(messages, k=3, temperature=0.2, max_tokens=200)``: VS keywords override the
     settings for that call; ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop`` are
@@ -110,6 +114,42 @@ class VerbalizedLLM(LLM):
         """LlamaIndex's registry name."""
         return "verbalized_llm"
 
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """LlamaIndex's dict of this LLM, with the VS settings under ``vs_config`` (``valid`` is not kept)."""
+        return {**super().to_dict(**kwargs), "vs_config": self._vs_config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
+        """Rebuild from :meth:`to_dict`'s dict; pass the inner LLM as ``llm=`` (a dict cannot rebuild it).
+
+        Raises:
+            SettingsError: When ``vs_config`` is missing (a dict not from :meth:`to_dict`: the VS
+                settings would silently be the defaults) or ``llm`` is not a LlamaIndex LLM.
+
+        Example:
+            >>> data = VerbalizedLLM(inner, k=3).to_dict()  # doctest: +SKIP
+            >>> VerbalizedLLM.from_dict(data, llm=inner).vs_config.k  # doctest: +SKIP
+            3
+        """
+        data = {**data, **kwargs}
+        data.pop("class_name", None)
+        settings = data.pop("vs_config", None)
+        if not isinstance(settings, dict):
+            raise SettingsError(
+                "VerbalizedLLM.from_dict: the data has no 'vs_config' (VerbalizedLLM.to_dict() writes it); "
+                "without it every VS setting would silently be the default",
+                field="vs_config",
+            )
+        system_prompt = data.pop("system_prompt", None)
+        mode = data.pop("pydantic_program_mode", None)
+        llm = data.pop("llm", None)
+        check_llm("VerbalizedLLM.from_dict (pass the inner LLM as llm=...)", llm)
+        rebuilt = cls(llm, VSConfig(**settings), **data)
+        rebuilt.system_prompt = system_prompt
+        if mode is not None:
+            rebuilt.pydantic_program_mode = PydanticProgramMode(mode)
+        return rebuilt
+
     @property
     def vs_config(self) -> VSConfig:
         """The VS settings (read-only)."""
@@ -145,19 +185,27 @@ class VerbalizedLLM(LLM):
     def _chat_response(self, distribution: Distribution, seed: int | None) -> ChatResponse:
         picked = distribution.sample(seed)
         usage = distribution.usage
+        # OpenAI's usage shape, under a key no handler reads.
+        total = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        raw: dict[str, Any] = {"verbalized_usage": total, "calls": [record.to_dict() for record in distribution.calls]}
+        # A handler on both LLMs already counted each inner call: the sum again under "usage"
+        # (what TokenCountingHandler reads) would count every token twice.
+        if not self._shares_handlers():
+            raw["usage"] = total
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=picked.text),
-            raw={
-                # OpenAI's usage shape: what LlamaIndex's TokenCountingHandler reads.
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "total_tokens": usage.total_tokens,
-                },
-                "calls": [record.to_dict() for record in distribution.calls],
-            },
+            raw=raw,
             additional_kwargs={"verbalized_distribution": distribution.to_dict(), "sampled_index": picked.index},
         )
+
+    def _shares_handlers(self) -> bool:
+        """Whether a callback handler of this LLM also gets the inner LLM's events."""
+        inner = {id(handler) for handler in self.llm.callback_manager.handlers}
+        return any(id(handler) in inner for handler in self.callback_manager.handlers)
 
     def _sample(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         steps, call_kwargs, seed = self._plan(messages, kwargs)

@@ -1,6 +1,7 @@
 """Temperatures, LM calls per VS call, `valid`, traced demos, LocalEngine settings and usage, errors both ways."""
 
 import json
+import pickle
 import sys
 import types
 
@@ -11,14 +12,32 @@ from dspy.utils import DummyLM
 from dspy.utils.exceptions import (
     AdapterParseError,
     ContextWindowExceededError,
+    LMAuthError,
+    LMInvalidRequestError,
+    LMProviderError,
+    LMRateLimitError,
+    LMServerError,
     LMTransportError,
     is_retryable_lm_error,
 )
 
-from vs_integrations import BackendUnreachable, ContextTooLong, GenerationSettings, ParseError, SettingsError
+from vs_integrations import (
+    BackendUnreachable,
+    ContextTooLong,
+    GenerationSettings,
+    ParseError,
+    RequestRefused,
+    SettingsError,
+)
 from vs_integrations.core.calls import Reply
 from vs_integrations.dspy import LocalEngine, VerbalizedSampling
-from vs_integrations.dspy.errors import lm_errors_as_ours
+from vs_integrations.dspy.errors import (
+    VSAdapterParseError,
+    VSContextWindowExceeded,
+    VSLMServerError,
+    VSLMTransportError,
+    lm_errors_as_ours,
+)
 
 from .scripted import Brainstorm
 
@@ -46,7 +65,8 @@ def reset_dspy():
 
 # -- temperature ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("module_temperature", "lm_temperature", "sent"), [(0, 0.0, 0), (0.3, 0.9, 0.3), (None, 0.9, 0.9)]
+    ("module_temperature", "lm_temperature", "sent"),
+    [(0, 0.0, 0), (0.3, 0.9, 0.3), (None, 0.9, 0.9), (None, 0.0, 0.0), (None, None, 0.7), (0, None, 0)],
 )
 def test_an_explicit_temperature_is_sent_as_given(module_temperature, lm_temperature, sent):
     lm = DummyLM([answers("Ohio", "Utah")])
@@ -55,6 +75,17 @@ def test_an_explicit_temperature_is_sent_as_given(module_temperature, lm_tempera
     with dspy.context(lm=lm):
         VerbalizedSampling("q -> answer", k=2, seed=0, **settings)(q="x")
     assert {**lm.kwargs, **lm.history[0]["kwargs"]}["temperature"] == sent
+
+
+def test_an_lm_built_at_temperature_0_is_sent_0_and_no_rollout_id():
+    # dspy.LM's default temperature is None, so this 0 is the caller's; DummyLM answers with its settings.
+    dummy = DummyLM([answers("Ohio", "Utah")])
+    dummy.kwargs = dict(dspy.LM("openai/x", temperature=0.0).kwargs)
+    with dspy.context(lm=dummy):
+        VerbalizedSampling("q -> answer", k=2, seed=0)(q="x")
+    [entry] = dummy.history
+    assert entry["kwargs"].get("temperature", dummy.kwargs["temperature"]) == 0.0
+    assert "rollout_id" not in entry["kwargs"]
 
 
 # -- LM calls per VS call --------------------------------------------------------------------------
@@ -217,3 +248,48 @@ def test_a_configured_chat_adapter_is_left_as_it_is():
         prediction = VerbalizedSampling("q -> answer", k=2, seed=0)(q="x")
     assert prediction.completions.answer == ["Ohio", "Utah"] and len(lm.history) == 1
     assert adapter.use_json_adapter_fallback  # only the inner call's copy has the retry off
+
+
+class RefusingLM(DummyLM):
+    def __init__(self, error):
+        super().__init__([])
+        self.error = error
+
+    def forward(self, *args, **kwargs):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "dspy_class"),
+    [
+        (LMServerError("upstream 500", status=500), LMServerError),
+        (LMInvalidRequestError("response_format not supported", status=400), LMInvalidRequestError),
+        (LMRateLimitError("slow down", status=429, retry_after=2.0), LMRateLimitError),
+        (LMAuthError("bad key", status=401), LMProviderError),
+    ],
+)
+def test_a_refused_request_is_ours_and_keeps_dspys_class(error, dspy_class):
+    with dspy.context(lm=RefusingLM(error)):
+        with pytest.raises(RequestRefused) as info:
+            VerbalizedSampling("q -> answer", k=2)(q="x")
+    assert isinstance(info.value, dspy_class) and info.value.__cause__ is error
+    assert (info.value.status, info.value.retry_after) == (error.status, error.retry_after)
+    assert is_retryable_lm_error(info.value) == is_retryable_lm_error(error)
+
+
+def test_the_modules_errors_survive_pickling_with_their_attributes():
+    signature = dspy.Signature("q -> answer: int", "Count.")
+    errors = [
+        VSAdapterParseError("no candidate", "I will not.", None, signature=signature),
+        VSContextWindowExceeded("too long", limit=2048, prompt_tokens=3000, model="m", status=400),
+        VSLMTransportError("connection refused", model="m"),
+        VSLMServerError("upstream 500", status=500, retry_after=1.0),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert {name: value for name, value in vars(copy).items() if name != "signature"} == {
+            name: value for name, value in vars(error).items() if name != "signature"
+        }
+    rebuilt = pickle.loads(pickle.dumps(errors[0])).signature
+    assert rebuilt.instructions == "Count." and rebuilt.output_fields["answer"].annotation is int

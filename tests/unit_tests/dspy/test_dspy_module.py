@@ -26,6 +26,13 @@ def answers(*texts) -> dict:
     return candidates(*({"answer": t, "probability": round(1 / len(texts), 4)} for t in texts))
 
 
+def default_lm(replies) -> DummyLM:
+    """A DummyLM leaving the temperature unset, as ``dspy.LM`` does (DummyLM's own 0.0 is an explicit 0)."""
+    lm = DummyLM(replies)
+    lm.kwargs["temperature"] = None
+    return lm
+
+
 def rollout_ids(lm) -> list:
     return [entry["kwargs"].get("rollout_id") for entry in lm.history]
 
@@ -159,7 +166,7 @@ async def test_aforward_runs_the_same_loop():
 
 # -- seeds and rollout ids ---------------------------------------------------------------------
 def first_rollout(seed):
-    lm = DummyLM([answers("a", "b")])
+    lm = default_lm([answers("a", "b")])
     with dspy.context(lm=lm):
         VerbalizedSampling("q -> answer", k=2, seed=seed)(q="same")
     return rollout_ids(lm)[0]
@@ -182,7 +189,7 @@ def test_seed_repeats_the_draws_and_repeated_calls_differ():
 
 
 def test_each_call_reaches_the_lm_with_its_own_rollout_and_the_default_temperature():
-    dummy = DummyLM([answers("a", "b"), answers("c", "d")])
+    dummy = default_lm([answers("a", "b"), answers("c", "d")])
     dspy.configure(lm=dummy)
     module = VerbalizedSampling("q -> answer", k=2, seed=0)
     first, second = module(q="same"), module(q="same")
@@ -198,7 +205,7 @@ def test_parallel_with_a_seed_reproduces_whatever_the_thread_order():
 
     def run(threads):
         module = VerbalizedSampling("q -> answer", seed=11)
-        lm = DummyLM(replies)
+        lm = default_lm(replies)
         with dspy.context(lm=lm):
             outputs = dspy.Parallel(num_threads=threads)([(module, {"q": t}) for t in topics])
         by_topic = {entry["messages"][-1]["content"]: entry["kwargs"]["rollout_id"] for entry in lm.history}
@@ -211,7 +218,7 @@ def test_parallel_with_a_seed_reproduces_whatever_the_thread_order():
 
 # -- the core loop: partial default, raise, fallback --------------------------------------------
 def test_short_replies_return_what_was_read_by_default():
-    dummy = DummyLM([answers("Ohio", "Utah")] * 10)
+    dummy = default_lm([answers("Ohio", "Utah")] * 10)
     dspy.configure(lm=dummy)
     prediction = VerbalizedSampling("question -> answer", k=3, max_retries=1, seed=0)(question="x")
     assert prediction.completions.answer == ["Ohio", "Utah"]

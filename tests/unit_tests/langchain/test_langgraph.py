@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph
 
 from vs_integrations import Candidate, Distribution, parse
 from vs_integrations.langchain import CHECKPOINT_TYPES, DistributionChunk, VerbalizedChatModel
@@ -107,3 +108,44 @@ def test_the_inner_calls_carry_langgraphs_own_nostream_tag():
     from vs_integrations.langchain._common import NOSTREAM_TAG
 
     assert NOSTREAM_TAG == TAG_NOSTREAM
+
+
+USAGE = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+
+
+def costed_graph():
+    """A graph whose node answers with a VerbalizedChatModel over an inner model reporting usage."""
+    reply = AIMessage(vs_reply("Ohio", "Utah"), usage_metadata=USAGE, response_metadata={"model_name": "fake"})
+    # disable_streaming: the fake drops usage from streamed chunks; real models stream it.
+    inner = GenericFakeChatModel(messages=itertools.repeat(reply), disable_streaming=True)
+    chat = VerbalizedChatModel(llm=inner, k=2)
+    graph = StateGraph(MessagesState)
+    graph.add_node("answer", lambda state: {"messages": [chat.invoke(state["messages"])]})
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+class Watcher(BaseCallbackHandler):
+    """A handler that counts nothing, as LangGraph's own and a logging handler are."""
+
+
+@pytest.mark.parametrize("stream_mode", ["values", "messages", "updates"])
+@pytest.mark.parametrize("callbacks", [[], [Watcher()]], ids=["no-handler", "a-handler"])
+def test_the_answer_in_a_graph_carries_the_inner_calls_usage(stream_mode, callbacks):
+    app = costed_graph()
+    config = {"configurable": {"thread_id": stream_mode}, "callbacks": callbacks}
+    list(app.stream({"messages": [HumanMessage("Name a state.")]}, config, stream_mode=stream_mode))
+    answer = app.get_state(config).values["messages"][-1]
+    assert answer.usage_metadata == USAGE
+
+
+@pytest.mark.parametrize("stream_mode", ["values", "messages"])
+def test_the_usage_callback_counts_a_graphs_tokens_once(stream_mode):
+    app = costed_graph()
+    config = {"configurable": {"thread_id": stream_mode}}
+    with get_usage_metadata_callback() as callback:
+        list(app.stream({"messages": [HumanMessage("Name a state.")]}, config, stream_mode=stream_mode))
+    assert callback.usage_metadata == {"fake": USAGE}
+    answer = app.get_state(config).values["messages"][-1]
+    assert answer.usage_metadata is None and answer.response_metadata["verbalized_usage"] == USAGE

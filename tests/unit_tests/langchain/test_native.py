@@ -377,3 +377,71 @@ def test_chat_local_model_errors_are_langchains_too():
     with pytest.raises(ContextOverflowError) as info:
         chat.invoke("x")
     assert isinstance(info.value, ContextTooLong) and (info.value.limit, info.value.prompt_tokens) == (2048, 5000)
+
+
+# --- the caller's config reaches the inner model ----------------------------------------------
+class ConfigSeen(BaseCallbackHandler):
+    """Records each chat-model run's tags and metadata (the caller's keys only)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[list[str], dict[str, Any]]] = []
+
+    def on_chat_model_start(self, serialized, messages, *, tags=None, metadata=None, **kwargs):
+        self.runs.append((tags or [], {key: value for key, value in (metadata or {}).items() if key == "user"}))
+
+
+def configurable_inner() -> Any:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    inner = FakeListChatModel(responses=[vs_reply("Ohio", "Utah")] * 4)
+    return inner.configurable_fields(responses=ConfigurableField(id="responses"))
+
+
+CONFIGURED = {"configurable": {"responses": [vs_reply("Maine", "Iowa")] * 4}}
+
+
+def test_a_configurable_inner_model_is_configured_by_the_calls_config():
+    chat = VerbalizedChatModel(llm=configurable_inner(), k=2)
+    message = chat.invoke("Name a state.", CONFIGURED)
+    assert message.content in {"Maine", "Iowa"}
+    (chunk,) = chat.stream("Name a state.", CONFIGURED)
+    assert chunk.content in {"Maine", "Iowa"}
+    assert chat.batch(["a", "b"], CONFIGURED)[1].content in {"Maine", "Iowa"}
+    assert chat.invoke("Name a state.").content in {"Ohio", "Utah"}  # unconfigured: the defaults
+
+
+async def test_a_configurable_inner_model_is_configured_by_the_async_calls_config():
+    chat = VerbalizedChatModel(llm=configurable_inner(), k=2)
+    assert (await chat.ainvoke("Name a state.", CONFIGURED)).content in {"Maine", "Iowa"}
+    (chunk,) = [chunk async for chunk in chat.astream("x", CONFIGURED)]
+    assert chunk.content in {"Maine", "Iowa"}
+
+
+def test_the_calls_tags_and_metadata_reach_the_inner_runs_nested_under_this_one():
+    seen = ConfigSeen()
+    chat = VerbalizedChatModel(llm=cycling(vs_reply("a", "b")), k=2)
+    chat.invoke("x", {"callbacks": [seen], "tags": ["T"], "metadata": {"user": "u1"}, "run_name": "vs"})
+    (outer_tags, outer_metadata), (inner_tags, inner_metadata) = seen.runs
+    assert "T" in outer_tags and "T" in inner_tags and outer_metadata == inner_metadata == {"user": "u1"}
+
+
+def test_the_dual_errors_survive_pickling_with_their_attributes():
+    import pickle
+
+    from vs_integrations.langchain._errors import (
+        VSBackendUnreachable,
+        VSContextTooLong,
+        VSOutputParserException,
+        VSRequestRefused,
+    )
+
+    errors = [
+        VSOutputParserException("no candidate", raw="hello"),
+        VSContextTooLong("too long", limit=10, prompt_tokens=20, status=400),
+        VSBackendUnreachable("down", status=None, body="refused"),
+        VSRequestRefused("bad", status=422, body="{}"),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and vars(copy) == vars(error)
+    assert pickle.loads(pickle.dumps(errors[0])).llm_output == "hello"

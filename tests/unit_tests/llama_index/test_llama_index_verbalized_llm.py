@@ -1,5 +1,7 @@
 """VerbalizedLLM: any LlamaIndex LLM answering with a draw, in chat engines, agents and token counting."""
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -17,6 +19,18 @@ from vs_integrations.llama_index import VerbalizedLLM, VerbalizedParseError
 from .scripted import ScriptedLLM, vs_reply
 
 USER = [ChatMessage(role=MessageRole.USER, content="Name a US state.")]
+# What docs/llama_index.md lists for each raw["calls"] entry.
+CALL_KEYS = (
+    "kind",
+    "added",
+    "prompt_tokens",
+    "completion_tokens",
+    "seconds",
+    "finish_reason",
+    "model",
+    "schema_form",
+    "attempts",
+)
 
 
 def candidates(response):
@@ -129,6 +143,28 @@ def test_token_counting_sees_the_inner_calls_tokens_once():
     assert {call["model"] for call in response.raw["calls"]} == {"scripted-1"}
 
 
+def test_a_handler_on_both_llms_counts_each_inner_call_once_and_the_sum_never():
+    counter = TokenCountingHandler(tokenizer=str.split)
+    shared = CallbackManager([counter])  # as Settings.callback_manager gives both LLMs
+    inner = ScriptedLLM(replies=[vs_reply("Ohio"), vs_reply("Utah")], usage=(100, 40), callback_manager=shared)
+    response = VerbalizedLLM(inner, k=2, callback_manager=shared).chat(USER)
+    counts = [(event.prompt_token_count, event.completion_token_count) for event in counter.llm_token_counts]
+    # Each inner call as reported, then the wrapper's own event, which LlamaIndex estimates by its
+    # tokenizer (the user's turn, the drawn answer) as for any LLM event reporting no usage.
+    assert counts[:2] == [(100, 40), (100, 40)] and len(counts) == 3
+    assert counts[2][0] < 20 and counts[2][1] < 5  # a few words, not the 200 + 80 again
+    assert "usage" not in response.raw
+    assert response.raw["verbalized_usage"] == {"prompt_tokens": 200, "completion_tokens": 80, "total_tokens": 280}
+
+
+def test_the_calls_entries_have_the_documented_keys():
+    inner = ScriptedLLM(replies=[vs_reply("Ohio"), vs_reply("Utah")], usage=(100, 40))
+    response = VerbalizedLLM(inner, k=2).chat(USER)
+    first, top_up = response.raw["calls"]
+    assert set(first) == set(CALL_KEYS)
+    assert (first["kind"], first["added"], top_up["kind"], top_up["added"]) == ("first", 1, "top-up", 1)
+
+
 def test_per_call_settings_reach_the_inner_llm_and_vs_keywords_override_the_config():
     inner = ScriptedLLM(replies=[vs_reply("a", "b")])
     VerbalizedLLM(inner, k=5).chat(USER, k=2, temperature=0.2, max_tokens=50, stop=["END"], top_k=3)
@@ -201,3 +237,30 @@ def test_metadata_is_the_inner_llms_window_and_it_calls_no_tools():
     metadata = VerbalizedLLM(ScriptedLLM(replies=[], context_window=1234)).metadata
     assert metadata.context_window == 1234 and metadata.model_name == "scripted"
     assert metadata.is_chat_model and not metadata.is_function_calling_model
+
+
+def test_to_dict_keeps_the_vs_settings_and_from_dict_rebuilds_them():
+    inner = ScriptedLLM(replies=[vs_reply("a", "b", "c")])
+    llm = VerbalizedLLM(inner, k=3, seed=2, tail=0.1, schema_style="json_object")
+    llm.system_prompt = "Be brief."
+    data = json.loads(llm.to_json())
+    assert data["vs_config"]["k"] == 3
+    rebuilt = VerbalizedLLM.from_dict(data, llm=inner)
+    assert rebuilt.vs_config == llm.vs_config
+    assert (rebuilt.schema_style, rebuilt.system_prompt) == ("json_object", "Be brief.")
+
+
+def test_from_dict_refuses_a_dict_without_the_vs_settings_or_the_inner_llm():
+    inner = ScriptedLLM(replies=[])
+    data = VerbalizedLLM(inner, k=3).to_dict()
+    with pytest.raises(SettingsError, match="vs_config"):
+        VerbalizedLLM.from_dict({key: value for key, value in data.items() if key != "vs_config"}, llm=inner)
+    with pytest.raises(SettingsError, match="llm="):
+        VerbalizedLLM.from_dict(data)
+
+
+def test_the_parse_error_survives_pickling_with_its_reply():
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(VerbalizedParseError("no candidate", "just prose")))
+    assert isinstance(copy, OutputParserException) and (copy.raw, str(copy)) == ("just prose", "no candidate")
