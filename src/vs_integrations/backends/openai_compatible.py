@@ -11,8 +11,16 @@ retries a 408/409/429/5xx answer or a failed connection, honouring ``Retry-After
 503. A reply-schema refusal (a 400/422 naming the format, or a 500 whose body names it) is never
 retried: the next form is tried.
 
+``max_in_flight`` caps the requests one model object has at the server at once (sync calls and
+each event loop's async calls alike); a request waits for a slot before it is sent, so the wait
+never counts against ``timeout``. Without it, a server that runs few requests at a time
+(``llama_cpp.server`` answers one at a time) queues the rest, and the queued ones can run out of
+time.
+
 Every failure is one of the package's typed errors, keeping what the server sent:
-:class:`~vs_integrations.BackendUnreachable` (connection refused, timeout),
+:class:`~vs_integrations.BackendUnreachable` (connection refused or not accepted in time),
+:class:`~vs_integrations.BackendTimeout` (a ``BackendUnreachable``: the server took the request but
+did not answer within ``timeout``: busy or hung),
 :class:`~vs_integrations.ContextTooLong` (with the limit and the prompt's tokens when the message
 gives them), :class:`~vs_integrations.ResponseFormatRefused`, :class:`~vs_integrations.RequestRefused`
 (any other error status; ``retry_after`` set when the server asked for a wait) and
@@ -23,19 +31,22 @@ without ``choices``...).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
 from ..core.errors import (
     BackendError,
+    BackendTimeout,
     BackendUnreachable,
     ContextTooLong,
     InvalidSetting,
@@ -77,12 +88,119 @@ _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _SHOWN = 300  # characters of a body quoted in a message (the whole body stays on the error)
 
 
+class RequestSlots:
+    """At most ``limit`` requests in flight at once, and what waiting for a slot cost.
+
+    One per :class:`OpenAICompatibleModel` (its ``slots``): sync calls share one
+    ``threading.Semaphore``; async calls share an ``asyncio.Semaphore`` per event loop (an
+    asyncio semaphore belongs to one loop, as the async client's pool does). A request holds a
+    slot while it is sent and answered; the retry waits between its attempts hold none.
+
+    Args:
+        limit: Requests in flight at once (None: no limit; only counted).
+
+    Attributes:
+        limit: The cap, or None.
+        in_flight: Requests being sent or answered now.
+        waiting: Requests waiting for a slot now.
+        waited_seconds: Seconds requests spent waiting for a slot, all added up.
+        longest_wait: The longest one wait for a slot, in seconds.
+
+    Example:
+        >>> slots = RequestSlots(2)
+        >>> with slots.held():
+        ...     slots.in_flight
+        1
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.waiting = 0
+        self.waited_seconds = 0.0
+        self.longest_wait = 0.0
+        self._lock = threading.Lock()
+        self._sync = threading.Semaphore(limit) if limit is not None else None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[float]:
+        """Hold a slot (waiting for one first); yields the seconds waited."""
+        semaphore = self._sync
+        waited = 0.0
+        if semaphore is not None:
+            start = self._wait_starts()
+            try:
+                semaphore.acquire()
+            finally:
+                waited = self._wait_ends(start)
+        try:
+            with self._holding():
+                yield waited
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+    @contextlib.asynccontextmanager
+    async def aheld(self) -> AsyncIterator[float]:
+        """Async twin of :meth:`held`: the wait does not block the event loop."""
+        semaphore = None
+        waited = 0.0
+        if self.limit is not None:
+            loop = asyncio.get_running_loop()
+            with self._lock:
+                semaphore = self._per_loop.setdefault(loop, asyncio.Semaphore(self.limit))
+            start = self._wait_starts()
+            try:
+                await semaphore.acquire()
+            finally:  # cancelled while waiting: no longer waiting, and holding nothing
+                waited = self._wait_ends(start)
+        try:
+            with self._holding():
+                yield waited
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+    def _wait_starts(self) -> float:
+        with self._lock:
+            self.waiting += 1
+        return time.perf_counter()
+
+    def _wait_ends(self, start: float) -> float:
+        waited = time.perf_counter() - start
+        with self._lock:
+            self.waiting -= 1
+            self.waited_seconds += waited
+            self.longest_wait = max(self.longest_wait, waited)
+        return waited
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
 class OpenAICompatibleModel(Backend):
     """A chat model behind an OpenAI-compatible endpoint.
 
     A request's settings (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``)
     override the ones given here for that call. Use it as a context manager (``with`` or
     ``async with``), or call :meth:`close` / :meth:`aclose`, to release the connections.
+
+    ``max_in_flight`` caps the requests this object has at the server at once; the others wait
+    for a slot in the client, and that wait counts against neither ``timeout`` nor the reply's
+    ``seconds`` (:attr:`slots` adds the waits up). Set it to what the server runs at once
+    (``llama_cpp.server``: 1; llama.cpp's ``llama-server``: its ``--parallel`` slots) when you
+    start many calls together; the default (None) sends every request at once, as hosted APIs
+    expect.
 
     Args:
         model: Model name; default ``$OPENAI_MODEL``.
@@ -94,19 +212,28 @@ class OpenAICompatibleModel(Backend):
         top_p: Nucleus sampling (the paper uses 1.0).
         max_tokens: Cap on generated tokens per call.
         seed: The server's sampling seed, sent with every call (None: not sent).
-        timeout: Seconds per HTTP attempt (> 0).
+        timeout: Seconds per HTTP attempt (> 0), from when it is sent (a wait for a slot excluded).
         retry: The retry policy (default :data:`~vs_integrations.backends.retry.DEFAULT_POLICY`).
         max_retries: Shorthand for ``retry=RetryPolicy(attempts=max_retries + 1)``.
+        max_in_flight: Requests in flight at once from this object, at most (a positive integer;
+            None: no cap). Sync calls share the cap; async calls share it per event loop.
+
+    Attributes:
+        slots: The :class:`RequestSlots`: requests in flight and waiting now, and the time
+            spent waiting for a slot.
 
     Raises:
         InvalidSetting: At construction, naming the argument whose value is refused.
-        BackendUnreachable, ContextTooLong, ResponseFormatRefused, RequestRefused,
+        BackendTimeout, BackendUnreachable, ContextTooLong, ResponseFormatRefused, RequestRefused,
         MalformedResponse: From calls; see the module's docstring.
 
     Example:
         >>> from vs_integrations import VSEngine
         >>> with OpenAICompatibleModel("qwen2.5", base_url="http://127.0.0.1:8000/v1") as model:  # doctest: +SKIP
         ...     VSEngine().run(model, "Tell a joke about coffee.")
+        >>> busy = OpenAICompatibleModel("qwen2.5", base_url="http://127.0.0.1:8000/v1", max_in_flight=1)
+        >>> busy.slots.limit
+        1
     """
 
     name = "openai-compatible"
@@ -124,9 +251,11 @@ class OpenAICompatibleModel(Backend):
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         max_retries: int | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         super().__init__(GenerationSettings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed))
         try:
+            import httpx
             import openai
         except ImportError as exc:
             raise ImportError(f"the openai package is not installed: {_INSTALL_HINT}") from exc
@@ -141,10 +270,14 @@ class OpenAICompatibleModel(Backend):
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
                 raise InvalidSetting(f"base_url must be an http:// or https:// URL; got {url!r}", field="base_url")
         check_positive("timeout", timeout)
+        if max_in_flight is not None:
+            check_positive("max_in_flight", max_in_flight, integer=True)
+        self.slots = RequestSlots(max_in_flight)
         self.retry = _policy(retry, max_retries)
         self.model_name = resolved
         self.timeout = timeout
         self._openai = openai
+        self._connect_timeout = httpx.ConnectTimeout
         self._options: dict[str, Any] = {
             "base_url": url,
             "api_key": api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
@@ -206,18 +339,16 @@ class OpenAICompatibleModel(Backend):
         settings = self.settings_for(request)
         negotiation = SchemaNegotiation(self.endpoint, request.schema)
         create = self._client.chat.completions.with_raw_response.create
-        attempts = [0]
+        tally = _CallTally()
 
         def call(form: dict[str, Any] | None) -> Reply:
             def send() -> Any:
-                attempts[0] += 1
                 return create(**self._body(request, settings, form)).http_response
 
-            response = self._retrying(send, form is not None, settings)
+            response = self._retrying(send, form is not None, settings, tally)
             return self._reply(response.status_code, response.text)
 
-        reply = negotiate(negotiation, call)
-        return _with_call(reply, negotiation, attempts[0])
+        return tally.recorded(negotiate(negotiation, call), negotiation)
 
     async def agenerate(self, request: ModelRequest) -> Reply:
         """Native async :meth:`generate` (the async client; the event loop is never blocked)."""
@@ -225,44 +356,55 @@ class OpenAICompatibleModel(Backend):
         settings = self.settings_for(request)
         negotiation = SchemaNegotiation(self.endpoint, request.schema)
         create = self._async_client().chat.completions.with_raw_response.create
-        attempts = [0]
+        tally = _CallTally(start)
 
         async def call(form: dict[str, Any] | None) -> Reply:
             async def send() -> Any:
-                attempts[0] += 1
                 return (await create(**self._body(request, settings, form))).http_response
 
-            response = await self._aretrying(send, form is not None, settings)
+            response = await self._aretrying(send, form is not None, settings, tally)
             return self._reply(response.status_code, response.text)
 
-        reply = await anegotiate(negotiation, call)
-        return self._record(_with_call(reply, negotiation, attempts[0]), start)
+        return self._record(tally.recorded(await anegotiate(negotiation, call), negotiation), start)
 
-    def _retrying(self, send: Callable[[], T], sent_schema: bool, settings: GenerationSettings) -> T:
-        """``send()``, retried under the policy; a failure as the package's typed error."""
+    def _retrying(
+        self, send: Callable[[], T], sent_schema: bool, settings: GenerationSettings, tally: _CallTally | None
+    ) -> T:
+        """``send()``, retried under the policy; a failure as the package's typed error.
+
+        With a ``tally``, each attempt holds a request slot (not the waits between attempts)
+        and is counted there; without one, the caller holds the slot.
+        """
         attempt, waited = 1, 0.0
         while True:
-            try:
-                return send()
-            except self._openai.APIError as exc:
-                error = self._typed(exc, sent_schema, settings)
-                wait = self._wait_before_retry(exc, error, attempt, waited)
-                if wait is None:
-                    raise error from exc
+            with self.slots.held() if tally is not None else contextlib.nullcontext(0.0) as queued:
+                if tally is not None:
+                    tally.attempt(queued)
+                try:
+                    return send()
+                except self._openai.APIError as exc:
+                    error = self._typed(exc, sent_schema, settings)
+                    wait = self._wait_before_retry(exc, error, attempt, waited)
+                    if wait is None:
+                        raise error from exc
             _sleep(wait)
             attempt, waited = attempt + 1, waited + wait
 
-    async def _aretrying(self, send: Callable[[], Awaitable[T]], sent_schema: bool, settings: GenerationSettings) -> T:
-        """Async twin of :meth:`_retrying` (the same policy; the wait does not block the loop)."""
+    async def _aretrying(
+        self, send: Callable[[], Awaitable[T]], sent_schema: bool, settings: GenerationSettings, tally: _CallTally
+    ) -> T:
+        """Async twin of :meth:`_retrying` (the same policy; the waits do not block the loop)."""
         attempt, waited = 1, 0.0
         while True:
-            try:
-                return await send()
-            except self._openai.APIError as exc:
-                error = self._typed(exc, sent_schema, settings)
-                wait = self._wait_before_retry(exc, error, attempt, waited)
-                if wait is None:
-                    raise error from exc
+            async with self.slots.aheld() as queued:
+                tally.attempt(queued)
+                try:
+                    return await send()
+                except self._openai.APIError as exc:
+                    error = self._typed(exc, sent_schema, settings)
+                    wait = self._wait_before_retry(exc, error, attempt, waited)
+                    if wait is None:
+                        raise error from exc
             await _async_sleep(wait)
             attempt, waited = attempt + 1, waited + wait
 
@@ -322,13 +464,17 @@ class OpenAICompatibleModel(Backend):
         Raises:
             MalformedResponse: If the server answers with something other than an event stream.
         """
-        request = ModelRequest(messages, schema, settings or NO_SETTINGS)
+        with self.slots.held():  # for the whole stream: the server is answering until its end
+            yield from self._stream(ModelRequest(messages, schema, settings or NO_SETTINGS))
+
+    def _stream(self, request: ModelRequest) -> Iterator[str]:
+        schema = request.schema
         merged = self.settings_for(request)
         create: Any = self._client.chat.completions.create
 
         def call(form: dict[str, Any] | None) -> Any:
             return self._retrying(
-                lambda: create(stream=True, **self._body(request, merged, form)), form is not None, merged
+                lambda: create(stream=True, **self._body(request, merged, form)), form is not None, merged, None
             )
 
         stream = negotiate(SchemaNegotiation(self.endpoint, schema), call)
@@ -358,7 +504,9 @@ class OpenAICompatibleModel(Backend):
         """The package's error for an ``openai`` exception, keeping the server's body."""
         where = f"{self.base_url} (model {self.model_name})"
         if isinstance(exc, self._openai.APITimeoutError):
-            return BackendUnreachable(f"{where} did not answer within {self.timeout:g} s")
+            if isinstance(exc.__cause__, self._connect_timeout):
+                return BackendUnreachable(f"{where} did not accept a connection within {self.timeout:g} s")
+            return self._timed_out(where)
         if isinstance(exc, self._openai.APIConnectionError):
             return BackendUnreachable(f"could not reach {where}: {exc.__cause__ or exc}")
         if not isinstance(exc, self._openai.APIStatusError):
@@ -384,6 +532,26 @@ class OpenAICompatibleModel(Backend):
             described += f" (it asks to retry after {retry_after:g} s)"
         return RequestRefused(described, status=status, body=body, retry_after=retry_after)
 
+    def _timed_out(self, where: str) -> BackendTimeout:
+        """The error of a request the server took but did not answer in time, with what may help."""
+        in_flight = self.slots.in_flight
+        if self.slots.limit is None:
+            advice = (
+                f"{in_flight} request(s) of this model were in flight: if the server runs fewer at once "
+                f"(llama_cpp.server: one), the rest queue there; pass max_in_flight= "
+                f"(requests at once) or a longer timeout="
+            )
+        else:
+            advice = (
+                f"at most {self.slots.limit} request(s) at once (max_in_flight); "
+                f"if the server runs fewer, lower it, or pass a longer timeout="
+            )
+        return BackendTimeout(
+            f"{where} accepted the request but did not answer within {self.timeout:g} s (busy or hung; {advice})",
+            timeout=self.timeout,
+            in_flight=in_flight,
+        )
+
 
 def _policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
     """The retry policy from ``retry=`` or the ``max_retries=`` shorthand (not both)."""
@@ -398,9 +566,23 @@ def _policy(retry: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
     return RetryPolicy(attempts=max_retries + 1)
 
 
-def _with_call(reply: Reply, negotiation: SchemaNegotiation, attempts: int) -> Reply:
-    """``reply`` with the reply-schema form it was sent with and the HTTP attempts it took."""
-    return replace(reply, schema_form=negotiation.style, attempts=attempts)
+@dataclass
+class _CallTally:
+    """One call's HTTP attempts and its seconds waiting for a request slot."""
+
+    start: float = field(default_factory=time.perf_counter)
+    attempts: int = 0
+    queued: float = 0.0
+
+    def attempt(self, queued: float) -> None:
+        """Count an attempt that waited ``queued`` seconds for its slot."""
+        self.attempts += 1
+        self.queued += queued
+
+    def recorded(self, reply: Reply, negotiation: SchemaNegotiation) -> Reply:
+        """``reply`` with its reply-schema form, attempts, and seconds without the waits for a slot."""
+        seconds = time.perf_counter() - self.start - self.queued
+        return replace(reply, schema_form=negotiation.style, attempts=self.attempts, seconds=seconds)
 
 
 def _retry_after(headers: Any) -> float | None:

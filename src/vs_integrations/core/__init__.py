@@ -22,6 +22,7 @@ from .distribution import Candidate, Distribution
 from .engine import VSEngine
 from .errors import (
     BackendError,
+    BackendTimeout,
     BackendUnreachable,
     ContextTooLong,
     InvalidSetting,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncModel",
     "AsyncModelFn",
     "BackendError",
+    "BackendTimeout",
     "BackendUnreachable",
     "CallRecord",
     "Candidate",

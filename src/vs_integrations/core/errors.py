@@ -146,6 +146,31 @@ class BackendUnreachable(BackendError):
     """
 
 
+class BackendTimeout(BackendUnreachable):
+    """The server accepted the request but did not answer within the timeout: busy or hung.
+
+    A :class:`BackendUnreachable` (``except BackendUnreachable`` still catches it), told apart
+    from a server that is not there: a server that serves few requests at a time queues the
+    rest, and the queued ones run out of time while it works. Fewer requests at once (the
+    backend's ``max_in_flight``) or a longer ``timeout`` helps; a rerun of a hung server does not.
+
+    Attributes:
+        timeout: The timeout that passed, in seconds (None when unknown).
+        in_flight: The requests the backend had in flight when it gave up (None when unknown).
+
+    Example:
+        >>> err = BackendTimeout("no answer within 120 s", timeout=120.0, in_flight=100)
+        >>> isinstance(err, BackendUnreachable), err.in_flight
+        (True, 100)
+
+    """
+
+    def __init__(self, message: str, *, timeout: float | None = None, in_flight: int | None = None) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.in_flight = in_flight
+
+
 class RequestRefused(BackendError):
     """The server answered this request with an error status (4xx/5xx) it did not recover from."""
 

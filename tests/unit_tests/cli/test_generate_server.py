@@ -205,9 +205,9 @@ def test_a_reset_connection_and_a_hang_past_the_timeout_become_records_and_the_b
         assert "sampled" in first["one"] and "sampled" in first["two"]
         assert first["RESET"]["error"]["type"] == "BackendUnreachable" and first["RESET"]["attempts"] == 2
         assert "reset" in first["RESET"]["error"]["message"].lower()
-        assert first["HANG"]["error"]["type"] == "BackendUnreachable" and first["HANG"]["attempts"] == 1
+        assert first["HANG"]["error"]["type"] == "BackendTimeout" and first["HANG"]["attempts"] == 1
         assert "did not answer within 2 s" in first["HANG"]["error"]["message"]
-        assert "2 prompt(s) have an error record (BackendUnreachable ×2)" in capsys.readouterr().out
+        assert "2 prompt(s) have an error record (BackendTimeout ×1, BackendUnreachable ×1)" in capsys.readouterr().out
         # A rerun retries the two once more, records them again and ends: no loop on one prompt.
         sent = len(server.requests)
         assert generate(server, prompts, out, *argv) == cli.EXIT_FAILED_RECORDS
