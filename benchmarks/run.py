@@ -158,7 +158,7 @@ def main() -> None:
     adapter_figures(min_seconds)
     dspy_figures(min_seconds)
     ray_throughput.main(args.quick)
-    async_calls.main()  # about 6 s: 100 native async calls, then the same through worker threads
+    async_calls.main()  # about 9 s: 100 native async calls, through worker threads, and capped by max_in_flight
     if not args.quick:
         model_figures()
         sampling_cost.main(quick=True)
