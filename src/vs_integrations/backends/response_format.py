@@ -99,7 +99,7 @@ def error_refuses_response_format(error: BaseException) -> bool:
 
 
 def schema_shape(schema: dict[str, Any]) -> str:
-    """What the form memory keys a schema by: its canonical JSON, with counts blanked.
+    """What the form memory keys a schema by: its canonical JSON, with counts and enum values blanked.
 
     Example:
         >>> schema_shape({"type": "array", "maxItems": 3}) == schema_shape({"maxItems": 5, "type": "array"})
@@ -109,7 +109,10 @@ def schema_shape(schema: dict[str, Any]) -> str:
     def blanked(value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                key: "#" if key in _COUNT_KEYWORDS and isinstance(item, int) else blanked(item)
+                # an enum's values (the judge's candidate letters) are not what a server accepts or refuses
+                key: "#"
+                if (key in _COUNT_KEYWORDS and isinstance(item, int)) or (key == "enum" and isinstance(item, list))
+                else blanked(item)
                 for key, item in value.items()
             }
         if isinstance(value, list):

@@ -3,17 +3,21 @@
 Any model under the call contract can judge (a plain function ``(messages, schema) -> str |
 Reply`` or an object with ``generate(request)``): the judge asks for JSON under a schema, so a
 small embedded model can answer it under constrained decoding. Several candidates go in one
-call; a reply that cannot be read becomes an error record per candidate (score None, the error
-and the judge's raw text), never a silent zero. So does a batch whose call failed after an
-earlier call was answered: the scores already read are kept.
+call, named by letters (not numbers a small judge echoes as scores) and shuffled by a seed taken
+from their texts (so a candidate's place does not follow its place in the caller's list, and the
+same batch is judged the same way in any process). A reply that cannot be read becomes an error
+record per candidate (score None, the error and the judge's raw text), never a silent zero. So
+does a batch whose call failed after an earlier call was answered: the scores already read are kept.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
+import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .calls import CallKind, CallRecord, GenerationSettings, Model, ModelFn, ModelRequest, Usage, call_model
@@ -21,7 +25,12 @@ from .errors import BackendError, InvalidSetting
 from .prompts import Message
 
 MAX_SCORE = 10
-_REASON_CHARS = 200  # the schema's cap on a reason: one sentence, so a small judge does not ramble
+MAX_BATCH = len(string.ascii_uppercase)  # candidates are named A..Z
+_REASON_CHARS = 120  # the schema's cap on a reason: one short sentence, so a small judge does not ramble
+# A judge call's token limit: the JSON around the entries, then one entry (id, a reason of at most
+# _REASON_CHARS, the score) per candidate. A reply cut at it is an error record that says so.
+JUDGE_TOKENS_PER_CALL = 60
+JUDGE_TOKENS_PER_CANDIDATE = 50
 
 
 @dataclass(frozen=True)
@@ -170,18 +179,19 @@ class Judge:
             ``generate(request)`` (``LocalModel``, ``OpenAICompatibleModel``; LangChain or DSPy
             models through a small function, see docs/evaluation.md).
         rubric: A :class:`Rubric` or a built-in name: ``generic``, ``joke``, ``creative_writing``.
-        batch_size: Candidates per judge call (>= 1).
+        batch_size: Candidates per judge call (1 to 26: they are named A to Z).
         retries: Extra calls for the candidates whose verdict could not be read (>= 0); what is
             still unreadable after them becomes an error record.
-        settings: Generation settings for the judge calls (default temperature 0: a judge should
-            not be sampled).
+        settings: Overrides of the judge calls' own settings (:func:`judge_settings`: temperature
+            0, since a judge should not be sampled, and a token limit sized to the batch); the
+            settings it leaves unset keep the judge's, never the model's defaults for answers.
 
     Raises:
         InvalidSetting: For a bad ``rubric``, ``batch_size`` or ``retries``.
 
     Example:
         >>> def model(messages, schema):
-        ...     return '{"scores": [{"id": 1, "reason": "on topic, lands", "score": 8}]}'
+        ...     return '{"scores": [{"id": "A", "reason": "on topic, lands", "score": 8}]}'
         >>> judged = Judge(model, rubric="joke").score("A coffee joke.", ["Decaf? Depresso."])
         >>> judged.scores[0].score, judged.usage.calls
         (8.0, 1)
@@ -199,11 +209,16 @@ class Judge:
         for name, value, minimum in (("batch_size", batch_size, 1), ("retries", retries, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidSetting(f"{name} must be a whole number >= {minimum}; got {value!r}", field=name)
+        if batch_size > MAX_BATCH:
+            raise InvalidSetting(
+                f"batch_size must be at most {MAX_BATCH} (candidates are named A-Z); got {batch_size}",
+                field="batch_size",
+            )
         self.model = model
         self.rubric = rubric_named(rubric) if isinstance(rubric, str) else rubric
         self.batch_size = batch_size
         self.retries = retries
-        self.settings = settings if settings is not None else GenerationSettings(temperature=0.0)
+        self.settings = settings if settings is not None else GenerationSettings()
 
     def with_rubric(self, rubric: Rubric | str) -> Judge:
         """The same judge (model, batch size, retries, settings) scoring against ``rubric``."""
@@ -212,11 +227,15 @@ class Judge:
     def score(self, prompt: str, candidates: Sequence[str]) -> Judgement:
         """Score every candidate written for ``prompt``; returns them in order, with the calls' cost.
 
-        An unreadable reply becomes an error record for its candidates, and they are asked
-        again (``retries``). A model or server error (a :class:`BackendError`: unreachable,
-        refused) on the first call propagates, nothing being scored yet; on a later call it
-        becomes an error record for that batch's candidates naming the error (asked again like
-        an unreadable reply), so the batches already scored are kept.
+        Each call lists its batch in an order shuffled by a seed taken from the batch's texts, as
+        candidates A, B, C...; the verdicts are mapped back to the candidates. A call runs with
+        :func:`judge_settings` for its batch, overridden by ``settings``. An unreadable reply
+        becomes an error record for its candidates, and they are asked again (``retries``); a
+        reply cut at the token limit (finish reason ``length``) says so in its error records. A
+        model or server error (a :class:`BackendError`: unreachable, refused) on the first call
+        propagates, nothing being scored yet; on a later call it becomes an error record for that
+        batch's candidates naming the error (asked again like an unreadable reply), so the
+        batches already scored are kept.
         """
         verdicts: dict[int, Score] = {}
         calls: list[CallRecord] = []
@@ -224,10 +243,11 @@ class Judge:
         for attempt in range(self.retries + 1):
             kind: CallKind = "first" if attempt == 0 else "retry"
             for start in range(0, len(pending), self.batch_size):
-                batch = pending[start : start + self.batch_size]
+                batch = presented_order(pending[start : start + self.batch_size], candidates)
                 texts = [candidates[i] for i in batch]
+                settings = judge_settings(len(texts)).updated(self.settings)
                 request = ModelRequest(
-                    judge_messages(prompt, texts, self.rubric), judge_schema(len(texts)), self.settings, kind
+                    judge_messages(prompt, texts, self.rubric), judge_schema(len(texts)), settings, kind
                 )
                 try:
                     reply = call_model(self.model, request)
@@ -238,6 +258,8 @@ class Judge:
                     verdicts.update((i, Score(candidates[i], None, error=failed)) for i in batch)
                     continue
                 read = read_scores(reply.text, texts)
+                if reply.finish_reason == "length":
+                    read = [_cut(verdict, settings.max_tokens) for verdict in read]
                 calls.append(CallRecord.of(kind, reply, sum(s.ok for s in read)))
                 for index, verdict in zip(batch, read, strict=True):
                     verdicts[index] = verdict
@@ -247,16 +269,54 @@ class Judge:
         return Judgement([verdicts[i] for i in range(len(candidates))], calls)
 
 
+def presented_order(batch: Sequence[int], candidates: Sequence[str]) -> list[int]:
+    """The candidate indexes of ``batch`` in the order a judge call lists them.
+
+    Shuffled by a seed taken from the batch's texts, so a candidate's letter does not follow its
+    place in the caller's list (a judge's position bias then does not line up with, say, the
+    order a model wrote its candidates in), and the same batch gets the same order in any
+    process (a ``str`` seed is hashed with SHA-512, not with the per-process ``hash``).
+
+    Example:
+        >>> presented_order([0, 1, 2], ["a", "b", "c"]) == presented_order([0, 1, 2], ["a", "b", "c"])
+        True
+    """
+    order = list(batch)
+    random.Random("\x00".join(candidates[i] for i in order)).shuffle(order)
+    return order
+
+
+def judge_settings(count: int) -> GenerationSettings:
+    """The judge's own settings for a call judging ``count`` candidates.
+
+    Temperature 0 (a verdict should not be sampled) and a token limit sized to the batch, so a
+    rambling reply is cut early rather than at the limit meant for the answers.
+
+    Example:
+        >>> judge_settings(5)
+        GenerationSettings(temperature=0.0, top_p=None, max_tokens=310, seed=None, stop=None)
+    """
+    return GenerationSettings(temperature=0.0, max_tokens=JUDGE_TOKENS_PER_CALL + JUDGE_TOKENS_PER_CANDIDATE * count)
+
+
+def candidate_ids(count: int) -> list[str]:
+    """The names of ``count`` candidates in a judge call: letters, not numbers a judge echoes as scores."""
+    return list(string.ascii_uppercase[:count])
+
+
 def judge_messages(prompt: str, candidates: Sequence[str], rubric: Rubric) -> list[Message]:
-    """The judge's chat messages: the rubric, the prompt and the numbered candidates."""
+    """The judge's chat messages: the rubric, the prompt and the candidates named A, B, C..."""
     system = (
         "You are a strict, fair judge of quality. Score each candidate response to the prompt from 0 "
-        f"(worst) to {MAX_SCORE} (best) against this rubric, each on its own merits (not against the others):\n\n"
+        f"(worst) to {MAX_SCORE} (best) against this rubric, each on its own merits (not against the others "
+        "and not by its place in the list):\n\n"
         f"{rubric.criteria}\n\n"
-        'Reply with JSON only: {"scores": [{"id": <candidate number>, "reason": <one short sentence>, '
-        '"score": <whole number 0-10>}, ...]}, one entry per candidate, in order.'
+        'Reply with JSON only: {"scores": [{"id": <candidate letter>, "reason": <one short sentence>, '
+        '"score": <whole number 0-10>}, ...]}, one entry per candidate.'
     )
-    listed = "\n\n".join(f"Candidate {number}:\n{text}" for number, text in enumerate(candidates, start=1))
+    listed = "\n\n".join(
+        f"Candidate {letter}:\n{text}" for letter, text in zip(candidate_ids(len(candidates)), candidates, strict=True)
+    )
     user = f"Prompt:\n{prompt}\n\n{listed}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -264,15 +324,17 @@ def judge_messages(prompt: str, candidates: Sequence[str], rubric: Rubric) -> li
 def judge_schema(count: int) -> dict[str, Any]:
     """The JSON schema of a judge reply for ``count`` candidates (what constrained decoding follows).
 
-    Every object lists all its properties as required and forbids others, as OpenAI's strict
+    The id is one of the candidates' letters and the score one of 0..10, both as an ``enum``:
+    llama.cpp's grammar ignores ``minimum``/``maximum`` on integers, an enum it enforces. Every
+    object lists all its properties as required and forbids others, as OpenAI's strict
     ``json_schema`` requires.
     """
     item = {
         "type": "object",
         "properties": {
-            "id": {"type": "integer", "minimum": 1, "maximum": count},
+            "id": {"type": "string", "enum": candidate_ids(count)},
             "reason": {"type": "string", "maxLength": _REASON_CHARS},
-            "score": {"type": "integer", "minimum": 0, "maximum": MAX_SCORE},
+            "score": {"type": "integer", "enum": list(range(MAX_SCORE + 1))},
         },
         "required": ["id", "reason", "score"],
         "additionalProperties": False,
@@ -286,13 +348,14 @@ def judge_schema(count: int) -> dict[str, Any]:
 
 
 def read_scores(raw: str, candidates: Sequence[str]) -> list[Score]:
-    """One :class:`Score` per candidate from a judge reply; unreadable parts become error records.
+    """One :class:`Score` per candidate (named A, B, C... in this order) from a judge reply.
 
     Entries are matched to candidates by ``id`` when the ids are usable (each a candidate's
-    number, no repeats), else by position when there is one entry per candidate.
+    letter, no repeats), else by position when there is one entry per candidate; unreadable
+    parts become error records.
 
     Example:
-        >>> [s.score for s in read_scores('{"scores": [{"id": 2, "score": 3}, {"id": 1, "score": 9}]}', "ab")]
+        >>> [s.score for s in read_scores('{"scores": [{"id": "B", "score": 3}, {"id": "A", "score": 9}]}', "ab")]
         [9.0, 3.0]
         >>> read_scores("I liked them all", ["a"])[0].error
         'the judge reply is not JSON with a "scores" list'
@@ -302,21 +365,22 @@ def read_scores(raw: str, candidates: Sequence[str]) -> list[Score]:
         return [
             Score(text, None, error='the judge reply is not JSON with a "scores" list', raw=raw) for text in candidates
         ]
-    ids = [_candidate_number(entry, len(candidates)) for entry in entries]
+    letters = candidate_ids(len(candidates))
+    ids = [_candidate_index(entry, letters) for entry in entries]
     matched: dict[int, Any] = {}
     if None not in ids and len(set(ids)) == len(ids):
-        matched = {number: entry for number, entry in zip(ids, entries, strict=True) if number is not None}
+        matched = {index: entry for index, entry in zip(ids, entries, strict=True) if index is not None}
     elif len(entries) == len(candidates):
         matched = dict(enumerate(entries))
-    return [_score(text, matched.get(number), number, raw) for number, text in enumerate(candidates)]
+    return [_score(text, matched.get(index), letters[index], raw) for index, text in enumerate(candidates)]
 
 
-def _candidate_number(entry: Any, count: int) -> int | None:
-    """The 0-based candidate an entry's ``id`` names, or None when it names none of ``count``."""
-    number = entry.get("id") if isinstance(entry, dict) else None
-    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= count:
+def _candidate_index(entry: Any, letters: list[str]) -> int | None:
+    """The 0-based candidate an entry's ``id`` names (its letter), or None when it names none."""
+    name = entry.get("id") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or name.strip().upper() not in letters:
         return None
-    return number - 1
+    return letters.index(name.strip().upper())
 
 
 def _entries(raw: str) -> list[Any] | None:
@@ -332,9 +396,9 @@ def _entries(raw: str) -> list[Any] | None:
     return scores if isinstance(scores, list) else None
 
 
-def _score(text: str, entry: Any, number: int, raw: str) -> Score:
+def _score(text: str, entry: Any, letter: str, raw: str) -> Score:
     if not isinstance(entry, dict):
-        return Score(text, None, error=f"the judge reply has no entry for candidate {number + 1}", raw=raw)
+        return Score(text, None, error=f"the judge reply has no entry for candidate {letter}", raw=raw)
     value = entry.get("score")
     if isinstance(value, str):
         try:
@@ -342,24 +406,39 @@ def _score(text: str, entry: Any, number: int, raw: str) -> Score:
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return Score(text, None, error=f"candidate {number + 1}'s score is not a number: {value!r}", raw=raw)
+        return Score(text, None, error=f"candidate {letter}'s score is not a number: {value!r}", raw=raw)
     if not 0 <= value <= MAX_SCORE:
-        return Score(text, None, error=f"candidate {number + 1}'s score {value:g} is outside 0-{MAX_SCORE}", raw=raw)
+        return Score(text, None, error=f"candidate {letter}'s score {value:g} is outside 0-{MAX_SCORE}", raw=raw)
     reason = entry.get("reason")
     return Score(text, float(value), reason.strip() if isinstance(reason, str) else "", raw=raw)
+
+
+def _cut(verdict: Score, max_tokens: int | None) -> Score:
+    """A verdict of a reply that stopped at the token limit: an unread one says it was cut."""
+    if verdict.ok:
+        return verdict
+    return replace(
+        verdict, error=f"the judge reply was cut at the token limit (max_tokens {max_tokens}): {verdict.error}"
+    )
 
 
 __all__ = [
     "CREATIVE_WRITING_RUBRIC",
     "GENERIC_RUBRIC",
     "JOKE_RUBRIC",
+    "JUDGE_TOKENS_PER_CALL",
+    "JUDGE_TOKENS_PER_CANDIDATE",
+    "MAX_BATCH",
     "MAX_SCORE",
     "RUBRICS",
     "Judge",
     "Judgement",
     "Rubric",
     "Score",
+    "candidate_ids",
     "judge_messages",
     "judge_schema",
+    "judge_settings",
+    "presented_order",
     "read_scores",
 ]

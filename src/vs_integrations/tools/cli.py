@@ -33,7 +33,7 @@ from ..core.config import FORMATS, PROBABILITY_DEFINITIONS, VARIANTS, VSConfig
 from ..core.distribution import Candidate, Distribution, ValidPredicate
 from ..core.engine import VSEngine
 from ..core.errors import BackendError, ContextTooLong, ParseError
-from ..core.judge import Judge
+from ..core.judge import MAX_BATCH, Judge
 from .batch import (
     DEFAULT_RETRY,
     BatchInputError,
@@ -199,6 +199,8 @@ def _judge_options(parser: argparse.ArgumentParser) -> None:
 
 def _make_judge(args: argparse.Namespace, backend: Backend) -> tuple[Judge, str] | None:
     """The judge the arguments ask for and how to name it, or None without ``--judge*``."""
+    if args.judge_batch > MAX_BATCH:
+        raise CLIError(f"--judge-batch must be at most {MAX_BATCH} (the judge names answers A-Z)", EXIT_USAGE)
     if args.judge_base_url or args.judge_model:
         base_url = args.judge_base_url or args.base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
