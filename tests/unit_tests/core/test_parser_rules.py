@@ -548,6 +548,23 @@ def test_a_placeholder_in_brackets_within_prose_is_no_candidate(reply):
         parse(reply)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    ["I refuse \x1b[2J", "I refuse [2J", "Sure \x1b[31mRed\x1b[0m", "x \x1b[?25l\x1b[H", "Done. [0m\n"],
+)
+def test_terminal_escape_residue_is_no_candidate(reply):
+    # Issue 24: a clear-screen code in a refusal parsed into the candidates "2" and "J".
+    with pytest.raises(ParseError):
+        parse(reply)
+    parser = StreamParser()
+    assert [c for i in range(len(reply)) for c in parser.feed(reply[i])] == []
+
+
+def test_a_reply_after_a_terminal_escape_is_read():
+    assert parse('\x1b[1m["Red", "Blue"]\x1b[0m').texts == ["Red", "Blue"]
+    assert parse('I refuse [2J\nPick one: ["Red", "Blue"]').texts == ["Red", "Blue"]
+
+
 # --- found in review ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("reply", "texts"),

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vs_integrations import Candidate, ParseError, StreamParser, VSConfig, parse
@@ -87,6 +87,9 @@ JSON_CASES = {
     '    {"text": "b", "probability": 0.5}\r\n  ]\r\n}',
     "not strict JSON": "{responses: [{text: 'a}', probability: .5,}, {text: b, probability: 0.5}]}",
     "single-quoted strings holding double quotes": """{'responses': ['a"b}', "c'd]", 'e"']}""",
+    # Found by fuzzing, as for a tag: a bracket before a marker on its line comes first.
+    "a bracket before a marker on its line": 'Red ["warm"] (Prob: 0.5)\n["cold"]',
+    "a brace before a marker on its line": 'Red {"text": "warm"} (Prob: 0.5)\n{"text": "cold"}',
 }
 
 # The reply exactly as asked for, and replies that leave that shape part-way.
@@ -220,6 +223,9 @@ XML_CASES = {
     # Found by fuzzing: a tag and a list marker on the reply's first line were read as a list
     # when fed whole (the tie went to "list"); parse reads a reply opening with a tag as XML.
     "a marker inside a record on the first line": "<response>a (Prob: 0.5)</response>",
+    # Found by fuzzing: a chunk bringing a tag's end and a whole marker after it on its line read
+    # the line as a list item, while fed a character at a time the tag came first.
+    "a tag before a marker on its line": "Note <response>a</response> (Prob: 0.5)\n<response>b</response>",
 }
 
 
@@ -295,6 +301,10 @@ LIST_CASES = {
     "padded bullets on later lines": "Colours:\n" + "\t" * 14 + "a)" + " " * 13 + "a\n* b (Prob: 0.5)",
     "a padded bullet, then JSON": "-" + " " * 13 + '{"text": "a"}',
     "an indented asked line, then marked lines": "\t1. –( (Probability: 0.3)\n- b (Prob: 0.2)\n- (Prob: 0.5) c",
+    # Found by fuzzing: a bracket or tag inside a marker still arriving was read as JSON or XML
+    # fed a character at a time; parse reads the marker's line as a list item.
+    "a brace inside a marker": 'Red (Prob: {0.5})\nBlue (p= ["0.5"])',
+    "a tag inside a marker": "Red (Prob: <response>0.4)\n- Blue (Prob: 0.6)",
 }
 
 # The list exactly as asked for, and lists that leave that shape part-way.
@@ -413,6 +423,12 @@ STRUCTURE = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(STRUCTURE, max_size=40).map("".join), st.lists(st.integers(1, 12), min_size=1, max_size=12))
+# Found by fuzzing: a bracket inside a marker still arriving was read as JSON fed a character at a
+# time, while fed in pieces the marker had come whole and made the line a list item, as parse reads it.
+@example(text="}(Prob: {)", sizes=[2])
+# Found by fuzzing: a tag before a marker on its line was read as XML fed a character at a time, as
+# a list item when a chunk brought the tag's end and the whole marker.
+@example(text="}}<response>(Prob: )", sizes=[9, 2])
 def test_any_text_in_any_chunks_streams_as_fed_by_character(text, sizes):
     cuts, at = [], 0
     while True:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 from ..config import VSConfig
 from .items import Extraction
-from .json_reader import BARE_BRACKET_OPEN, find_json_start, find_json_value
+from .json_reader import BARE_BRACKET_OPEN, BARE_VALUES_LENGTH, bare_bracket_end, find_json_start, find_json_value
 from .json_scanner import JsonStream, read_json
 from .list_scanner import (
     BULLET,
     BULLET_AFTER_INDENT,
     MARKER_LENGTH,
+    MARKER_OPENING,
     PROBABILITY_MARKER,
     ListStream,
     extract_list,
@@ -250,7 +251,9 @@ class StreamDetector:
         self._reasoning_scan = self._reasoning_end_scan = 0
         self._reasonings = 0  # how many have ended
         self._floor = 0
-        self._bracket_open = -1  # a bracket that may still hold unquoted values only (see _detect)
+        # Where something still undecided starts (see _detect): a bracket that may still hold
+        # unquoted values only, or a probability marker still arriving. The next search reads again from there.
+        self._undecided = -1
         self._opening = -1  # where the reply's first non-blank after the reasoning is, once found
 
     def detect(self, text: str) -> JsonStream | XmlStream | ListStream | None:
@@ -320,13 +323,30 @@ class StreamDetector:
             self._line_decided = True
         return False
 
+    def _bracket_seen(self, text: str, at: int, bracket: int) -> int:
+        """Where fed a character at a time the structure at ``at`` shows, as far as a ``[`` holds it back.
+
+        ``bracket`` is the ``[`` or ``{`` found at ``at``, or -1 for another structure, which the
+        last ``[`` before it holds back while that may still hold unquoted values only.
+        """
+        if bracket == -1:
+            bracket = text.rfind("[", max(self._floor, at - BARE_VALUES_LENGTH - 1), at)
+            if bracket == -1:
+                return 0
+        if text[bracket] == "{" or bracket == self._opening:
+            return bracket + 1
+        end = bare_bracket_end(text, bracket)
+        return end + 1 if end >= at else 0
+
     def _detect(self, text: str) -> JsonStream | XmlStream | ListStream | None:
-        # Read again from a bracket that may still hold unquoted values only: what follows it
-        # counts only once it is known (at most 200 characters, so this stays linear).
-        scanned = self._detect_from if self._bracket_open == -1 else self._bracket_open
-        self._bracket_open = -1
+        # Read again from a bracket that may still hold unquoted values only, or a marker still
+        # arriving: what follows it counts only once it is known (at most 200 characters, so this
+        # stays linear).
+        scanned = self._detect_from if self._undecided == -1 else self._undecided
+        self._undecided = -1
         start = max(self._floor, scanned - _OVERLAP)
         found: list[tuple[int, str]] = []
+        seen: list[tuple[int, int]] = []  # (where, seen at) for JSON and XML: where fed a character at a time shows it
         json_at = find_json_start(text, start)
         if json_at != -1:
             # As parse reads it (_format_order): unquoted values in brackets within the
@@ -337,12 +357,16 @@ class StreamDetector:
             if json_at != opening:
                 json_at = find_json_value(text, json_at)
             if json_at != -1 and json_at != opening and BARE_BRACKET_OPEN.match(text, json_at):
-                self._bracket_open = json_at
+                self._undecided = json_at
             elif json_at != -1:
                 found.append((json_at, "json"))
+                seen.append((json_at, self._bracket_seen(text, json_at, json_at)))
         xml_at = XML_OPEN.search(text, start)
         if xml_at is not None:
             found.append((xml_at.start(), "xml"))
+            # Its lookahead needs the character after it; inside a bracket that may hold unquoted
+            # values only, it waits for that bracket.
+            seen.append((xml_at.start(), max(xml_at.end() + 1, self._bracket_seen(text, xml_at.start(), -1))))
         bullet = search_bullet(text, start)
         if bullet is not None and bullet.end() < len(text):  # its lookahead needs the next character
             found.append((bullet.start(), "list"))
@@ -352,20 +376,28 @@ class StreamDetector:
         marker = PROBABILITY_MARKER.search(text, max(self._floor, scanned - MARKER_LENGTH))
         if marker is not None:
             # Its line starts after the reasoning at the latest ("</think> Red (Prob: 0.6)").
-            found.append(((text.rfind("\n", self._floor, marker.start()) + 1) or self._floor, "list"))
+            line = (text.rfind("\n", self._floor, marker.start()) + 1) or self._floor
+            # A bracket or tag before it on its line that shows before the marker has ended is
+            # read first, as when fed a character at a time (``Red ["warm"] (Prob: 0.5)``).
+            if not any(line <= at < marker.start() and shown < marker.end() for at, shown in seen):
+                found.append((line, "list"))
         newline = text.rfind("\n", self._detect_from)
         if newline != -1:
             self._line = newline + 1
             self._indent_end = _BLANKS.match(text, self._line).end()  # type: ignore[union-attr]  # matches ""
             self._line_decided = False
         self._detect_from = len(text)
-        if self._bracket_open != -1:
-            found = [(at, name) for at, name in found if at < self._bracket_open]
+        if self._undecided != -1:
+            found = [(at, name) for at, name in found if at < self._undecided]
         if not found:
             return None
         at, name = min(found)
-        if name == "list" and (at, "xml") in found and not text[:at].strip():
-            name = "xml"  # a reply that opens with a tag is XML, as parse reads it (detect.opening_format)
+        # A structure inside a marker still arriving ("Red (Prob: {" before its ")"): once the
+        # ")" comes, parse reads the marker's line as a list item. Only the last "(" can open one.
+        marker_open = text.rfind("(", max(self._floor, len(text) - MARKER_LENGTH))
+        if marker_open != -1 and at > marker_open and MARKER_OPENING.match(text, marker_open):
+            self._undecided = marker_open
+            return None
         if name == "json":
             return JsonStream(at)
         return XmlStream(at) if name == "xml" else ListStream(at)

@@ -20,7 +20,9 @@ from .items import MAX_ITEMS
 
 __all__ = [
     "BARE_BRACKET_OPEN",
+    "BARE_VALUES_LENGTH",
     "LenientJson",
+    "bare_bracket_end",
     "closer_outside_strings",
     "find_json_start",
     "find_json_value",
@@ -53,20 +55,39 @@ def find_json_start(text: str, pos: int = 0) -> int:
 # Unquoted words in brackets within a line ("Here are the answers [as requested]:", "[1]"), or
 # numbers ("[0.2, 0.3]"): no comma between words, no quote, brace or nested bracket, so rarely
 # the JSON a model meant; a later format goes first. "[Paris, London]" is a list of answers.
-_BARE_VALUES = r"(?:[^\[\]{}\"'\n,]{0,200}+|[0-9 \t.,%+\-]{0,200}+)"
-_BARE_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]")
+BARE_VALUES_LENGTH = 200  # past this many characters, a bracket holds more than a few words or numbers
+_BARE_WORDS = rf"[^\[\]{{}}\"'\n,]{{0,{BARE_VALUES_LENGTH}}}+"
+_BARE_NUMBERS = rf"[0-9 \t.,%+\-]{{0,{BARE_VALUES_LENGTH}}}+"
+_BARE_VALUES = f"(?:{_BARE_WORDS}|{_BARE_NUMBERS})"
 BARE_BRACKET_OPEN = re.compile(r"\[" + _BARE_VALUES + r"\Z")  # such a bracket not closed yet (streaming)
+_BARE_RUNS = (re.compile(_BARE_WORDS), re.compile(_BARE_NUMBERS))
+# A terminal escape's bracket ("\x1b[2J" clears the screen), or its residue once the ESC is lost:
+# parameters, then a letter standing alone ("I refuse [2J", "[0m"). Never a list of answers.
+_TERMINAL_ESCAPE = r"(?<=\x1b)\[|\[\??\d[0-9;]{0,16}[A-Za-z](?![^\s\x1b\[])"
+_SKIPPED_BRACKET = re.compile(r"\[" + _BARE_VALUES + r"\]|" + _TERMINAL_ESCAPE)
 # The first "{" or "[" that does not open such a bracket: one C search past any number of them.
-_JSON_START_PAST_BARE = re.compile(r"\{|\[(?!" + _BARE_VALUES + r"\])")
+_JSON_START_PAST_BARE = re.compile(r"\{|(?!" + _TERMINAL_ESCAPE + r")\[(?!" + _BARE_VALUES + r"\])")
+
+
+def bare_bracket_end(text: str, at: int) -> int:
+    """Where the ``[`` at ``at`` stops holding unquoted values only: a stream knows once the character there has come.
+
+    Example:
+        >>> bare_bracket_end('Red [a, "b"]', 4)
+        6
+
+    """
+    return max(run.match(text, at + 1).end() for run in _BARE_RUNS)  # type: ignore[union-attr]  # match ""
 
 
 def find_json_value(text: str, pos: int = 0) -> int:
-    """:func:`find_json_start`, past unquoted words or numbers in brackets (``[as requested]``, ``[0.2, 0.3]``).
+    r""":func:`find_json_start`, past unquoted words or numbers in brackets (``[as requested]``, ``[0.2, 0.3]``).
 
-    Such brackets within prose are rarely the JSON a model meant; one C search passes any number of them.
+    Such brackets within prose are rarely the JSON a model meant, and a terminal escape's
+    (``\x1b[2J``, or ``[2J`` with its ESC lost) never is; one C search passes any number of them.
     """
     at = find_json_start(text, pos)
-    if at == -1 or _BARE_BRACKET.match(text, at) is None:
+    if at == -1 or _SKIPPED_BRACKET.match(text, at) is None:
         return at
     past = _JSON_START_PAST_BARE.search(text, at)
     return -1 if past is None else past.start()

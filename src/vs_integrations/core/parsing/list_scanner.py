@@ -17,6 +17,7 @@ __all__ = [
     "BULLET",
     "BULLET_AFTER_INDENT",
     "MARKER_LENGTH",
+    "MARKER_OPENING",
     "PROBABILITY_MARKER",
     "ListStream",
     "extract_list",
@@ -28,10 +29,13 @@ __all__ = [
 # Case-insensitive only after the literal "(" so the regex engine can scan for it quickly. Its
 # white space is bounded, so a marker is at most MARKER_LENGTH characters long: a stream knows how
 # far back one that is still arriving can start.
-PROBABILITY_MARKER = re.compile(
+_MARKER_BODY = (
     r"\((?i:\s{0,10}(?:(?:prob(?:ability)?|confidence|weight)\s{0,10}[:=]?|p\s{0,10}[:=])"
-    r"\s{0,10}([^()\n]{0,40}?)\s{0,10})\)"
+    r"\s{0,10}([^()\n]{0,40}?)\s{0,10})"
 )
+PROBABILITY_MARKER = re.compile(_MARKER_BODY + r"\)")
+# A marker still arriving: matched from its "(" to the end of the text, it ends where its ")" may come.
+MARKER_OPENING = re.compile(_MARKER_BODY + r"\Z")
 MARKER_LENGTH = len("(") + 4 * 10 + len("probability:") + 40 + len(")")
 # "(1.)" as well as "1.", "2)", "(3)", "4:"; after a Markdown heading's "#"s too ("### 1. Red").
 # At most 13 characters after the indent (the stream decides a line's bullet from 16).
