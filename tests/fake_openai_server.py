@@ -10,7 +10,9 @@ left) answers it, else the default answer does. Every request is recorded.
     ) as server:
         model = OpenAICompatibleModel("fake", base_url=server.base_url)
 
-``Reply.completion`` answers a streaming request (``"stream": true``) as server-sent events.
+``Reply.completion`` answers a streaming request (``"stream": true``) as server-sent events: the
+last piece carries the finish reason, and a final event the token counts when the request asks
+for them (``stream_options.include_usage``).
 Faults: ``Reply.reset()`` resets the connection without answering, ``Reply.hang()`` answers
 only when the server closes (past any client timeout), ``Reply(..., gate=event)`` waits for a
 test's event; ``models=`` replaces the ``GET /models`` answer (a health probe's target).
@@ -287,18 +289,22 @@ class FakeOpenAIServer:
                 reply = fake._answer(request)
                 if request.get("stream") and reply.completion_text is not None:
                     if fake._wait(reply):
-                        self._stream(reply.completion_text)
+                        self._stream(reply, request)
                 else:
                     self._send(reply)
 
-            def _stream(self, text: str) -> None:
+            def _stream(self, reply: Reply, request: Request) -> None:
+                completion = json.loads(reply.body)
                 events = [
                     {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
                      "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                    for piece in text.split(" ")
+                    for piece in str(reply.completion_text).split(" ")
                 ]  # fmt: skip
                 for event in events[:-1]:
                     event["choices"][0]["delta"]["content"] += " "
+                events[-1]["choices"][0]["finish_reason"] = completion["choices"][0]["finish_reason"]
+                if (request.get("stream_options") or {}).get("include_usage"):
+                    events.append({**events[0], "choices": [], "usage": completion["usage"]})
                 body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                 self._send(Reply(200, body, content_type="text/event-stream"))
 

@@ -3,18 +3,19 @@
 A backend answers :meth:`Backend.generate` (``ModelRequest -> Reply``): the request's generation
 settings override the backend's own (set at construction), and the reply carries its tokens,
 finish reason, model name and seconds. ``complete``, ``__call__`` and ``stream`` are the same
-call in the shapes adapters use.
+call in the shapes adapters use; ``stream`` returns a :class:`ReplyStream`, whose pieces are the
+text and whose :attr:`~ReplyStream.reply` is the whole :class:`Reply` once it ends.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
+from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply, Usage
 from ..core.errors import InvalidSetting
 from ..core.prompts import Message
 
@@ -40,31 +41,46 @@ class Completion:
     completion_tokens: int
 
 
-@dataclass
-class Usage:
-    """Token usage added up over a backend's calls.
+class ReplyStream(Iterator[str]):
+    """A reply as it is generated: iterate for its text pieces; :attr:`reply` is the whole reply at the end.
+
+    Exhausting it sets :attr:`reply` (text, tokens, finish reason, model, seconds), which is also
+    the ``StopIteration`` value, so ``reply = yield from backend.stream(...)`` works in a
+    generator. A stream closed early (:meth:`close`) has no reply; the backend's usage still
+    counts what was generated.
+
+    Args:
+        pieces: A generator yielding the text pieces and returning the :class:`Reply`.
 
     Example:
-        >>> usage = Usage()
-        >>> usage.add(Completion("hi", 10, 2))
-        >>> usage.total_tokens
-        12
+        >>> def pieces():
+        ...     yield "Ohio is "
+        ...     yield "a state"
+        ...     return Reply("Ohio is a state", 12, 4, finish_reason="length")
+        >>> stream = ReplyStream(pieces())
+        >>> "".join(stream), stream.reply.cut_at_token_limit
+        ('Ohio is a state', True)
     """
 
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    def __init__(self, pieces: Generator[str, None, Reply]) -> None:
+        self._pieces = pieces
+        self.reply: Reply | None = None
 
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
+    def __iter__(self) -> ReplyStream:
+        return self
 
-    def add(self, reply: Completion | Reply) -> None:
-        """Count one call."""
-        self.calls += 1
-        self.prompt_tokens += reply.prompt_tokens or 0
-        self.completion_tokens += reply.completion_tokens or 0
+    def __next__(self) -> str:
+        if self.reply is not None:
+            raise StopIteration(self.reply)
+        try:
+            return next(self._pieces)
+        except StopIteration as end:
+            self.reply = end.value
+            raise StopIteration(end.value) from None
+
+    def close(self) -> None:
+        """Stop the stream (the backend stops generating)."""
+        self._pieces.close()
 
 
 def check_positive(field: str, value: object, *, integer: bool = False) -> None:
@@ -87,9 +103,9 @@ class Backend:
     """A chat model the engine can call: ``generate(request) -> Reply`` (or ``backend(messages, schema)``).
 
     Subclasses implement :meth:`_generate` (or, ignoring the settings, :meth:`_complete`) and may
-    implement :meth:`stream` and a native :meth:`agenerate`; the base class merges the settings,
-    times the call and counts usage, which :attr:`usage` reports. A backend is a (async) context
-    manager closing its connections.
+    implement :meth:`_stream` and a native :meth:`agenerate`; the base class merges the settings,
+    times the call and counts usage, which :attr:`usage` (a :class:`~vs_integrations.Usage` of
+    every call so far) reports. A backend is a (async) context manager closing its connections.
 
     Args:
         settings: The generation settings of every call; a request's own settings override them.
@@ -107,6 +123,7 @@ class Backend:
     def __init__(self, settings: GenerationSettings = DEFAULT_SETTINGS) -> None:
         self.settings = settings
         self.usage = Usage()
+        """Every call so far: calls, prompt and completion tokens (unknown ones as 0), seconds."""
         self._usage_lock = threading.Lock()
 
     def _generate(self, request: ModelRequest) -> Reply:
@@ -143,9 +160,10 @@ class Backend:
         self._count(reply)
         return reply
 
-    def _count(self, reply: Completion | Reply) -> None:
+    def _count(self, reply: Reply) -> None:
+        counted = Usage(1, reply.prompt_tokens or 0, reply.completion_tokens or 0, reply.seconds or 0.0)
         with self._usage_lock:
-            self.usage.add(reply)
+            self.usage += counted
 
     def complete(
         self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
@@ -164,9 +182,15 @@ class Backend:
 
     def stream(
         self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
-    ) -> Iterator[str]:
-        """Yield the reply in chunks. The default yields the whole reply at once."""
-        yield self.complete(messages, schema, settings).text
+    ) -> ReplyStream:
+        """The reply in pieces as it is generated; the stream's ``reply`` is the whole reply once it ends."""
+        return ReplyStream(self._stream(ModelRequest(messages, schema, settings or NO_SETTINGS)))
+
+    def _stream(self, request: ModelRequest) -> Generator[str, None, Reply]:
+        """Yield the reply's pieces and return the reply. The default yields the whole reply at once."""
+        reply = self.generate(request)
+        yield reply.text
+        return reply
 
     def close(self) -> None:
         """Release the backend's connections (nothing by default)."""

@@ -16,11 +16,12 @@ import re
 import sys
 from typing import Literal
 
-from ..core.errors import BackendError, BackendUnreachable, ContextTooLong, RequestRefused, VSError
+from ..core.errors import BackendError, BackendTimeout, BackendUnreachable, ContextTooLong, RequestRefused, VSError
 
 ErrorKind = Literal["context_too_long", "timeout", "unreachable", "refused"]
-"""What a foreign error means: :class:`ContextTooLong`, :class:`BackendUnreachable` (a timeout
-or a connection failure) or :class:`RequestRefused`."""
+"""What a foreign error means: :class:`ContextTooLong`, :class:`BackendTimeout` (a timeout
+waiting for an answer), :class:`BackendUnreachable` (a connection failure, or a connection not
+accepted in time) or :class:`RequestRefused`."""
 
 _CONTEXT_LENGTH = re.compile(
     r"context[ _-]?(length|window|size)|maximum context|n_ctx|too many tokens|prompt is too long"
@@ -47,6 +48,8 @@ _REQUESTED_TOKENS = re.compile(r"requested (\d+) tokens", re.I)
 _TIMEOUTS = (("openai", "APITimeoutError"), ("httpx", "TimeoutException"), ("litellm", "Timeout"))
 _UNREACHABLE = (("openai", "APIConnectionError"), ("httpx", "TransportError"), ("litellm", "APIConnectionError"))
 _REFUSED = (("openai", "APIStatusError"),)
+# A timeout opening the connection: the server is not there (or not accepting), not slow to answer.
+_CONNECT_TIMEOUTS = (("httpx", "ConnectTimeout"), ("httpcore", "ConnectTimeout"))
 
 
 def is_context_length_error(message: str) -> bool:
@@ -143,10 +146,15 @@ def as_backend_error(
         source: What failed, as the message names it (e.g. the model's name).
         limit: The model's context window in tokens, when the caller knows it (for ``ContextTooLong``).
 
+    A timeout is a :class:`BackendTimeout` (the server took the request but did not answer in
+    time; a :class:`BackendUnreachable`, so ``except BackendUnreachable`` still catches it),
+    except a timeout opening the connection (``httpx.ConnectTimeout``, also as the cause of
+    ``openai``'s or LiteLLM's timeout), which is a plain :class:`BackendUnreachable`.
+
     Example:
         >>> err = as_backend_error(TimeoutError("read timed out"), "qwen2.5")
         >>> type(err).__name__, str(err)
-        ('BackendUnreachable', 'qwen2.5 failed: TimeoutError: read timed out')
+        ('BackendTimeout', 'qwen2.5 failed: TimeoutError: read timed out')
 
     """
     kind = classify_error(error)
@@ -158,7 +166,21 @@ def as_backend_error(
         return ContextTooLong(message, limit=limit, status=status, body=body)
     if kind == "refused":
         return RequestRefused(message, status=status, body=body)
+    if kind == "timeout" and not _is_connect_timeout(error):
+        return BackendTimeout(message)
     return BackendUnreachable(message, status=status, body=body)
+
+
+def _is_connect_timeout(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised from, is a timeout opening the connection."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if _is_any(current, _CONNECT_TIMEOUTS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_any(error: BaseException, kinds: tuple[tuple[str, str], ...]) -> bool:

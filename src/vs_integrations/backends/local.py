@@ -11,17 +11,19 @@ import atexit
 import importlib.util
 import os
 import queue
+import random
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
+from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.errors import BackendUnreachable, ContextTooLong, RequestRefused, ResponseFormatRefused
 from ..core.prompts import Message
-from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, Schema, check_positive
+from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, check_positive
 from .response_format import refuses_response_format
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -148,8 +150,9 @@ class LocalModel(Backend):
         temperature: Sampling temperature (the paper uses 0.7).
         top_p: Nucleus sampling (the paper uses 1.0).
         max_tokens: Cap on generated tokens per call.
-        seed: Base seed; call ``i`` uses ``seed + i`` so calls differ yet runs repeat (a
-            request's own seed is used as is). None: random.
+        seed: Base seed: call ``i`` uses :func:`call_seed` ``(seed, i)``, so calls differ, the
+            same seed repeats the same sequence of replies in any process, and different seeds
+            give unrelated sequences (a request's own seed is used as is). None: random.
 
     Raises:
         InvalidSetting: Naming the argument, when a value is out of range or of the wrong type.
@@ -196,7 +199,7 @@ class LocalModel(Backend):
             # Unseeded calls need a fresh seed each: llama.cpp otherwise reuses one fixed default,
             # so every new process would replay the same replies.
             base = self.settings.seed
-            kwargs["seed"] = base + self._calls if base is not None else secrets.randbits(31)
+            kwargs["seed"] = call_seed(base, self._calls) if base is not None else secrets.randbits(31)
             self._calls += 1
         return kwargs
 
@@ -225,59 +228,87 @@ class LocalModel(Backend):
         usage = result.get("usage") or {}
         return Reply(
             choice["message"].get("content") or "",
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
             finish_reason=choice.get("finish_reason"),
             model=self.model_name,
             schema_form="none" if request.schema is None else "json_object",
         )
 
-    def stream(
-        self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
-    ) -> Iterator[str]:
-        """Yield the reply token by token; usage counts the prompt and the generated chunks.
+    def _stream(self, request: ModelRequest) -> Generator[str, None, Reply]:
+        """Yield the reply piece by piece; return it with its finish reason and tokens.
 
-        The model generates in a worker thread that holds the model's lock, not in this
-        generator: code iterating the stream may call the same model (the call waits for the
-        stream's generation to end). Closing the stream early stops the generation.
+        llama.cpp's stream does not count its tokens: the reply's completion tokens are its
+        text's, as the model's tokenizer counts them. The model generates in a worker thread
+        that holds the model's lock, not in this generator: code iterating the stream may call
+        the same model (the call waits for the stream's generation to end). Closing the stream
+        early stops the generation.
         """
-        request = ModelRequest(messages, schema, settings or NO_SETTINGS)
+        start = time.perf_counter()
         llama, lock = _load(self.model_path, self.n_ctx, self.n_threads)
-        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        # The text pieces, then the reply (or the error that ended the stream).
+        pieces: queue.SimpleQueue[str | Reply | BaseException] = queue.SimpleQueue()
         stop = threading.Event()
 
         def generate() -> None:
             try:
                 with lock:
-                    prompt_tokens = self._check_context(llama, messages)
+                    prompt_tokens = self._check_context(llama, request.messages)
                     chunks = llama.create_chat_completion(**self._request(request), stream=True)
-                    generated = 0
+                    text: list[str] = []
+                    finish_reason = None
                     try:
                         for chunk in chunks:
-                            delta = chunk["choices"][0].get("delta", {}).get("content")
+                            choice = chunk["choices"][0]
+                            finish_reason = choice.get("finish_reason") or finish_reason
+                            delta = choice.get("delta", {}).get("content")
                             if delta:
-                                generated += 1
+                                text.append(delta)
                                 pieces.put(delta)
                             if stop.is_set():
                                 break
-                    finally:
+                    finally:  # counted however the stream ends (read to the end, closed early, failed)
                         chunks.close()
-                        self._count(Reply("", prompt_tokens, generated, model=self.model_name))
+                        generated = "".join(text)
+                        reply = self._record(
+                            Reply(
+                                generated,
+                                prompt_tokens,
+                                len(llama.tokenize(generated.encode("utf-8"), add_bos=False, special=True)),
+                                finish_reason=finish_reason,
+                                model=self.model_name,
+                                schema_form="none" if request.schema is None else "json_object",
+                            ),
+                            start,
+                        )
+                pieces.put(reply)
             except ValueError as exc:  # llama.cpp checks some limits only once the stream starts
-                pieces.put(_runtime_error(exc, schema is not None))
+                pieces.put(_runtime_error(exc, request.schema is not None))
             except BaseException as exc:  # handed to the reader, which raises it
                 pieces.put(exc)
-            finally:
-                pieces.put(None)
 
         threading.Thread(target=generate, name="vs-local-stream", daemon=True).start()
         try:
-            while (piece := pieces.get()) is not None:
-                if isinstance(piece, BaseException):
-                    raise piece
+            while isinstance(piece := pieces.get(), str):
                 yield piece
         finally:
             stop.set()
+        if isinstance(piece, BaseException):
+            raise piece
+        return piece
+
+
+def call_seed(seed: int, call: int) -> int:
+    """The sampling seed of call number ``call`` (from 0) of a model seeded with ``seed``.
+
+    A stable hash of both, the same in every process: consecutive seeds give unrelated
+    sequences (``seed + call`` made seed 1 replay seed 0's calls shifted by one).
+
+    Example:
+        >>> call_seed(0, 1) == call_seed(0, 1) != call_seed(1, 0)
+        True
+    """
+    return random.Random(f"{seed}:{call}").getrandbits(31)
 
 
 def _prompt_tokens(llama: Any, messages: list[Message]) -> int:

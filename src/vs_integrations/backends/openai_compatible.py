@@ -34,16 +34,15 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..core.calls import NO_SETTINGS, GenerationSettings, ModelRequest, Reply
+from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.errors import (
     BackendError,
     BackendTimeout,
@@ -54,9 +53,8 @@ from ..core.errors import (
     RequestRefused,
     ResponseFormatRefused,
 )
-from ..core.prompts import Message
-from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, Schema, check_positive
-from .errors import is_context_length_error
+from .base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, check_positive
+from .errors import context_sizes, is_context_length_error
 from .response_format import (
     SchemaNegotiation,
     anegotiate,
@@ -71,18 +69,6 @@ T = TypeVar("T")
 _sleep = time.sleep
 _async_sleep = asyncio.sleep
 _INSTALL_HINT = "install the 'cli' extra: pip install 'vs-integrations[cli]'"
-# The context size and the prompt's size, as OpenAI, vLLM and llama.cpp's servers word them. The
-# prompt alone: vLLM's "you requested 7433 tokens (6409 in the messages, 1024 in the completion)"
-# counts the reply's reserve in the first number.
-_LIMIT = re.compile(
-    r"maximum context length is (\d+)|context (?:window|size|length) (?:of |is )?\(?(\d+)|n_ctx\D{0,4}(\d+)", re.I
-)
-_PROMPT_TOKENS = re.compile(
-    r"(\d+) (?:tokens )?in the messages|n_prompt_tokens\D{0,4}(\d+)|prompt (?:has|is|of) (\d+) tokens"
-    r"|(\d+) input tokens",
-    re.I,
-)
-_REQUESTED_TOKENS = re.compile(r"requested (\d+) tokens", re.I)
 _RETRIED_STATUSES = frozenset({408, 409, 429})  # and every 5xx
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _SHOWN = 300  # characters of a body quoted in a message (the whole body stays on the error)
@@ -188,6 +174,101 @@ class RequestSlots:
                 self.in_flight -= 1
 
 
+class LoopClients:
+    """One async client per event loop, each closed on its own loop.
+
+    An async client's connections belong to the event loop they were opened on, so each loop
+    gets its own client. With it starts a keeper: an async generator the loop finalises when it
+    shuts down (``asyncio.run`` and pytest-asyncio do), which closes the client while its loop
+    still runs. :meth:`close` has every open loop close its client; :meth:`aclose` also closes the
+    running loop's client before it returns. Entries of loops that have closed are dropped
+    whenever a client is added or closed.
+
+    Args:
+        new_client: Makes a client (called inside the loop that will use it); it must have an
+            async ``close()``.
+
+    Example:
+        >>> import asyncio
+        >>> class Client:
+        ...     closed = False
+        ...     async def close(self):
+        ...         self.closed = True
+        >>> clients = LoopClients(Client)
+        >>> async def use():
+        ...     return await clients.get()
+        >>> asyncio.run(use()).closed  # closed as asyncio.run shut its loop down
+        True
+    """
+
+    def __init__(self, new_client: Callable[[], Any]) -> None:
+        self._new_client = new_client
+        self._lock = threading.Lock()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __len__(self) -> int:
+        """Clients held now (of loops not yet seen closed)."""
+        return len(self._clients)
+
+    async def get(self) -> Any:
+        """The running loop's client, made on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            held = self._clients.get(loop)
+            if held is not None:
+                return held[0]
+            self._forget_closed_loops()
+            client = self._new_client()
+            keeper = _closed_with_its_loop(client)
+            self._clients[loop] = (client, keeper)
+        # Its first step registers the keeper with the loop, which finalises it as it shuts down.
+        await keeper.__anext__()
+        return client
+
+    def close(self) -> None:
+        """Have each open loop close its client (it runs the close as soon as it runs)."""
+        with self._lock:
+            held, self._clients = dict(self._clients), weakref.WeakKeyDictionary()
+        for loop, (_, keeper) in held.items():
+            if not loop.is_closed():
+                # A closed loop closed its client as it shut down (or can no longer close it).
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_close_keeper, loop, keeper)
+
+    async def aclose(self) -> None:
+        """Close the running loop's client now, and the others as :meth:`close` does."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            own = self._clients.pop(loop, None)
+        if own is not None:
+            await own[1].aclose()
+        self.close()
+
+    def _forget_closed_loops(self) -> None:
+        for loop in [loop for loop in self._clients if loop.is_closed()]:
+            del self._clients[loop]
+
+
+async def _closed_with_its_loop(client: Any) -> AsyncGenerator[None, None]:
+    """Suspended until its loop finalises it (or it is closed): then closes ``client``."""
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+# The closes scheduled by LoopClients.close, held until done: a loop keeps only weak references to its tasks.
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_keeper(loop: asyncio.AbstractEventLoop, keeper: AsyncGenerator[None, None]) -> None:
+    task = loop.create_task(keeper.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 class OpenAICompatibleModel(Backend):
     """A chat model behind an OpenAI-compatible endpoint.
 
@@ -285,9 +366,7 @@ class OpenAICompatibleModel(Backend):
             "max_retries": 0,  # the package's retry policy decides (one policy for every path)
         }
         self._client = openai.OpenAI(**self._options)
-        # The async client's connection pool belongs to the event loop it first ran on: one per loop.
-        self._async: tuple[asyncio.AbstractEventLoop, Any] | None = None
-        self._async_lock = threading.Lock()
+        self._async_clients = LoopClients(self._new_async_client)
 
     @property
     def base_url(self) -> str:
@@ -304,27 +383,26 @@ class OpenAICompatibleModel(Backend):
         """The ``response_format`` form this endpoint accepted in this process (None: not learnt yet)."""
         return learnt_style(self.endpoint)
 
-    def _async_client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        with self._async_lock:
-            if self._async is None or self._async[0] is not loop:
-                # A plain pool (the SDK's defaults): the SDK's own wrapper, dropped after its loop
-                # closed, would schedule its close on the next loop and fail there.
-                pool = self._openai.DefaultAsyncHttpxClient()
-                self._async = (loop, self._openai.AsyncOpenAI(**self._options, http_client=pool))
-            return self._async[1]
+    def _new_async_client(self) -> Any:
+        # A plain pool (the SDK's defaults): the SDK's own wrapper, dropped after its loop
+        # closed, would schedule its close on the next loop and fail there.
+        return self._openai.AsyncOpenAI(**self._options, http_client=self._openai.DefaultAsyncHttpxClient())
 
     def close(self) -> None:
-        """Close the sync client's connections (and drop the async client; :meth:`aclose` closes it)."""
+        """Close the sync client's connections, and have each event loop close its async client.
+
+        An async client can only be closed on its own event loop: one whose loop is still open
+        is closed there (at once when the loop runs; else when it next runs or shuts down), and
+        one whose loop ended was closed as that loop shut down (``asyncio.run`` does that).
+        Inside a running loop, ``await aclose()`` closes this loop's client before returning.
+        """
         self._client.close()
-        self._async = None
+        self._async_clients.close()
 
     async def aclose(self) -> None:
-        """Close both clients' connections."""
+        """Close the sync client and this event loop's async client now; the others as :meth:`close` does."""
         self._client.close()
-        held, self._async = self._async, None
-        if held is not None and held[0] is asyncio.get_running_loop():
-            await held[1].close()
+        await self._async_clients.aclose()
 
     def _body(self, request: ModelRequest, settings: GenerationSettings, form: dict[str, Any] | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model_name, "messages": request.messages, **settings.as_kwargs()}
@@ -355,7 +433,7 @@ class OpenAICompatibleModel(Backend):
         start = time.perf_counter()
         settings = self.settings_for(request)
         negotiation = SchemaNegotiation(self.endpoint, request.schema)
-        create = self._async_client().chat.completions.with_raw_response.create
+        create = (await self._async_clients.get()).chat.completions.with_raw_response.create
         tally = _CallTally(start)
 
         async def call(form: dict[str, Any] | None) -> Reply:
@@ -444,40 +522,45 @@ class OpenAICompatibleModel(Backend):
                 status=status,
                 body=body,
             )
-        content = message.get("content")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         finish_reason = choice.get("finish_reason")
         model = data.get("model")
+        text, finish_reason = _message_text(message, finish_reason if isinstance(finish_reason, str) else None)
         return Reply(
-            content if isinstance(content, str) else "",
-            _int(usage.get("prompt_tokens")),
-            _int(usage.get("completion_tokens")),
-            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+            text,
+            _tokens(usage.get("prompt_tokens")),
+            _tokens(usage.get("completion_tokens")),
+            finish_reason=finish_reason,
             model=model if isinstance(model, str) and model else self.model_name,
         )
 
-    def stream(
-        self, messages: list[Message], schema: Schema | None = None, settings: GenerationSettings | None = None
-    ) -> Iterator[str]:
-        """Yield the reply as the server streams it.
+    def _stream(self, request: ModelRequest) -> Generator[str, None, Reply]:
+        """Yield the reply as the server streams it; return it with the finish reason and tokens sent.
+
+        The request asks for the token counts (``stream_options.include_usage``); a server that
+        does not send them leaves the reply's counts None.
 
         Raises:
             MalformedResponse: If the server answers with something other than an event stream.
         """
         with self.slots.held():  # for the whole stream: the server is answering until its end
-            yield from self._stream(ModelRequest(messages, schema, settings or NO_SETTINGS))
+            return (yield from self._read_stream(request))
 
-    def _stream(self, request: ModelRequest) -> Iterator[str]:
+    def _read_stream(self, request: ModelRequest) -> Generator[str, None, Reply]:
+        start = time.perf_counter()
         schema = request.schema
         merged = self.settings_for(request)
+        negotiation = SchemaNegotiation(self.endpoint, schema)
         create: Any = self._client.chat.completions.create
 
         def call(form: dict[str, Any] | None) -> Any:
-            return self._retrying(
-                lambda: create(stream=True, **self._body(request, merged, form)), form is not None, merged, None
-            )
+            def send() -> Any:
+                body = self._body(request, merged, form)
+                return create(stream=True, stream_options={"include_usage": True}, **body)
 
-        stream = negotiate(SchemaNegotiation(self.endpoint, schema), call)
+            return self._retrying(send, form is not None, merged, None)
+
+        stream = negotiate(negotiation, call)
         content_type = stream.response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             status = stream.response.status_code
@@ -489,16 +572,36 @@ class OpenAICompatibleModel(Backend):
                 status=status,
                 body=body,
             )
-        pieces = 0
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        usage: Any = None
+        model = self.model_name
         try:
             for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    pieces += 1
-                    yield chunk.choices[0].delta.content
+                usage = chunk.usage or usage  # the last event when include_usage is honoured
+                model = chunk.model or model
+                if chunk.choices:
+                    finish_reason = chunk.choices[0].finish_reason or finish_reason
+                    piece = chunk.choices[0].delta.content
+                    if piece:
+                        pieces.append(piece)
+                        yield piece
         except self._openai.APIError as exc:
             raise self._typed(exc, schema is not None, merged) from exc
-        finally:
-            self._count(Reply("", None, pieces, model=self.model_name))
+        finally:  # counted however the stream ends (read to the end, closed early, failed)
+            stream.close()
+            reply = self._record(
+                Reply(
+                    "".join(pieces),
+                    _tokens(getattr(usage, "prompt_tokens", None)),
+                    _tokens(getattr(usage, "completion_tokens", None)),
+                    finish_reason=finish_reason,
+                    model=model,
+                    schema_form=negotiation.style,
+                ),
+                start,
+            )
+        return reply
 
     def _typed(self, exc: Exception, sent_schema: bool, settings: GenerationSettings) -> BackendError:
         """The package's error for an ``openai`` exception, keeping the server's body."""
@@ -516,12 +619,12 @@ class OpenAICompatibleModel(Backend):
         message = _error_message(exc.body) or body.strip() or exc.message
         described = f"{where} refused the request with HTTP {status}: {_quote(message)}"
         if is_context_length_error(message) or is_context_length_error(body):
-            limit = _first_number(_LIMIT, message + " " + body)
+            limit, prompt_tokens = context_sizes(message + " " + body, settings.max_tokens)
             return ContextTooLong(
                 f"the prompt does not fit the model's context"
                 f"{f' of {limit} tokens' if limit else ''}: {where} answered HTTP {status}: {_quote(message)}",
                 limit=limit,
-                prompt_tokens=_prompt_tokens(message + " " + body, settings.max_tokens),
+                prompt_tokens=prompt_tokens,
                 status=status,
                 body=body,
             )
@@ -591,17 +694,6 @@ def _retry_after(headers: Any) -> float | None:
     return milliseconds / 1000 if milliseconds is not None else parse_retry_after(headers.get("retry-after"))
 
 
-def _prompt_tokens(text: str, max_tokens: int | None) -> int | None:
-    """The prompt's own tokens in a context-length error: its stated share, else the total less the reply's reserve."""
-    stated = _first_number(_PROMPT_TOKENS, text)
-    if stated is not None:
-        return stated
-    requested = _first_number(_REQUESTED_TOKENS, text)
-    if requested is None:
-        return None
-    return requested - max_tokens if max_tokens is not None and requested > max_tokens else requested
-
-
 def _error_message(data: Any) -> str:
     """The human message inside an error body: ``{"error": {"message"}}``, ``{"message"}``, ``{"detail"}``."""
     if not isinstance(data, dict):
@@ -618,15 +710,29 @@ def _error_message(data: Any) -> str:
     return json.dumps(detail) if detail else ""
 
 
-def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
-    match = pattern.search(text)
-    if match is None:
-        return None
-    return int(next(group for group in match.groups() if group))
+def _message_text(message: dict[str, Any], finish_reason: str | None) -> tuple[str, str | None]:
+    """The reply's text and finish reason: the content, else what the model said instead of it.
+
+    A model that declines answers with ``content`` null and a ``refusal`` (OpenAI): that text is
+    the reply, with the finish reason ``"refusal"``. A reasoning model that spent its tokens
+    thinking answers with the ``reasoning_content`` alone: that text is the reply, with the
+    server's finish reason. Either way the engine gets the model's words to report.
+    """
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        return content, finish_reason
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        return refusal, "refusal"
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        return reasoning, finish_reason
+    return "", finish_reason
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+def _tokens(value: Any) -> int | None:
+    """A token count the server reported; None when it did not."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _quote(text: str) -> str:

@@ -53,7 +53,7 @@ class ChatLocalModel(BaseChatModel):
     max_tokens: int = DEFAULT_MAX_TOKENS
     """Cap on generated tokens per call."""
     seed: int | None = None
-    """Base seed (call ``i`` uses ``seed + i``)."""
+    """Base seed (call ``i`` uses ``call_seed(seed, i)``; see :class:`~vs_integrations.LocalModel`)."""
 
     _model: LocalModel | None = PrivateAttr(default=None)
 
@@ -122,21 +122,25 @@ class ChatLocalModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         backend = self._backend()
         schema = schema_from_response_format(kwargs.get("response_format"))
-        pieces = 0
+        stream = backend.stream(to_core_messages(messages), schema, self._settings(stop, kwargs))
         try:
-            for piece in backend.stream(to_core_messages(messages), schema, self._settings(stop, kwargs)):
-                pieces += 1
+            for piece in stream:
                 if run_manager is not None:
                     run_manager.on_llm_new_token(piece)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         except Exception as exc:
             raise_as_framework_error(exc)
             raise
+        reply = stream.reply
+        assert reply is not None  # set when the stream ends
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata=_usage(0, pieces),
-                response_metadata={"model_name": backend.model_name},
+                usage_metadata=_usage(reply.prompt_tokens or 0, reply.completion_tokens or 0),
+                response_metadata={
+                    "model_name": reply.model or backend.model_name,
+                    "finish_reason": reply.finish_reason,
+                },
                 chunk_position="last",
             )
         )

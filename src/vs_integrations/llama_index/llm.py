@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -23,13 +23,15 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend
+from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Backend, ReplyStream
 from ..backends.local import LocalModel
 from ..backends.openai_compatible import OpenAICompatibleModel
 from ..backends.response_format import schema_from_response_format
 from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.errors import InvalidSetting, SettingsError
 from ._messages import to_core_messages
+
+T = TypeVar("T")
 
 
 class _BackendLLM(CustomLLM):
@@ -76,9 +78,9 @@ class _BackendLLM(CustomLLM):
         schema = schema_from_response_format(kwargs.get("response_format"))
         return ModelRequest(to_core_messages(messages), schema, settings)
 
-    def _stream(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> Iterator[str]:
+    def _stream(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> Iterator[tuple[str, Reply | None]]:
         request = self._request(messages, kwargs)
-        return self._backend().stream(request.messages, request.schema, request.settings)
+        return _with_reply(self._backend().stream(request.messages, request.schema, request.settings))
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -101,9 +103,10 @@ class _BackendLLM(CustomLLM):
 
         def generate() -> ChatResponseGen:
             text = ""
-            for piece in pieces:
+            for piece, reply in pieces:
                 text += piece
-                yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece)
+                message = ChatMessage(role=MessageRole.ASSISTANT, content=text)
+                yield ChatResponse(message=message, delta=piece, **_reply_fields(reply))
 
         return generate()
 
@@ -114,9 +117,10 @@ class _BackendLLM(CustomLLM):
 
         async def generate() -> ChatResponseAsyncGen:
             text = ""
-            async for piece in pieces:
+            async for piece, reply in pieces:
                 text += piece
-                yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece)
+                message = ChatMessage(role=MessageRole.ASSISTANT, content=text)
+                yield ChatResponse(message=message, delta=piece, **_reply_fields(reply))
 
         return generate()
 
@@ -139,9 +143,9 @@ class _BackendLLM(CustomLLM):
 
         def generate() -> CompletionResponseGen:
             text = ""
-            for piece in pieces:
+            for piece, reply in pieces:
                 text += piece
-                yield CompletionResponse(text=text, delta=piece)
+                yield CompletionResponse(text=text, delta=piece, **_reply_fields(reply))
 
         return generate()
 
@@ -152,9 +156,9 @@ class _BackendLLM(CustomLLM):
 
         async def generate() -> CompletionResponseAsyncGen:
             text = ""
-            async for piece in pieces:
+            async for piece, reply in pieces:
                 text += piece
-                yield CompletionResponse(text=text, delta=piece)
+                yield CompletionResponse(text=text, delta=piece, **_reply_fields(reply))
 
         return generate()
 
@@ -321,11 +325,29 @@ def _completion_response(reply: Reply) -> CompletionResponse:
     return CompletionResponse(text=reply.text, raw=_raw(reply), additional_kwargs=_usage(reply))
 
 
-async def _in_thread(pieces: Iterator[str]) -> AsyncIterator[str]:
+def _reply_fields(reply: Reply | None) -> dict[str, Any]:
+    """A streamed response's ``raw`` and ``additional_kwargs``: the reply's, on the last response only."""
+    return {} if reply is None else {"raw": _raw(reply), "additional_kwargs": _usage(reply)}
+
+
+def _with_reply(stream: ReplyStream) -> Iterator[tuple[str, Reply | None]]:
+    """The stream's pieces, the last one with the whole reply (LlamaIndex reads usage off the last response).
+
+    Each piece goes out when the next arrives: one is held back to know which is the last.
+    """
+    held: str | None = None
+    for piece in stream:
+        if held is not None:
+            yield held, None
+        held = piece
+    yield held or "", stream.reply
+
+
+async def _in_thread(pieces: Iterator[T]) -> AsyncIterator[T]:
     """A blocking iterator read in a worker thread, one piece at a time, so the loop keeps running."""
     done = object()
     while True:
         piece = await asyncio.to_thread(next, pieces, done)
         if piece is done:
             return
-        yield piece  # type: ignore[misc]  # not `done`: a str
+        yield piece  # type: ignore[misc]  # not `done`: a T

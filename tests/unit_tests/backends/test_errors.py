@@ -4,7 +4,7 @@ import httpx
 import openai
 import pytest
 
-from vs_integrations import BackendUnreachable, ContextTooLong, ParseError, RequestRefused
+from vs_integrations import BackendTimeout, BackendUnreachable, ContextTooLong, ParseError, RequestRefused
 from vs_integrations.backends.errors import as_backend_error, classify_error
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
@@ -43,5 +43,34 @@ def test_the_error_built_keeps_status_body_and_the_known_window():
     assert (too_long.limit, too_long.status) == (2048, 400)
     assert "maximum context length" in too_long.body and str(too_long).startswith("qwen failed: APIStatusError")
     assert isinstance(as_backend_error(status_error(503, "overloaded")), RequestRefused)
-    assert type(as_backend_error(TimeoutError("slow"))) is BackendUnreachable
     assert as_backend_error(KeyError("x")) is None
+
+
+def connect_timeout_under_openais() -> openai.APITimeoutError:
+    """openai's timeout raised from httpx's connect timeout, as the SDK raises it."""
+    try:
+        try:
+            raise httpx.ConnectTimeout("timed out")
+        except httpx.ConnectTimeout as exc:
+            raise openai.APITimeoutError(request=REQUEST) from exc
+    except openai.APITimeoutError as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # No answer in time from a server that took the request: busy or hung.
+        (openai.APITimeoutError(request=REQUEST), BackendTimeout),
+        (httpx.ReadTimeout("timed out"), BackendTimeout),
+        (TimeoutError("slow"), BackendTimeout),
+        # No connection in time: the server is not there.
+        (httpx.ConnectTimeout("timed out"), BackendUnreachable),
+        (connect_timeout_under_openais(), BackendUnreachable),
+        (ConnectionRefusedError("refused"), BackendUnreachable),
+    ],
+)
+def test_a_timeout_waiting_for_the_answer_is_a_backend_timeout(error, expected):
+    # Every timeout used to be a plain BackendUnreachable.
+    built = as_backend_error(error, "qwen")
+    assert type(built) is expected and isinstance(built, BackendUnreachable)

@@ -8,8 +8,8 @@ import pytest
 from vs_integrations import ContextTooLong, InvalidSetting, RequestRefused, ResponseFormatRefused
 from vs_integrations.backends import local
 from vs_integrations.backends.base import DEFAULT_SETTINGS
-from vs_integrations.backends.local import LocalModel
-from vs_integrations.core.calls import GenerationSettings, ModelRequest
+from vs_integrations.backends.local import LocalModel, call_seed
+from vs_integrations.core.calls import GenerationSettings, ModelRequest, Usage
 
 USER = [{"role": "user", "content": "Tell a story"}]
 
@@ -20,6 +20,7 @@ class FakeLlama:
     def __init__(self, text="once upon a time", finish_reason="stop", error=None):
         self.metadata = {}  # no chat template: the prompt is counted from the messages' text
         self.text, self.finish_reason, self.error = text, finish_reason, error
+        self.usage = True  # False: the completion carries no usage
         self.calls = []
         self.stopped_early = False
         self.gate = None  # set to an Event: the stream waits for it after its first chunk
@@ -33,10 +34,10 @@ class FakeLlama:
             raise self.error
         if kwargs.get("stream"):
             return self._chunks()
-        return {
-            "choices": [{"message": {"content": self.text}, "finish_reason": self.finish_reason}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": len(self.text.split())},
-        }
+        completion = {"choices": [{"message": {"content": self.text}, "finish_reason": self.finish_reason}]}
+        if self.usage:
+            completion["usage"] = {"prompt_tokens": 7, "completion_tokens": len(self.text.split())}
+        return completion
 
     def _chunks(self):
         words = self.text.split()
@@ -44,7 +45,9 @@ class FakeLlama:
             for index, word in enumerate(words):
                 if index == 1 and self.gate is not None:
                     assert self.gate.wait(timeout=30)
-                yield {"choices": [{"delta": {"content": word + " "}}]}
+                yield {"choices": [{"delta": {"content": word + " "}, "finish_reason": None}]}
+            # As llama.cpp ends a stream: an empty delta with the finish reason.
+            yield {"choices": [{"delta": {}, "finish_reason": self.finish_reason}]}
         except GeneratorExit:
             self.stopped_early = True
             raise
@@ -68,7 +71,7 @@ def test_request_settings_reach_llama_cpp_and_override_the_models(llama, tmp_pat
     )  # fmt: skip
     model.generate(ModelRequest(USER, None))
     sent = llama.calls[-1]
-    assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["seed"]) == (0.9, 1.0, 100, 3)
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["seed"]) == (0.9, 1.0, 100, call_seed(3, 0))
     assert "stop" not in sent
 
 
@@ -81,6 +84,55 @@ def test_the_reply_carries_tokens_finish_reason_model_and_form(llama, tmp_path):
     assert reply.seconds is not None and reply.seconds >= 0 and reply.attempts == 1
     assert llama.calls[-1]["response_format"] == {"type": "json_object", "schema": {"type": "object"}}
     assert (model.usage.calls, model.usage.prompt_tokens, model.usage.completion_tokens) == (1, 7, 4)
+
+
+def test_a_reply_without_usage_has_unknown_tokens_not_zero(llama, tmp_path):
+    llama.usage = False
+    reply = LocalModel(tmp_path / "m.gguf").generate(ModelRequest(USER, None))
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == ("once upon a time", None, None)
+
+
+def test_a_stream_ends_with_the_whole_reply_its_finish_reason_and_tokens(llama, tmp_path):
+    # The stream used to report each chunk as one token, and no finish reason: a cut reply looked whole.
+    llama.text, llama.finish_reason = "a b c d e f g h", "length"
+    model = LocalModel(tmp_path / "m.gguf")
+    stream = model.stream(USER, {"type": "object"}, GenerationSettings(max_tokens=8))
+    assert "".join(stream) == "a b c d e f g h "
+    reply = stream.reply
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == ("a b c d e f g h ", 3 + 4, 8)
+    assert reply.cut_at_token_limit and reply.model == "m.gguf" and reply.schema_form == "json_object"
+    assert reply.seconds is not None and reply.seconds >= 0
+    assert model.usage == Usage(1, 7, 8, model.usage.seconds)
+
+
+def test_a_stream_read_with_yield_from_returns_its_reply(llama, tmp_path):
+    model = LocalModel(tmp_path / "m.gguf")
+    replies = []
+
+    def relay():
+        replies.append((yield from model.stream(USER)))
+
+    assert list(relay()) == ["once ", "upon ", "a ", "time "]
+    assert replies[0].text == "once upon a time " and replies[0].finish_reason == "stop"
+
+
+def test_the_adapters_streams_end_with_the_replys_usage_and_finish_reason(llama, tmp_path):
+    from vs_integrations.langchain import ChatLocalModel
+    from vs_integrations.llama_index import LocalLLM
+
+    llama.finish_reason = "length"
+    chat = ChatLocalModel()
+    chat._model = LocalModel(tmp_path / "m.gguf")
+    *_, last = chat.stream("x")
+    # The last chunk used to say 0 prompt tokens and no finish reason.
+    assert last.usage_metadata == {"input_tokens": 1 + 4, "output_tokens": 4, "total_tokens": 9}
+    assert last.response_metadata["finish_reason"] == "length"
+    llm = LocalLLM(model_path=str(tmp_path / "m.gguf"))
+    llm._model = LocalModel(tmp_path / "m.gguf")
+    pieces = list(llm.stream_complete("x"))
+    assert pieces[-1].text == "once upon a time " and [p.raw for p in pieces[:-1]] == [None] * 3
+    assert pieces[-1].raw["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+    assert pieces[-1].raw["finish_reason"] == "length"
 
 
 def test_calling_the_model_while_iterating_its_stream_does_not_deadlock(llama, tmp_path):

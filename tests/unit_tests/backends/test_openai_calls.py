@@ -178,7 +178,7 @@ def test_context_managers_close_the_clients():
         async def main():
             async with model(server) as backend:
                 assert await backend.acall(USER) == "ok"
-                client = backend._async_client()
+                client = await backend._async_clients.get()
             return backend, client
 
         backend, client = asyncio.run(main())

@@ -102,9 +102,10 @@ class RecordingBackend(Backend):
         self.threads.append(threading.current_thread())
         return ModelReply("ok", prompt_tokens=7, completion_tokens=2, finish_reason="stop", model=self.name)
 
-    def stream(self, messages, schema=None, settings=None):
-        self.streamed.append((messages, schema, settings))
+    def _stream(self, request):
+        self.streamed.append((request.messages, request.schema, request.settings))
         yield from ["o", "k"]
+        return ModelReply("ok", prompt_tokens=7, completion_tokens=2, finish_reason="length", model=self.name)
 
 
 @pytest.fixture
@@ -157,6 +158,8 @@ def test_local_llm_streams_through_the_chat_template_with_per_call_settings(loca
     llm, backend = local
     pieces = list(llm.stream_chat(CONVERSATION, max_tokens=8))
     assert [p.delta for p in pieces] == ["o", "k"] and pieces[-1].message.content == "ok"
+    # The whole reply's usage and finish reason ride on the last piece, where LlamaIndex reads them.
+    assert pieces[-1].raw["usage"]["completion_tokens"] == 2 and pieces[-1].raw["finish_reason"] == "length"
     # The messages as messages (the template renders them), not "system: ...\nuser: ..." as one turn.
     messages, _, settings = backend.streamed[0]
     assert messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
