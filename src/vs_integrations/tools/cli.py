@@ -321,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-n", type=_positive_int, default=30, help="answers per method and task (default 30)")
     evaluate.add_argument("-o", "--out", type=Path, default=Path("eval-report"), help="folder for report.md and plots")
     evaluate.add_argument("--no-embeddings", action="store_true", help="skip semantic diversity")
+    evaluate.add_argument(
+        "--valid-in-loop",
+        action="store_true",
+        help="give VS the task's validity rule as valid= (refused candidates are asked for again)",
+    )
     _vs_options(evaluate)
     _judge_options(evaluate)
     _model_options(evaluate)
@@ -683,7 +688,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
             for method in methods:
                 progress.update(overall, description=f"{task.name}: {method}")
                 with _backend_errors():
-                    runs.append(run_method(task, method, backend, args.n, k=config.k, max_retries=args.retries))
+                    runs.append(
+                        run_method(
+                            task,
+                            method,
+                            backend,
+                            args.n,
+                            k=config.k,
+                            max_retries=args.retries,
+                            valid_in_loop=args.valid_in_loop,
+                        )
+                    )
                 progress.advance(overall)
         if judge is not None:
             judging = progress.add_task("judging", total=len(runs))

@@ -187,6 +187,25 @@ def test_run_method_counts_answers_calls_and_tokens():
     assert "| direct | – | 12 | 12 | 1 |" in table and "coverage" not in table
 
 
+def test_valid_in_loop_gives_vs_the_tasks_rule_and_tops_up_for_the_refused():
+    sent = []
+    replies = iter(
+        [
+            json.dumps({"responses": [{"text": t, "probability": 0.2} for t in ("1", "seven", "3", "purple", "4", "2")]}),
+            json.dumps({"responses": [{"text": t, "probability": 0.5} for t in ("5", "6")]}),
+        ]
+    )
+
+    def backend(messages, schema):
+        sent.append(messages)
+        return next(replies)
+
+    run = run_method(BUILTIN_TASKS["dice"], "standard", Scripted(backend), 6, valid_in_loop=True)
+    assert run.answers == ["1", "3", "4", "2", "5", "6"] and run.calls == 2
+    assert "purple" in sent[1][-1]["content"]  # the top-up names what the rule refused
+    assert run_method(BUILTIN_TASKS["dice"], "standard", Scripted(dice_backend), 6).answers == [*"123456"]
+
+
 def test_the_run_k_applies_to_tasks_without_their_own():
     schemas = []
 

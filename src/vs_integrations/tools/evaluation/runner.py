@@ -137,12 +137,21 @@ class MethodRun:
         return row
 
 
-def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, max_retries: int = 2) -> MethodRun:
+def run_method(
+    task: Task,
+    method: str,
+    backend: Backend,
+    n: int,
+    k: int = 5,
+    max_retries: int = 2,
+    valid_in_loop: bool = False,
+) -> MethodRun:
     """Collect ``n`` answers from ``method``: one a call for direct, each call's candidates otherwise.
 
     Sequence and VS ask for the task's own k when it sets one (the die: 6), else ``k``. A call
     whose reply cannot be read adds no answer and counts as failed; at most ``3 * n`` calls are
-    made.
+    made. With ``valid_in_loop`` the VS methods give the engine the task's own rule as ``valid``
+    (refused candidates are dropped and asked for again), as a user who knows the rule would.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -152,7 +161,12 @@ def run_method(task: Task, method: str, backend: Backend, n: int, k: int = 5, ma
     started = time.perf_counter()
     engine = None
     if method in ("standard", "cot", "multi"):
-        engine = VSEngine(VSConfig(k=k, variant=method), max_retries=max_retries, on_failure="partial")  # type: ignore[arg-type]
+        engine = VSEngine(
+            VSConfig(k=k, variant=method),  # type: ignore[arg-type]
+            max_retries=max_retries,
+            on_failure="partial",
+            valid=(lambda text: task.judge(text) is not None) if valid_in_loop else None,
+        )
     attempts = 0
     while len(run.answers) < n and attempts < 3 * n:
         attempts += 1
