@@ -191,7 +191,9 @@ def test_valid_in_loop_gives_vs_the_tasks_rule_and_tops_up_for_the_refused():
     sent = []
     replies = iter(
         [
-            json.dumps({"responses": [{"text": t, "probability": 0.2} for t in ("1", "seven", "3", "purple", "4", "2")]}),
+            json.dumps(
+                {"responses": [{"text": t, "probability": 0.2} for t in ("1", "seven", "3", "purple", "4", "2")]}
+            ),
             json.dumps({"responses": [{"text": t, "probability": 0.5} for t in ("5", "6")]}),
         ]
     )
