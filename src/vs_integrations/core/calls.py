@@ -215,17 +215,23 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class Usage:
-    """What a result cost in all: calls, tokens (as reported; unknown counts as 0) and seconds.
+    """What a result cost in all: calls, tokens (as reported) and seconds.
+
+    A call whose model reported no token counts (a streamed reply from a server that sends no
+    usage, a plain function returning a str) adds 0 tokens and is counted in ``unreported``, so
+    a 0 is never mistaken for a free call.
 
     Example:
-        >>> Usage.of([CallRecord("first", prompt_tokens=10, completion_tokens=5, seconds=1.0)])
-        Usage(calls=1, prompt_tokens=10, completion_tokens=5, seconds=1.0)
+        >>> Usage.of([CallRecord("first", prompt_tokens=10, completion_tokens=5, seconds=1.0), CallRecord("top-up")])
+        Usage(calls=2, prompt_tokens=10, completion_tokens=5, seconds=1.0, unreported=1)
     """
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    unreported: int = 0
+    """Calls whose token counts the model did not report (their tokens are not in the sums)."""
 
     @classmethod
     def of(cls, records: Sequence[CallRecord]) -> Usage:
@@ -235,6 +241,7 @@ class Usage:
             sum(r.prompt_tokens or 0 for r in records),
             sum(r.completion_tokens or 0 for r in records),
             round(sum(r.seconds or 0.0 for r in records), 6),
+            sum(r.prompt_tokens is None and r.completion_tokens is None for r in records),
         )
 
     @property
@@ -248,6 +255,7 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             round(self.seconds + other.seconds, 6),
+            self.unreported + other.unreported,
         )
 
     def to_dict(self) -> dict[str, Any]:

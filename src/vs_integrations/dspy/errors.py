@@ -29,7 +29,7 @@ from dspy.utils.exceptions import (
     LMTransportError,
 )
 
-from ..backends.errors import classify_error, error_status
+from ..backends.errors import classify_error, context_sizes, error_status
 from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, RequestRefused
 
 if TYPE_CHECKING:
@@ -196,14 +196,10 @@ def _ours(exc: BaseException) -> Exception | None:
     kind = classify_error(exc)
     if isinstance(exc, ContextWindowExceededError) or kind == "context_too_long":
         # The embedded model's own ContextTooLong (under LocalEngine's lm15 error) knows the sizes.
+        # A server's error states them in its message.
         sizes = next((e for e in _causes(exc) if isinstance(e, ContextTooLong)), None)
-        return VSContextWindowExceeded(
-            message,
-            limit=getattr(sizes, "limit", None),
-            prompt_tokens=getattr(sizes, "prompt_tokens", None),
-            model=model,
-            status=status,
-        )
+        limit, prompt_tokens = (sizes.limit, sizes.prompt_tokens) if sizes is not None else context_sizes(message)
+        return VSContextWindowExceeded(message, limit=limit, prompt_tokens=prompt_tokens, model=model, status=status)
     if isinstance(exc, LMTimeoutError) or kind == "timeout":
         return VSLMTimeoutError(message, model=model, status=status)
     if isinstance(exc, LMTransportError) or kind == "unreachable":

@@ -90,7 +90,13 @@ _CALL = pa.struct(
 )
 """One :class:`~vs_integrations.core.calls.CallRecord` (its ``to_dict()``)."""
 _USAGE = pa.struct(
-    [("calls", pa.int64()), ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()), ("seconds", pa.float64())]
+    [
+        ("calls", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("seconds", pa.float64()),
+        ("unreported", pa.int64()),
+    ]
 )
 OUTPUT_TYPES: dict[str, pa.DataType] = {
     "distribution": pa.struct(

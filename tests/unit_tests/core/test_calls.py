@@ -112,3 +112,13 @@ def test_a_retry_after_longer_than_the_cap_stops_retrying_instead_of_coming_back
     assert policy.next_wait(1, 0.0, retry_after=10.0) == 10.0
     assert policy.next_wait(1, 0.0, retry_after=25.0) is None  # waiting 10 s would be refused again
     assert policy.next_wait(1, 55.0, retry_after=8.0) is None  # only 5 s left of max_total
+
+
+def test_calls_whose_model_reported_no_tokens_are_counted_as_unreported_not_free():
+    engine = VSEngine(k=2)
+    replies = iter([SHORT, Reply('{"responses": [{"text": "Utah", "probability": 1.0}]}', 7, 3)])
+    dist = engine.run(lambda messages, schema: next(replies), "x")
+    assert dist.usage.calls == 2 and dist.usage.unreported == 1
+    assert (dist.usage.prompt_tokens, dist.usage.completion_tokens) == (7, 3)
+    assert (dist.usage + dist.usage).unreported == 2
+    assert dist.to_dict()["usage"]["unreported"] == 1

@@ -186,7 +186,7 @@ def test_the_trace_survives_transformations_and_the_dict_round_trip():
     assert dist.filter(lambda c: c.text == "a").calls == TRACE
     assert dist.with_temperature(2.0).calls == TRACE
     data = json.loads(json.dumps(dist.to_dict()))
-    assert data["usage"] == {"calls": 2, "prompt_tokens": 90, "completion_tokens": 30, "seconds": 0.75}
+    assert data["usage"] == {"calls": 2, "prompt_tokens": 90, "completion_tokens": 30, "seconds": 0.75, "unreported": 0}
     back = Distribution.from_dict(data)
     assert back.calls == TRACE and back.usage == dist.usage and back == dist
     old = {k: v for k, v in data.items() if k not in ("calls", "usage")}

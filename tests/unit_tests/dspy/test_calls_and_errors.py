@@ -293,3 +293,17 @@ def test_the_modules_errors_survive_pickling_with_their_attributes():
         }
     rebuilt = pickle.loads(pickle.dumps(errors[0])).signature
     assert rebuilt.instructions == "Count." and rebuilt.output_fields["answer"].annotation is int
+
+
+def test_a_servers_context_error_gives_its_sizes_from_the_message():
+    message = (
+        "This model's maximum context length is 2048 tokens. However, you requested 5412 tokens "
+        "(5012 in the messages, 400 in the completion)."
+    )
+    with (
+        dspy.context(lm=RefusingLM(ContextWindowExceededError(message=message))),
+        pytest.raises(ContextTooLong) as info,
+    ):
+        VerbalizedSampling("q -> answer", k=2)(q="x")
+    assert (info.value.limit, info.value.prompt_tokens) == (2048, 5012)
+    assert isinstance(info.value, ContextWindowExceededError)
