@@ -655,6 +655,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .evaluation import BUILTIN_TASKS, METHODS, judge_run, load_embedder, load_tasks, run_method
+    from .evaluation.compare import method_label
     from .evaluation.report import write_report
 
     names = [name.strip() for name in args.tasks.split(",") if name.strip()]
@@ -718,7 +719,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             answers.write(json.dumps(record, ensure_ascii=False) + "\n")
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     header = (
-        f"# Evaluation: direct vs Sequence vs VS\n\n{_describe(backend)}; n = {args.n} answers per method "
+        f"# Evaluation: {' vs '.join(method_label(m) for m in methods)}\n\n"
+        f"{_describe(backend)}; n = {args.n} answers per method "
         f"and task, k = {config.k} unless a task sets its own, temperature {args.temperature}, seed {args.seed}. "
         "Direct gives one answer a "
         "call; Sequence and VS give each call's distinct candidates."
