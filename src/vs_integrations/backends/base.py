@@ -161,8 +161,7 @@ class Backend:
         return reply
 
     def _count(self, reply: Reply) -> None:
-        unreported = int(reply.prompt_tokens is None and reply.completion_tokens is None)
-        counted = Usage(1, reply.prompt_tokens or 0, reply.completion_tokens or 0, reply.seconds or 0.0, unreported)
+        counted = Usage.of([reply])
         with self._usage_lock:
             self.usage += counted
 

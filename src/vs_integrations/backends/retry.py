@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from ..core.errors import InvalidSetting
+from .base import check_positive
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,9 @@ class RetryPolicy:
     max_total: float = 60.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
-            raise InvalidSetting(f"attempts must be a positive integer; got {self.attempts!r}", field="attempts")
+        check_positive("attempts", self.attempts, integer=True)
         for name in ("base", "cap", "max_total"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise InvalidSetting(f"{name} must be a positive number of seconds; got {value!r}", field=name)
+            check_positive(name, getattr(self, name))
         if self.cap < self.base:
             raise InvalidSetting(f"cap ({self.cap}) must be >= base ({self.base})", field="cap")
 

@@ -234,8 +234,8 @@ class Usage:
     """Calls whose token counts the model did not report (their tokens are not in the sums)."""
 
     @classmethod
-    def of(cls, records: Sequence[CallRecord]) -> Usage:
-        """Sum ``records``."""
+    def of(cls, records: Sequence[CallRecord | Reply]) -> Usage:
+        """Sum ``records`` (call records, or replies: both state tokens and seconds)."""
         return cls(
             len(records),
             sum(r.prompt_tokens or 0 for r in records),
