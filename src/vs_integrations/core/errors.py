@@ -8,11 +8,14 @@ names as strings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .calls import CallRecord
     from .distribution import Distribution
+
+
+_ParseErrorT = TypeVar("_ParseErrorT", bound="ParseError")
 
 
 class VSError(Exception):
@@ -104,6 +107,13 @@ class ParseError(VSError, ValueError):
         self.raw = raw
         self.distribution = distribution
         self.calls: tuple[CallRecord, ...] = tuple(calls)
+
+    @classmethod
+    def of(cls: type[_ParseErrorT], error: ParseError) -> _ParseErrorT:
+        """``error`` as this class (a framework's twin), its message, ``raw``, ``distribution`` and ``calls`` kept."""
+        if isinstance(error, cls):
+            return error
+        return cls(str(error), error.raw, error.distribution, calls=error.calls)
 
 
 class BackendError(VSError):

@@ -12,7 +12,7 @@ Python's), are re-raised as the matching class here, with the original as the ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, Reques
 if TYPE_CHECKING:
     from dspy.signatures.signature import Signature
 
+    from ..core.calls import CallRecord
     from ..core.distribution import Distribution
 
 
@@ -51,9 +52,15 @@ class VSAdapterParseError(ParseError, AdapterParseError):
     """
 
     def __init__(
-        self, message: str, raw: str, distribution: Distribution | None = None, *, signature: type[Signature]
+        self,
+        message: str,
+        raw: str,
+        distribution: Distribution | None = None,
+        *,
+        signature: type[Signature],
+        calls: Sequence[CallRecord] = (),
     ) -> None:
-        ParseError.__init__(self, message, raw, distribution)
+        ParseError.__init__(self, message, raw, distribution, calls=calls)
         DSPyError.__init__(self, message)
         self.adapter_name = "VerbalizedSampling"
         self.signature = signature

@@ -391,7 +391,8 @@ class VerbalizedSampling(dspy.Module):
         except ParseError as error:
             kept = None if error.distribution is None else _restored(error.distribution, read.originals)
             raw = _restore(error.raw, read.originals)
-            raise VSAdapterParseError(str(error), raw, kept, signature=self.predict.signature) from error
+            signature = self.predict.signature
+            raise VSAdapterParseError(str(error), raw, kept, signature=signature, calls=error.calls) from error
         self._trace(inputs, distribution, read)
         if read.refused:
             listed = ", ".join(repr(text[:80]) for text in read.refused)

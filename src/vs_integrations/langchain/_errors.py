@@ -9,6 +9,8 @@ ours, with the original as ``__cause__``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from langchain_core.exceptions import (
     ContextOverflowError,
     ModelAPIError,
@@ -20,6 +22,7 @@ from langchain_core.exceptions import (
 )
 
 from ..backends.errors import classify_error, context_sizes, error_body, error_status
+from ..core.calls import CallRecord
 from ..core.distribution import Distribution
 from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, RequestRefused, VSError
 
@@ -35,15 +38,13 @@ class VSOutputParserException(ParseError, OutputParserException):
         (True, 'hello')
     """
 
-    def __init__(self, message: str, raw: str, distribution: Distribution | None = None) -> None:
+    def __init__(
+        self, message: str, raw: str, distribution: Distribution | None = None, *, calls: Sequence[CallRecord] = ()
+    ) -> None:
         OutputParserException.__init__(self, message, llm_output=raw)
         self.raw = raw
         self.distribution = distribution
-
-    @classmethod
-    def of(cls, error: ParseError) -> VSOutputParserException:
-        """``error`` (ours) as the error both families catch."""
-        return error if isinstance(error, cls) else cls(str(error), error.raw, error.distribution)
+        self.calls = tuple(calls)
 
 
 class VSContextTooLong(ContextTooLong, ContextOverflowError):

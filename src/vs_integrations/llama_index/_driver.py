@@ -96,7 +96,7 @@ def engine_calls(
     except VerbalizedParseError:
         raise
     except ParseError as exc:
-        raise VerbalizedParseError(str(exc), exc.raw, exc.distribution) from exc
+        raise VerbalizedParseError.of(exc) from exc
 
 
 def _negotiated(

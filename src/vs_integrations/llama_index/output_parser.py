@@ -59,7 +59,7 @@ class VerbalizedOutputParser(BaseOutputParser):
         try:
             return read_reply(output, self._vs_config, self._valid)
         except ParseError as exc:
-            raise VerbalizedParseError(str(exc), exc.raw, exc.distribution) from exc
+            raise VerbalizedParseError.of(exc) from exc
 
     def format(self, query: str) -> str:
         """Append the reply-format instructions to a formatted prompt."""

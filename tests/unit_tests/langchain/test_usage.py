@@ -160,3 +160,16 @@ def test_the_suggested_structured_pipeline_works():
     chain = VerbalizedSampler(llm=cycling(AIMessage(vs_reply(*jokes))), k=2) | draw(seed=0)
     joke = (chain | PydanticOutputParser(pydantic_object=Joke)).invoke("Two jokes about coffee, each as JSON.")
     assert joke.setup in {"s0", "s1"}
+
+
+def test_a_parse_error_rewrapped_for_langchain_keeps_the_engines_trace():
+    from langchain_core.exceptions import OutputParserException
+
+    from vs_integrations import ParseError
+    from vs_integrations.core.calls import CallRecord
+    from vs_integrations.langchain._errors import VSOutputParserException
+
+    ours = ParseError("no candidate", "prose", None, calls=[CallRecord("first", prompt_tokens=9)])
+    twin = VSOutputParserException.of(ours)
+    assert isinstance(twin, OutputParserException) and twin.llm_output == "prose"
+    assert twin.calls == ours.calls and VSOutputParserException.of(twin) is twin

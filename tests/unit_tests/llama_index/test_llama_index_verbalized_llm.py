@@ -264,3 +264,13 @@ def test_the_parse_error_survives_pickling_with_its_reply():
 
     copy = pickle.loads(pickle.dumps(VerbalizedParseError("no candidate", "just prose")))
     assert isinstance(copy, OutputParserException) and (copy.raw, str(copy)) == ("just prose", "no candidate")
+
+
+def test_a_parse_error_rewrapped_for_llama_index_keeps_the_engines_trace():
+    from vs_integrations import ParseError
+    from vs_integrations.core.calls import CallRecord
+    from vs_integrations.llama_index._driver import VerbalizedParseError
+
+    ours = ParseError("no candidate", "prose", None, calls=[CallRecord("first", prompt_tokens=9)])
+    twin = VerbalizedParseError.of(ours)
+    assert (twin.raw, twin.calls) == ("prose", ours.calls)
