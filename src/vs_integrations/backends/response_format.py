@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Generator, Hashable, Iterator
 from typing import Any, Literal, TypeVar
 
 from ..core.driver import drive, run_sync
-from ..core.errors import BackendError, ResponseFormatRefused
+from ..core.errors import InvalidSetting, ResponseFormatRefused, VSError
 
 # Also imported from here (the Ray adapter): the classification itself lives in .errors.
 from .errors import error_status as error_status
@@ -88,12 +88,20 @@ def refuses_response_format(status: int | None, message: str) -> bool:
     return status in (400, 422) and not message.strip()
 
 
+def check_schema_style(style: str) -> None:
+    """Refuse an unknown ``schema_style`` with :class:`~vs_integrations.InvalidSetting` (a ``ValueError``)."""
+    if style != "auto" and style not in SCHEMA_STYLES:
+        choices = ", ".join(SCHEMA_STYLES)
+        raise InvalidSetting(f"schema_style must be one of auto, {choices}; got {style!r}", field="schema_style")
+
+
 def error_refuses_response_format(error: BaseException) -> bool:
     """:func:`refuses_response_format` applied to any exception (status read from its attributes).
 
-    The package's own errors were classified when raised: only :class:`ResponseFormatRefused` is one.
+    The package's own errors were classified when raised: only :class:`ResponseFormatRefused` is one
+    (a :class:`~vs_integrations.SettingsError` listing ``response_format`` among its keywords is not).
     """
-    if isinstance(error, BackendError):
+    if isinstance(error, VSError):
         return isinstance(error, ResponseFormatRefused)
     return refuses_response_format(error_status(error), str(error))
 
@@ -187,8 +195,7 @@ class SchemaNegotiation:
     """
 
     def __init__(self, endpoint: Hashable | None, schema: dict[str, Any] | None, style: str = "auto") -> None:
-        if style != "auto" and style not in SCHEMA_STYLES:
-            raise ValueError(f"schema_style must be one of auto, {', '.join(SCHEMA_STYLES)}; got {style!r}")
+        check_schema_style(style)
         self.endpoint = endpoint
         self.schema = schema
         self.shape = schema_shape(schema) if schema is not None else ""

@@ -17,12 +17,12 @@ from llama_index.core.llms import LLM
 from llama_index.core.output_parsers.base import OutputParserException
 
 from ..backends.errors import as_backend_error
-from ..backends.response_format import SCHEMA_STYLES, SchemaNegotiation
+from ..backends.response_format import SchemaNegotiation
 from ..core.calls import ModelRequest, Reply
 from ..core.distribution import Distribution
 from ..core.driver import drive as core_drive
 from ..core.driver import run_sync
-from ..core.errors import InvalidSetting, ParseError, SettingsError, VSError
+from ..core.errors import ParseError, SettingsError
 from ._messages import from_core_messages
 
 LLMCall = tuple[list[ChatMessage], dict[str, Any]]
@@ -41,13 +41,6 @@ class VerbalizedParseError(ParseError, OutputParserException):
         ...     err.raw
         'just prose'
     """
-
-
-def check_schema_style(style: str) -> None:
-    """Refuse an unknown ``schema_style`` with :class:`~vs_integrations.core.errors.InvalidSetting`."""
-    if style != "auto" and style not in SCHEMA_STYLES:
-        choices = ", ".join(SCHEMA_STYLES)
-        raise InvalidSetting(f"schema_style must be one of auto, {choices}; got {style!r}", field="schema_style")
 
 
 def check_llm(owner: str, llm: object) -> None:
@@ -113,7 +106,7 @@ def _negotiated(
         try:
             response = yield (chat, ({**kwargs, "response_format": response_format} if response_format else kwargs))
         except Exception as exc:
-            if not isinstance(exc, VSError) and negotiation.refused(exc):
+            if negotiation.refused(exc):
                 response_format = next(forms)
                 continue
             ours = adapter_error(llm, exc)

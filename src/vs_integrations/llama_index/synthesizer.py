@@ -23,13 +23,13 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore
 
-from ..backends.response_format import SchemaStyle
+from ..backends.response_format import SchemaStyle, check_schema_style
 from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
 from ..core.errors import ContextTooLong
 from ..core.prompts import Message
-from ._driver import LLMCall, adrive, check_llm, check_schema_style, drive, engine_calls, model_name
+from ._driver import LLMCall, adrive, check_llm, drive, engine_calls, model_name
 from .prompt import VerbalizedPromptTemplate
 
 # `as_query_engine(..., streaming=True)` ends in this function, which hands `streaming` only to

@@ -22,13 +22,13 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.types import PydanticProgramMode
 from pydantic import PrivateAttr
 
-from ..backends.response_format import SchemaStyle
+from ..backends.response_format import SchemaStyle, check_schema_style
 from ..core.calls import GenerationSettings, ModelRequest, Reply
 from ..core.config import VSConfig, resolve_config, split_settings
 from ..core.distribution import Distribution, ValidPredicate
 from ..core.engine import VSEngine, check_valid
 from ..core.errors import SettingsError
-from ._driver import adrive, check_llm, check_schema_style, drive, engine_calls
+from ._driver import adrive, check_llm, drive, engine_calls
 from ._messages import to_core_messages
 
 Steps = Generator[ModelRequest, "str | Reply", Distribution]

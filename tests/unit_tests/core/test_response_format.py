@@ -168,3 +168,12 @@ def test_a_refusal_of_one_schema_does_not_cost_another_schema_its_form():
     assert next(iter(SchemaNegotiation(endpoint, json_schema(VSConfig(k=5)))))["type"] == "json_schema"
     assert learnt_style(endpoint, vs_schema) == "json_schema" and learnt_style(endpoint) == "none"
     assert schema_shape(judge_schema(2)) == schema_shape(judge) != schema_shape(vs_schema)
+
+
+def test_our_settings_error_naming_response_format_is_no_refusal_of_the_form():
+    from vs_integrations import ResponseFormatRefused, SettingsError
+    from vs_integrations.backends.response_format import error_refuses_response_format
+
+    unknown = SettingsError("unknown keyword 'foo'; accepted: response_format, temperature", ["foo"])
+    assert not error_refuses_response_format(unknown)
+    assert error_refuses_response_format(ResponseFormatRefused("json_schema refused", status=400))
