@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
-from functools import partial
+from functools import partial, reduce
 from itertools import chain
+from operator import add
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
@@ -89,6 +90,19 @@ class DistributionChunk(Distribution):
         return f"DistributionChunk({inner}; new={[c.text[:30] for c in self.new]!r})"
 
 
+def _added_up(chunks: list[BaseMessageChunk]) -> BaseMessageChunk:
+    """The chunks of one reply as one message, added once at its end.
+
+    Adding each chunk as it came copied the growing message every time (quadratic in the chunks).
+    """
+    if not chunks:
+        return AIMessageChunk(content="")
+    first, *rest = chunks
+    if isinstance(first, AIMessageChunk) and all(isinstance(chunk, AIMessageChunk) for chunk in rest):
+        return first + rest  # AIMessageChunk adds a whole list in one pass
+    return reduce(add, rest, first)
+
+
 class _StreamRun:
     """One streamed sampling run: the engine's steps and the chunks read so far.
 
@@ -104,7 +118,7 @@ class _StreamRun:
         self._request: ModelRequest = next(steps)
         self._replies: list[str] = []
         self._pieces: list[str] = []
-        self._message: BaseMessageChunk | None = None  # the reply's chunks added up, for their metadata
+        self._chunks: list[BaseMessageChunk] = []  # the reply's chunks, added up once it ends, for their metadata
         self._started = time.perf_counter()
         self._parser = StreamParser(config)
         self._items: list[Item] = []
@@ -122,7 +136,7 @@ class _StreamRun:
         text = piece.text
         self._pieces.append(text)
         if isinstance(piece, BaseMessageChunk):
-            self._message = piece if self._message is None else self._message + piece
+            self._chunks.append(piece)
         # Only candidates valid accepts are shown; the engine judges (and names) them again at the end.
         fresh = [
             c
@@ -147,10 +161,10 @@ class _StreamRun:
         """
         seconds = time.perf_counter() - self._started
         text = "".join(self._pieces)
-        reply = replace(reply_of(self._message or AIMessageChunk(content=""), seconds, schema_form), text=text)
+        reply = replace(reply_of(_added_up(self._chunks), seconds, schema_form), text=text)
         self._replies.append(text)
         self._pieces = []
-        self._message = None
+        self._chunks = []
         self._parser = StreamParser(self._config)
         try:
             self._request = self._steps.send(reply)
