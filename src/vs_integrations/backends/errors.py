@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from typing import Literal
 
 from ..core.errors import BackendError, BackendTimeout, BackendUnreachable, ContextTooLong, RequestRefused, VSError
@@ -171,16 +172,30 @@ def as_backend_error(
     return BackendUnreachable(message, status=status, body=body)
 
 
-def _is_connect_timeout(error: BaseException) -> bool:
-    """Whether ``error``, or an error it was raised from, is a timeout opening the connection."""
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception it was raised from or during, each once (a chain can loop).
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise TimeoutError("read")
+        ...     except TimeoutError as exc:
+        ...         raise RuntimeError("call failed") from exc
+        ... except RuntimeError as err:
+        ...     [type(e).__name__ for e in causes(err)]
+        ['RuntimeError', 'TimeoutError']
+    """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if _is_any(current, _CONNECT_TIMEOUTS):
-            return True
         seen.add(id(current))
+        yield current
         current = current.__cause__ or current.__context__
-    return False
+
+
+def _is_connect_timeout(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised from, is a timeout opening the connection."""
+    return any(_is_any(cause, _CONNECT_TIMEOUTS) for cause in causes(error))
 
 
 def _is_any(error: BaseException, kinds: tuple[tuple[str, str], ...]) -> bool:

@@ -29,7 +29,7 @@ from dspy.utils.exceptions import (
     LMTransportError,
 )
 
-from ..backends.errors import classify_error, context_sizes, error_status
+from ..backends.errors import causes, classify_error, context_sizes, error_status
 from ..core.errors import BackendUnreachable, ContextTooLong, ParseError, RequestRefused
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def _ours(exc: BaseException) -> Exception | None:
     if isinstance(exc, ContextWindowExceededError) or kind == "context_too_long":
         # The embedded model's own ContextTooLong (under LocalEngine's lm15 error) knows the sizes.
         # A server's error states them in its message.
-        sizes = next((e for e in _causes(exc) if isinstance(e, ContextTooLong)), None)
+        sizes = next((e for e in causes(exc) if isinstance(e, ContextTooLong)), None)
         limit, prompt_tokens = (sizes.limit, sizes.prompt_tokens) if sizes is not None else context_sizes(message)
         return VSContextWindowExceeded(message, limit=limit, prompt_tokens=prompt_tokens, model=model, status=status)
     if isinstance(exc, LMTimeoutError) or kind == "timeout":
@@ -232,15 +232,6 @@ def _retry_after(exc: BaseException) -> float | None:
     """The delay ``exc`` asks for (DSPy's ``retry_after``), if a number."""
     value = getattr(exc, "retry_after", None)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 @contextmanager

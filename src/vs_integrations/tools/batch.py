@@ -70,6 +70,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
 
+from ..backends.errors import causes
 from ..backends.local import LocalModelError
 from ..backends.retry import RetryPolicy
 from ..core.calls import ModelFn
@@ -298,19 +299,9 @@ def describe_error(error: BaseException) -> dict[str, Any]:
     return described
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """The error and every exception it was raised from or during (bounded: chains can loop)."""
-    current: BaseException | None = error
-    for _ in range(32):
-        if current is None:
-            return
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def timed_out(error: BaseException) -> bool:
     """Whether the request ran past its timeout (a ``TimeoutError`` anywhere in its causes)."""
-    return any(isinstance(cause, TimeoutError) for cause in _causes(error))
+    return any(isinstance(cause, TimeoutError) for cause in causes(error))
 
 
 def no_server(error: BaseException) -> bool:
@@ -322,7 +313,7 @@ def no_server(error: BaseException) -> bool:
         return True
     return any(
         isinstance(cause, socket.gaierror) or (isinstance(cause, OSError) and cause.errno in _NO_SERVER_ERRNOS)
-        for cause in _causes(error)
+        for cause in causes(error)
     )
 
 
