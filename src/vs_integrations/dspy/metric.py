@@ -21,7 +21,7 @@ import dspy
 
 from ..core.errors import InvalidSetting
 from ..core.similarity import Embed, minilm_embed
-from ..tools.evaluation.metrics import rouge_l_f1, semantic_diversity
+from ..tools.evaluation.metrics import pairwise_similarity, rouge_l_f1
 
 logger = logging.getLogger("vs_integrations")
 
@@ -259,13 +259,11 @@ class DistributionMetric:
 
     def _similarity(self, texts: Sequence[str]) -> tuple[str, dict[tuple[int, int], float]]:
         """Pairwise similarity of ``texts`` in [0, 1], and which kind."""
-        pairs = [(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))]
         embed = self._embedder()
-        if embed is None:
-            return "lexical", {(i, j): rouge_l_f1(texts[i], texts[j]) for i, j in pairs}
-        vectors = list(embed(list(texts)))
-        # semantic_diversity of one pair is 100 * (1 - clip(cos, 0, 1)): the core's formula, per pair.
-        return "semantic", {(i, j): 1 - semantic_diversity([vectors[i], vectors[j]]) / 100 for i, j in pairs}
+        if embed is not None:
+            return "semantic", pairwise_similarity(list(embed(list(texts))))
+        pairs = ((i, j) for i in range(len(texts)) for j in range(i + 1, len(texts)))
+        return "lexical", {(i, j): rouge_l_f1(texts[i], texts[j]) for i, j in pairs}
 
     def _embedder(self) -> Embed | None:
         if self._embed is not None or self.diversity == "lexical":
@@ -279,15 +277,19 @@ class DistributionMetric:
 _embedder_lock = threading.Lock()
 
 
-@functools.cache
 def _installed_embedder() -> tuple[Embed | None, str]:
     """all-MiniLM-L6-v2 when the ``eval`` extra is installed, else None and why (logged once per process)."""
-    with _embedder_lock:
-        try:
-            return minilm_embed(), ""
-        except ImportError as exc:
-            logger.warning("DistributionMetric: no embedding model (%s); diversity is lexical (1 - ROUGE-L F1)", exc)
-            return None, str(exc)
+    with _embedder_lock:  # around the cache: threads asking first would each load the model
+        return _load_embedder()
+
+
+@functools.cache
+def _load_embedder() -> tuple[Embed | None, str]:
+    try:
+        return minilm_embed(), ""
+    except ImportError as exc:
+        logger.warning("DistributionMetric: no embedding model (%s); diversity is lexical (1 - ROUGE-L F1)", exc)
+        return None, str(exc)
 
 
 def _as_text(value: Any) -> str:

@@ -54,7 +54,7 @@ def test_without_an_embedding_model_auto_falls_back_to_lexical_and_says_so(monke
         raise ImportError("install the eval extra")
 
     monkeypatch.setattr(metric_module, "minilm_embed", missing)
-    metric_module._installed_embedder.cache_clear()
+    metric_module._load_embedder.cache_clear()
     try:
         with caplog.at_level(logging.WARNING, logger="vs_integrations"):
             result = DistributionMetric(judge)(None, jokes("coffee a", "coffee b"), None, pred_name="p", pred_trace=[])
@@ -63,7 +63,7 @@ def test_without_an_embedding_model_auto_falls_back_to_lexical_and_says_so(monke
         with pytest.raises(ImportError, match="eval extra"):
             DistributionMetric(diversity="semantic")(None, jokes("a", "b"))
     finally:
-        metric_module._installed_embedder.cache_clear()
+        metric_module._load_embedder.cache_clear()
 
 
 def test_invalid_candidates_count_zero_and_leave_the_diversity():

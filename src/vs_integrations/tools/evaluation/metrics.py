@@ -70,18 +70,27 @@ def mean_pairwise_rouge_l(texts: Sequence[str]) -> float:
     return mean_pairwise([rouge_l_f1(texts[i], texts[j]) for i in range(len(texts)) for j in range(i + 1, len(texts))])
 
 
-def semantic_diversity(embeddings: Sequence[Sequence[float]]) -> float:
-    """Mean over pairs of ``1 - clip(cosine, 0, 1)``, times 100 (the paper's semantic diversity)."""
+def pairwise_similarity(embeddings: Sequence[Sequence[float]]) -> dict[tuple[int, int], float]:
+    """``clip(cosine, 0, 1)`` of every pair ``i < j`` of ``embeddings`` (each vector normalised once).
+
+    Example:
+        >>> pairwise_similarity([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+        {(0, 1): 1.0, (0, 2): 0.0, (1, 2): 0.0}
+    """
     unit = []
     for vector in embeddings:
         norm = math.sqrt(sum(v * v for v in vector))
         unit.append([v / norm for v in vector] if norm > 0 else list(vector))
-    pairs = [
-        1.0 - min(max(sum(a * b for a, b in zip(unit[i], unit[j], strict=True)), 0.0), 1.0)
+    return {
+        (i, j): min(max(sum(a * b for a, b in zip(unit[i], unit[j], strict=True)), 0.0), 1.0)
         for i in range(len(unit))
         for j in range(i + 1, len(unit))
-    ]
-    return 100.0 * mean_pairwise(pairs)
+    }
+
+
+def semantic_diversity(embeddings: Sequence[Sequence[float]]) -> float:
+    """Mean over pairs of ``1 - clip(cosine, 0, 1)``, times 100 (the paper's semantic diversity)."""
+    return 100.0 * mean_pairwise([1.0 - similarity for similarity in pairwise_similarity(embeddings).values()])
 
 
 def answer_counts(answers: Iterable[str]) -> Counter[str]:
