@@ -56,9 +56,10 @@ from ..backends.response_format import SCHEMA_STYLES, error_status, is_context_l
 from ..core.calls import CallRecord, GenerationSettings, Model, ModelRequest, Reply, as_reply
 from ..core.config import VSConfig, resolve_config
 from ..core.distribution import Distribution, ValidPredicate
+from ..core.driver import drive, run_sync
 from ..core.engine import VSEngine, check_valid
 from ..core.errors import BackendError, ContextTooLong, InvalidSetting, MalformedResponse, ParseError, RequestRefused
-from ..core.prompts import Message
+from ..core.prompts import Message, build_messages
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -584,7 +585,7 @@ def preprocess(
 
     def vs_preprocess(row: dict[str, Any]) -> dict[str, Any]:
         prompt = row[column]
-        messages = next(engine.steps(_instruction(prompt, column))).messages
+        messages = build_messages(_instruction(prompt, column), resolved)
         out = {**row, _PROMPT_KEPT: prompt, _CALL_SENT: sent, "messages": messages}
         if processor == "http":
             out["payload"] = {"model": model, "messages": messages, **params}
@@ -726,15 +727,11 @@ def postprocess(
         facts = _call_facts(row)
         try:
             instruction = _instruction(prompt, column)
+            reply = Reply(_reply_text(row), **facts)
             # The engine's loop with no retries left: it reads the one reply by the engine's rules.
-            steps = engine.steps(instruction)
-            next(steps)
-            steps.send(Reply(_reply_text(row), **facts))
-        except StopIteration as done:
-            distribution: Distribution = done.value
-            return {**out, **_result(distribution, _draw(distribution, resolved.seed, instruction), None)}
+            distribution = run_sync(drive(lambda _request: reply, engine.steps(instruction)))
         except Exception as exc:  # one row's failure must not stop the others
             return {**out, **_failure(exc, [CallRecord("first", **facts)])}
-        raise AssertionError("unreachable: with max_retries=0 the engine stops after one reply")
+        return {**out, **_result(distribution, _draw(distribution, resolved.seed, instruction), None)}
 
     return vs_postprocess
