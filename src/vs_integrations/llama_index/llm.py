@@ -27,7 +27,7 @@ from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP
 from ..backends.local import LocalModel
 from ..backends.openai_compatible import OpenAICompatibleModel
 from ..backends.response_format import schema_from_response_format
-from ..core.calls import GenerationSettings, ModelRequest, Reply
+from ..core.calls import GenerationSettings, ModelRequest, Reply, Usage
 from ..core.errors import InvalidSetting, SettingsError
 from ._messages import to_core_messages
 
@@ -301,7 +301,8 @@ class OpenAICompatibleLLM(_BackendLLM):
         )
 
 
-def _usage(reply: Reply) -> dict[str, int]:
+def openai_usage(reply: Reply | Usage) -> dict[str, int]:
+    """A reply's (or a sum's) tokens in OpenAI's usage shape, which LlamaIndex's token counting reads."""
     return {
         "prompt_tokens": reply.prompt_tokens or 0,
         "completion_tokens": reply.completion_tokens or 0,
@@ -310,24 +311,24 @@ def _usage(reply: Reply) -> dict[str, int]:
 
 
 def _raw(reply: Reply) -> dict[str, Any]:
-    return {"usage": _usage(reply), "finish_reason": reply.finish_reason, "model": reply.model}
+    return {"usage": openai_usage(reply), "finish_reason": reply.finish_reason, "model": reply.model}
 
 
 def _chat_response(reply: Reply) -> ChatResponse:
     return ChatResponse(
         message=ChatMessage(role=MessageRole.ASSISTANT, content=reply.text),
         raw=_raw(reply),
-        additional_kwargs=_usage(reply),
+        additional_kwargs=openai_usage(reply),
     )
 
 
 def _completion_response(reply: Reply) -> CompletionResponse:
-    return CompletionResponse(text=reply.text, raw=_raw(reply), additional_kwargs=_usage(reply))
+    return CompletionResponse(text=reply.text, raw=_raw(reply), additional_kwargs=openai_usage(reply))
 
 
 def _reply_fields(reply: Reply | None) -> dict[str, Any]:
     """A streamed response's ``raw`` and ``additional_kwargs``: the reply's, on the last response only."""
-    return {} if reply is None else {"raw": _raw(reply), "additional_kwargs": _usage(reply)}
+    return {} if reply is None else {"raw": _raw(reply), "additional_kwargs": openai_usage(reply)}
 
 
 def _with_reply(stream: ReplyStream) -> Iterator[tuple[str, Reply | None]]:

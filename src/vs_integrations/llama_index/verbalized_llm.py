@@ -30,6 +30,7 @@ from ..core.engine import VSEngine, check_valid
 from ..core.errors import SettingsError
 from ._driver import adrive, check_llm, drive, engine_calls
 from ._messages import to_core_messages
+from .llm import openai_usage
 
 Steps = Generator[ModelRequest, "str | Reply", Distribution]
 _OWN_KEYWORDS = ("llm", "schema_style", "callback_manager", "valid")
@@ -184,13 +185,7 @@ class VerbalizedLLM(LLM):
 
     def _chat_response(self, distribution: Distribution, seed: int | None) -> ChatResponse:
         picked = distribution.sample(seed)
-        usage = distribution.usage
-        # OpenAI's usage shape, under a key no handler reads.
-        total = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-        }
+        total = openai_usage(distribution.usage)  # always under a key no handler reads
         raw: dict[str, Any] = {"verbalized_usage": total, "calls": [record.to_dict() for record in distribution.calls]}
         # A handler on both LLMs already counted each inner call: the sum again under "usage"
         # (what TokenCountingHandler reads) would count every token twice.
